@@ -1,0 +1,42 @@
+"""Entry point: `streamlit run app.py`. Login, then navigation over the pages the user's role may use."""
+
+import streamlit as st
+
+from curation.models import Role
+from ui.session import current_user, log_in, log_out, project_picker
+
+st.set_page_config(page_title="LoRA Curation Workbench", page_icon="🧪", layout="wide")
+
+
+def login_page() -> None:
+    st.title("LoRA Curation Workbench")
+    st.caption("Curate the data a LoRA adapter learns from: review, agree, de-duplicate, approve, train.")
+    with st.form("login"):
+        username = st.text_input("Username")
+        password = st.text_input("Password", type="password")
+        submitted = st.form_submit_button("Log in", type="primary")
+    if submitted:
+        if log_in(username, password) is None:
+            st.error("Unknown username or wrong password.")
+        else:
+            st.rerun()
+
+
+user = current_user()
+if user is None:
+    st.navigation([st.Page(login_page, title="Log in", icon="🔑")]).run()
+else:
+    leads = user.role in (Role.lead, Role.admin)
+    pages = [st.Page("pages/projects.py", title="Projects", icon="📁", default=True)]
+    if leads:
+        pages += [
+            st.Page("pages/import_data.py", title="Import", icon="📥"),
+            st.Page("pages/browse.py", title="Data browser", icon="🔎"),
+        ]
+    with st.sidebar:
+        st.write(f"**{user.display_name or user.username}** · {user.role}")
+        if st.button("Log out"):
+            log_out()
+            st.rerun()
+    project_picker()
+    st.navigation(pages).run()

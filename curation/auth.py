@@ -1,0 +1,104 @@
+"""Accounts, password hashing (argon2) and role checks.
+
+Role checks live here and every core function that reads or writes calls them, so a page that
+forgets to hide a button still cannot do what the role forbids.
+"""
+
+from __future__ import annotations
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from curation import audit
+from curation.db import read_session, write_session
+from curation.errors import Conflict, InputError, NotFound, PermissionDenied
+from curation.models import Role, User
+
+_hasher = PasswordHasher()
+MIN_PASSWORD_LENGTH = 8
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    if not password_hash:
+        return False
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def require_role(user: User | None, *roles: Role) -> User:
+    """Return `user` when it is active and has one of `roles`; raise PermissionDenied otherwise."""
+    if user is None or not user.active:
+        raise PermissionDenied("You must be logged in with an active account.")
+    if user.role not in roles:
+        allowed = " or ".join(r.value for r in roles)
+        raise PermissionDenied(f"User '{user.username}' is {user.role.value}; this needs {allowed}.")
+    return user
+
+
+LEADS = (Role.lead, Role.admin)
+
+
+def authenticate(engine: Engine, username: str, password: str) -> User | None:
+    """The active user with this username and password, or None (same answer for any failure)."""
+    with read_session(engine) as session:
+        user = session.exec(select(User).where(User.username == username.strip())).first()
+    if user is None or not user.active or not verify_password(user.password_hash, password):
+        return None
+    return user
+
+
+def create_user(
+    engine: Engine,
+    actor: User | None,
+    username: str,
+    role: Role,
+    password: str | None,
+    display_name: str = "",
+) -> User:
+    """Create an account. `actor` must be an admin, except for the first account of an empty database
+    (the bootstrap admin from the environment or the CLI), which is created with actor None."""
+    username = username.strip()
+    if not username or len(username) > 120:
+        raise InputError("a username must be 1-120 characters", field="username")
+    if password is not None and len(password) < MIN_PASSWORD_LENGTH:
+        raise InputError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters", field="password")
+    with write_session(engine) as session:
+        if actor is None:
+            if session.exec(select(User.id).where(User.password_hash.is_not(None))).first() is not None:
+                raise PermissionDenied("Only an admin can add users once the first account exists.")
+        else:
+            require_role(actor, Role.admin)
+        if session.exec(select(User.id).where(User.username == username)).first() is not None:
+            raise Conflict(f"User '{username}' already exists.")
+        user = User(
+            username=username,
+            display_name=display_name or username,
+            role=role,
+            password_hash=hash_password(password) if password else None,
+        )
+        session.add(user)
+        session.flush()
+        audit.record(session, actor, "user.create", "user", user.id, after={"username": username, "role": role.value})
+    return user
+
+
+def get_user(engine: Engine, username: str) -> User:
+    with read_session(engine) as session:
+        user = session.exec(select(User).where(User.username == username)).first()
+    if user is None:
+        raise NotFound(f"No user '{username}'.")
+    return user
+
+
+def list_users(engine: Engine, actor: User) -> list[User]:
+    require_role(actor, *LEADS)
+    with read_session(engine) as session:
+        return list(session.exec(select(User).order_by(User.username)))

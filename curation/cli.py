@@ -1,0 +1,230 @@
+"""`python -m curation <command>`: the same core the pages call.
+
+The CLI is for a local operator with shell access. It acts as `--user NAME` (or CURATION_USER),
+else as the first admin account, and every command still goes through the core's role checks.
+Errors print one clear line to stderr and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from curation.auth import create_user, get_user, list_users
+from curation.bootstrap import initialise, load_demo
+from curation.browse import ExampleFilter
+from curation.db import make_engine, read_session
+from curation.errors import CurationError, InputError, NotFound
+from curation.io import EXPORT_FORMATS, FORMATS, ColumnMapping, export_project, guess_mapping, import_table, open_table
+from curation.models import Role, TaskType, User
+from curation.projects import get_project, project_stats
+from curation.settings import get_settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m curation", description=__doc__.splitlines()[0])
+    parser.add_argument("--user", help="act as this account (default: CURATION_USER, else the first admin)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    init = commands.add_parser("init", help="create or upgrade the database; load the demo into an empty one")
+    init.add_argument("--no-demo", action="store_true", help="do not load the demo projects and users")
+
+    commands.add_parser("demo", help="load the demo users and projects (into a database without them)")
+
+    imp = commands.add_parser("import", help="import a file (JSONL, CSV, TSV, Parquet, Label Studio JSON, "
+                                             "save_to_disk folder) into a project")
+    imp.add_argument("file")
+    imp.add_argument("--project", required=True)
+    imp.add_argument("--task", choices=[t.value for t in TaskType])
+    imp.add_argument("--create", action="store_true", help="create the project if it does not exist")
+    imp.add_argument("--format", choices=FORMATS, help="default: from the file name")
+    imp.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN",
+                     help="override the guessed mapping, e.g. --map text=body --map id=conv_id,user "
+                          "--map 'label_onehot=is_abuse.*' --map metadata=  (repeatable)")
+    imp.add_argument("--source", help="source for rows without a source column")
+    imp.add_argument("--licence", help="licence for rows without a licence column")
+    imp.add_argument("--dry-run", action="store_true", help="print the mapping and a preview, import nothing")
+    imp.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    exp = commands.add_parser("export", help="export a project or a selection")
+    exp.add_argument("--project", required=True)
+    exp.add_argument("--format", required=True, choices=EXPORT_FORMATS)
+    exp.add_argument("--out", required=True)
+    exp.add_argument("--status", action="append", default=[], help="only these statuses (repeatable)")
+    exp.add_argument("--label", action="append", default=[], help="only these final labels (repeatable)")
+    exp.add_argument("--source", action="append", default=[], help="only these sources (repeatable)")
+    exp.add_argument("--split", action="append", default=[], help="only these splits (repeatable)")
+    exp.add_argument("--search", default="", help="only examples whose text contains this")
+    exp.add_argument("--include-excluded", action="store_true")
+
+    stats = commands.add_parser("stats", help="project statistics")
+    stats.add_argument("--project", required=True)
+    stats.add_argument("--json", action="store_true")
+
+    users = commands.add_parser("users", help="accounts").add_subparsers(dest="users_command", required=True)
+    add = users.add_parser("add", help="add an account (the first one needs no admin)")
+    add.add_argument("username")
+    add.add_argument("--role", required=True, choices=[r.value for r in Role])
+    add.add_argument("--display-name", default="")
+    secret = add.add_mutually_exclusive_group()
+    secret.add_argument("--password", help="visible in the process list; prefer --password-stdin")
+    secret.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    listing = users.add_parser("list", help="list accounts")
+    listing.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = get_settings()
+    engine = make_engine(settings=settings)
+    try:
+        if args.command == "init":
+            if args.no_demo:
+                settings = settings.model_copy(update={"load_demo": False})
+            initialise(engine, settings)
+            print(f"database ready: {settings.resolved_database_url}")
+            return 0
+        initialise(engine, settings.model_copy(update={"load_demo": False}))
+        handler = {"demo": _demo, "import": _import, "export": _export, "stats": _stats, "users": _users}
+        return handler[args.command](engine, args)
+    except CurationError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+
+
+def _actor(engine: Engine, args: argparse.Namespace) -> User:
+    import os
+
+    username = args.user or os.environ.get("CURATION_USER")
+    if username:
+        return get_user(engine, username)
+    with read_session(engine) as session:
+        admin = session.execute(select(User).where(User.role == Role.admin.value, User.active.is_(True))
+                                .order_by(User.id)).scalars().first()
+    if admin is None:
+        raise NotFound("No admin account yet: create one with "
+                       "`python -m curation users add NAME --role admin --password-stdin`.")
+    return admin
+
+
+def _demo(engine: Engine, args: argparse.Namespace) -> int:
+    load_demo(engine)
+    print("demo users and projects loaded")
+    return 0
+
+
+def parse_mapping_overrides(items: Sequence[str], columns: Sequence[str], base: ColumnMapping) -> ColumnMapping:
+    """Apply `FIELD=COLUMN` overrides. `id` and `label_onehot` take comma lists or a glob
+    (`is_abuse.*`); `metadata=` with nothing keeps no metadata; an empty value unmaps a field."""
+    data = base.to_dict()
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or key not in data:
+            raise InputError(f"--map takes FIELD=COLUMN with FIELD one of {', '.join(data)}; got '{item}'")
+        if key in ("id", "label_onehot", "metadata"):
+            parts: list[str] = []
+            for part in (p.strip() for p in value.split(",") if p.strip()):
+                matched = [c for c in columns if _glob(part, c)] if any(ch in part for ch in "*?[") else [part]
+                parts.extend(matched)
+            data[key] = parts
+            if key == "label_onehot" and parts:
+                data["label"] = None
+        else:
+            data[key] = value.strip() or None
+            if key == "label" and data[key]:
+                data["label_onehot"] = []
+    return ColumnMapping.from_dict(data)
+
+
+def _glob(pattern: str, column: str) -> bool:
+    import fnmatch
+
+    return fnmatch.fnmatchcase(column, pattern)
+
+
+def _import(engine: Engine, args: argparse.Namespace) -> int:
+    actor = _actor(engine, args)
+    table = open_table(args.file, args.format)
+    task_type = TaskType(args.task) if args.task else None
+    mapping = parse_mapping_overrides(args.map, table.columns, guess_mapping(table, task_type))
+    if args.source:
+        mapping.default_source = args.source
+    if args.licence:
+        mapping.default_licence = args.licence
+    if args.dry_run:
+        print(json.dumps({"rows": table.n_rows, "columns": table.columns, "mapping": mapping.to_dict(),
+                          "preview": table.preview(3)}, indent=2, default=str, ensure_ascii=False))
+        return 0
+
+    def progress(done: int, total: int) -> None:
+        if not args.json and sys.stderr.isatty():
+            print(f"\r{done}/{total} rows", end="", file=sys.stderr)
+
+    report = import_table(engine, actor, table, mapping, args.project, create=args.create, task_type=task_type,
+                          progress=progress)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        print(f"{args.file} -> {args.project}: {report.summary()}")
+        groups = report.exact_duplicate_groups
+        for group in groups[:10]:
+            more = f" (+{len(group) - 8} more)" if len(group) > 8 else ""
+            print(f"  exact duplicates: rows {', '.join(map(str, group[:8]))}{more}")
+        if len(groups) > 10:
+            print(f"  ... {len(groups) - 10} more groups (--json lists them all)")
+    return 0
+
+
+def _export(engine: Engine, args: argparse.Namespace) -> int:
+    actor = _actor(engine, args)
+    project = get_project(engine, args.project)
+    selection = ExampleFilter(statuses=tuple(args.status), labels=tuple(args.label), sources=tuple(args.source),
+                              splits=tuple(args.split), search=args.search)
+    count = export_project(engine, actor, project.id, args.out, args.format, selection, args.include_excluded)
+    print(f"{count} records -> {args.out} ({args.format})")
+    return 0
+
+
+def _stats(engine: Engine, args: argparse.Namespace) -> int:
+    stats = project_stats(engine, get_project(engine, args.project).id)
+    if args.json:
+        print(json.dumps(stats, indent=2, ensure_ascii=False))
+    else:
+        for key, value in stats.items():
+            print(f"{key}: {value}")
+    return 0
+
+
+def _users(engine: Engine, args: argparse.Namespace) -> int:
+    if args.users_command == "add":
+        password = sys.stdin.readline().rstrip("\n") if args.password_stdin else args.password
+        with read_session(engine) as session:
+            first = session.execute(select(User.id).where(User.password_hash.is_not(None))).first() is None
+        actor = None if first else _actor(engine, args)
+        user = create_user(engine, actor, args.username, Role(args.role), password, args.display_name)
+        print(f"added {user.username} ({user.role})")
+        return 0
+    users = list_users(engine, _actor(engine, args))
+    rows: list[dict[str, Any]] = [{"username": u.username, "role": Role(u.role).value, "active": u.active,
+                                   "imported": u.imported, "can_log_in": bool(u.password_hash)} for u in users]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for row in rows:
+            flags = "" if row["can_log_in"] else " (imported, no login)"
+            print(f"{row['username']:<30} {row['role']:<10}{'' if row['active'] else ' inactive'}{flags}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,985 @@
+"""Import and export of examples and annotations.
+
+Reading goes through `datasets` (Arrow files, memory-mapped), so a file larger than memory streams
+in batches. An import is one transaction: it either adds everything or leaves the database as it was.
+
+Shapes
+- wide: one row per example (`text`, or `prompt`/`response`, or `messages`), with an optional
+  `label` that becomes the example's final label.
+- long: one row per (item, annotator) judgement, as annotation teams export them; rows with the
+  same item id form one example, and each annotator becomes an (imported) account. The label is
+  one column or a group of one-hot columns (`is_abuse.1`, `is_abuse.0`, ...: label = suffix).
+- Label Studio JSON export: tasks with several annotations each, read as the long shape.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import json
+import os
+import re
+import shutil
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")  # local files only; never reach for a hub here
+
+import datasets  # noqa: E402
+import pyarrow as pa  # noqa: E402
+from sqlalchemy import bindparam, insert, select, update  # noqa: E402
+from sqlalchemy.engine import Engine  # noqa: E402
+from sqlmodel import Session  # noqa: E402
+
+from curation import audit  # noqa: E402
+from curation.auth import LEADS, require_role  # noqa: E402
+from curation.browse import ExampleFilter, filtered_query  # noqa: E402
+from curation.db import read_session, write_session  # noqa: E402
+from curation.errors import InputError, NotFound  # noqa: E402
+from curation.models import (  # noqa: E402
+    Annotation,
+    Example,
+    ExampleStatus,
+    FinalLabelRule,
+    ImportRecord,
+    Project,
+    Role,
+    TaskType,
+    User,
+    utcnow,
+)
+from curation.projects import clean_labels  # noqa: E402
+from curation.review import resolve_status  # noqa: E402
+from curation.settings import Settings, get_settings  # noqa: E402
+
+datasets.disable_progress_bars()
+datasets.logging.set_verbosity_error()
+
+FORMATS = ("jsonl", "json", "csv", "tsv", "parquet", "hf", "labelstudio")
+EXPORT_FORMATS = ("jsonl", "csv", "parquet", "hf")
+MESSAGE_ROLES = frozenset({"system", "user", "assistant", "tool"})
+ProgressCallback = Callable[[int, int], None]
+
+# Column names the mapping guess looks for, most likely first.
+_GUESSES: dict[str, tuple[str, ...]] = {
+    "id": ("id", "example_id", "item_id", "ticket_id", "uid", "guid", "task_id", "example_no", "idx"),
+    "text": ("text", "sentence", "content", "message", "utterance", "input_text", "user", "query", "body"),
+    "prompt": ("prompt", "instruction", "question", "input"),
+    "response": ("response", "output", "answer", "completion", "chosen"),
+    "messages": ("messages", "conversation", "conversations", "chat"),
+    "label": ("label", "category", "intent", "class", "labels", "gold_label", "target"),
+    "annotator": ("annotator", "annotator_id", "annotator_name", "rater", "rater_id", "worker_id", "labeler"),
+    "annotated_at": ("labelled_at", "labeled_at", "annotated_at", "created_at", "timestamp"),
+    "source": ("source", "origin", "dataset"),
+    "licence": ("licence", "license"),
+    "split": ("split",),
+}
+_CONVERSATION_COLUMNS = ("conv_id", "conversation_id", "dialog_id", "dialogue_id", "thread_id", "session_id")
+
+
+@dataclass
+class ColumnMapping:
+    """Which file column feeds which field. Column names, or None when the file has no such column.
+
+    `id` may name several columns: together they identify an item (e.g. `conv_id` + `user` when
+    every row of a long-format export has its own row number). `label_onehot` lists one-hot
+    columns; the label is the part after their common prefix. `metadata` None keeps every column
+    not mapped elsewhere; a list keeps just those.
+    """
+
+    id: list[str] = field(default_factory=list)
+    text: str | None = None
+    prompt: str | None = None
+    response: str | None = None
+    messages: str | None = None
+    label: str | None = None
+    label_onehot: list[str] = field(default_factory=list)
+    annotator: str | None = None
+    annotated_at: str | None = None
+    source: str | None = None
+    licence: str | None = None
+    split: str | None = None
+    metadata: list[str] | None = None
+    default_source: str | None = None
+    default_licence: str | None = None
+
+    SINGLE = ("text", "prompt", "response", "messages", "label", "annotator", "annotated_at", "source", "licence", "split")
+
+    def mapped_columns(self) -> dict[str, str]:
+        """field name -> column, for every mapped single column plus each id and one-hot column."""
+        out = {name: getattr(self, name) for name in self.SINGLE if getattr(self, name)}
+        out.update({f"id[{i}]": column for i, column in enumerate(self.id)})
+        out.update({f"label_onehot[{i}]": column for i, column in enumerate(self.label_onehot)})
+        return out
+
+    @property
+    def long_format(self) -> bool:
+        return self.annotator is not None
+
+    def onehot_labels(self) -> list[str]:
+        """Label names of the one-hot columns: each column with the group's common prefix removed."""
+        if not self.label_onehot:
+            return []
+        prefix = os.path.commonprefix(self.label_onehot) if len(self.label_onehot) > 1 else ""
+        prefix = prefix[: max(prefix.rfind("."), prefix.rfind("_"), prefix.rfind(":")) + 1]
+        return [column[len(prefix):] or column for column in self.label_onehot]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ColumnMapping:
+        known = {key: value for key, value in data.items() if key in cls.__dataclass_fields__}
+        for key in ("id", "label_onehot"):
+            if isinstance(known.get(key), str):
+                known[key] = [part.strip() for part in known[key].split(",") if part.strip()]
+        return cls(**known)
+
+
+@dataclass
+class Table:
+    """A file opened for import: its rows as a (memory-mapped) `datasets.Dataset`."""
+
+    path: Path
+    file_format: str
+    dataset: datasets.Dataset
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.dataset.column_names)
+
+    @property
+    def n_rows(self) -> int:
+        return self.dataset.num_rows
+
+    def preview(self, n: int = 20) -> list[dict[str, Any]]:
+        return self.dataset.select(range(min(n, self.n_rows))).to_list()
+
+
+@dataclass
+class ImportReport:
+    project: str
+    file: str
+    rows: int = 0
+    examples_added: int = 0
+    examples_skipped_existing: int = 0
+    annotations_added: int = 0
+    annotations_skipped_existing: int = 0
+    repeat_annotations: int = 0  # same annotator twice on one item: the later row wins
+    annotators_created: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    exact_duplicate_groups: list[list[int]] = field(default_factory=list)  # row numbers sharing content
+    import_id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        parts = [
+            f"{self.rows} rows read",
+            f"{self.examples_added} examples added",
+            f"{self.annotations_added} annotations added",
+        ]
+        if self.examples_skipped_existing:
+            parts.append(f"{self.examples_skipped_existing} examples already present (skipped)")
+        if self.annotations_skipped_existing:
+            parts.append(f"{self.annotations_skipped_existing} annotations already present (skipped)")
+        if self.repeat_annotations:
+            parts.append(f"{self.repeat_annotations} repeat annotations (latest kept)")
+        if self.annotators_created:
+            parts.append(f"{len(self.annotators_created)} annotator accounts created")
+        if self.exact_duplicate_groups:
+            n = sum(len(group) for group in self.exact_duplicate_groups)
+            parts.append(f"{len(self.exact_duplicate_groups)} groups of exact duplicates ({n} rows)")
+        return "; ".join(parts)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def detect_format(path: Path) -> str:
+    if path.is_dir():
+        if (path / "dataset_dict.json").exists() or (path / "dataset_info.json").exists():
+            return "hf"
+        raise InputError("folder is not a dataset saved with save_to_disk (no dataset_dict.json or "
+                         "dataset_info.json)", file=path.name)
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        return "jsonl"
+    if suffix == ".json":
+        with path.open("rb") as handle:
+            head = handle.read(65536)
+        looks_like_tasks = head.lstrip().startswith(b"[") and b'"data"' in head
+        return "labelstudio" if looks_like_tasks and b'"annotations"' in head else "json"
+    if suffix in (".csv", ".tsv", ".parquet"):
+        return suffix[1:]
+    raise InputError(f"unknown file type '{suffix or '(none)'}'; use one of .jsonl .json .csv .tsv "
+                     ".parquet or a save_to_disk folder", file=path.name)
+
+
+def open_table(path: str | Path, file_format: str | None = None, *, settings: Settings | None = None) -> Table:
+    """Open a file or a `save_to_disk` folder for import. Raises InputError naming the file and,
+    where it can, the line for: missing or empty files, bad encoding, malformed rows, files too
+    large for the disk space the Arrow copy needs."""
+    settings = settings or get_settings()
+    path = Path(path)
+    if not path.exists():
+        raise InputError("no such file or folder", file=str(path))
+    file_format = file_format or detect_format(path)
+    if file_format not in FORMATS:
+        raise InputError(f"unknown format '{file_format}'; use one of {', '.join(FORMATS)}", file=path.name)
+    if path.is_file():
+        _check_size(path, settings)
+        if file_format != "parquet":
+            _check_utf8(path)
+    cache = str(settings.cache_dir / "datasets")
+    try:
+        if file_format == "hf":
+            dataset = _load_saved(path)
+        elif file_format == "labelstudio":
+            dataset = datasets.Dataset.from_list(_label_studio_rows(path))
+        elif file_format in ("csv", "tsv"):
+            dataset = _load_csv(path, file_format, cache)
+        else:
+            builder = "parquet" if file_format == "parquet" else "json"
+            dataset = datasets.load_dataset(builder, data_files=str(path), split="train", cache_dir=cache)
+    except InputError:
+        raise
+    except Exception as error:  # the loaders' own errors, reworded with file and line where possible
+        raise _explain_load_error(path, file_format, error) from error
+    if dataset.num_rows == 0:
+        raise InputError("the file has no data rows", file=path.name)
+    return Table(path=path, file_format=file_format, dataset=dataset)
+
+
+def _check_size(path: Path, settings: Settings) -> None:
+    size = path.stat().st_size
+    if size == 0:
+        raise InputError("the file is empty", file=path.name)
+    limit = settings.max_import_mb * 1024 * 1024
+    if size > limit:
+        raise InputError(f"the file is {size / 2**30:.1f} GiB, over the import limit of {settings.max_import_mb} MiB "
+                         "(MAX_IMPORT_MB); split it or raise the limit", file=path.name)
+    settings.cache_dir.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(settings.cache_dir).free
+    if size * 2 > free:  # the Arrow copy needs about the file's size again, plus headroom
+        raise InputError(f"the file is {size / 2**30:.1f} GiB but only {free / 2**30:.1f} GiB is free under "
+                         f"{settings.cache_dir} for its Arrow copy; free disk space or set DATA_DIR elsewhere",
+                         file=path.name)
+
+
+def _check_utf8(path: Path) -> None:
+    """Stream the file through a UTF-8 decoder; on failure name the line and the byte."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line, offset = 1, 0
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as error:
+                bad_at = offset + max(error.start, 0)
+                with path.open("rb") as again:
+                    before = again.read(bad_at)
+                line = before.count(b"\n") + 1
+                raise InputError(f"line {line}: not valid UTF-8 (byte 0x{chunk[error.start]:02x} at offset {bad_at}); "
+                                 "save the file as UTF-8", file=path.name) from None
+            offset += len(chunk)
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise InputError("the file ends in the middle of a UTF-8 character", file=path.name) from None
+
+
+def _load_csv(path: Path, file_format: str, cache: str) -> datasets.Dataset:
+    delimiter = "\t" if file_format == "tsv" else ","
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        header = next(csv.reader(handle, delimiter=delimiter), None)
+    if not header or not any(name.strip() for name in header):
+        raise InputError("the file has no header row", file=path.name)
+    blank = [i + 1 for i, name in enumerate(header) if not name.strip()]
+    if blank:
+        raise InputError(f"header column {blank[0]} has no name", file=path.name)
+    duplicated = [name for name, n in Counter(header).items() if n > 1]
+    if duplicated:
+        raise InputError(f"the header names column '{duplicated[0]}' twice", file=path.name)
+    # Every column as text: ids like "007" keep their zeros and no chunk guesses a different type.
+    features = datasets.Features({name: datasets.Value("string") for name in header})
+    return datasets.load_dataset("csv", data_files=str(path), split="train", cache_dir=cache, features=features,
+                                 delimiter=delimiter, encoding="utf-8-sig", keep_default_na=False,
+                                 na_values=[""])
+
+
+def _load_saved(path: Path) -> datasets.Dataset:
+    loaded = datasets.load_from_disk(str(path))
+    if isinstance(loaded, datasets.DatasetDict):
+        parts = []
+        for split_name, part in loaded.items():
+            if "split" not in part.column_names:
+                part = part.add_column("split", [split_name] * part.num_rows)
+            parts.append(part)
+        return datasets.concatenate_datasets(parts)
+    return loaded
+
+
+def _label_studio_rows(path: Path) -> list[dict[str, Any]]:
+    """Label Studio JSON export -> long-format rows: one per (task, annotation), or one per task
+    without annotations. Columns: id, the task's data fields, annotator, label, response, annotated_at."""
+    try:
+        tasks = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise InputError(f"line {error.lineno}: malformed JSON ({error.msg})", file=path.name) from None
+    if not isinstance(tasks, list):
+        raise InputError("a Label Studio export is a JSON list of tasks", file=path.name)
+    rows: list[dict[str, Any]] = []
+    for number, task in enumerate(tasks, start=1):
+        if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
+            raise InputError("each task needs a 'data' object", file=path.name, row=number, field="data")
+        base = {"id": str(task.get("id", number)), **{k: v for k, v in task["data"].items() if not isinstance(v, (dict, list))}}
+        kept = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]
+        if not kept:
+            rows.append({**base, "annotator": None, "label": None, "response": None, "annotated_at": None})
+        for annotation in kept:
+            label, response = None, None
+            for result in annotation.get("result") or []:
+                value = result.get("value") or {}
+                if result.get("type") == "choices" and value.get("choices") and label is None:
+                    label = str(value["choices"][0])
+                elif result.get("type") == "textarea" and value.get("text") and response is None:
+                    texts = value["text"]
+                    response = "\n".join(texts) if isinstance(texts, list) else str(texts)
+            who = annotation.get("completed_by")
+            if isinstance(who, dict):
+                who = who.get("email") or who.get("username") or who.get("id")
+            rows.append({**base, "annotator": f"labelstudio:{who}", "label": label, "response": response,
+                         "annotated_at": annotation.get("created_at")})
+    # Columns must be the same in every row for Arrow: fill the gaps.
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    return [{column: row.get(column) for column in columns} for row in rows]
+
+
+def _explain_load_error(path: Path, file_format: str, error: Exception) -> InputError:
+    if file_format in ("jsonl", "json"):
+        with path.open(encoding="utf-8") as handle:
+            if file_format == "json":
+                try:
+                    json.load(handle)
+                except json.JSONDecodeError as bad:
+                    return InputError(f"line {bad.lineno}: malformed JSON ({bad.msg})", file=path.name)
+            else:
+                for number, line in enumerate(handle, start=1):
+                    if not line.strip():
+                        continue
+                    try:
+                        value = json.loads(line)
+                    except json.JSONDecodeError as bad:
+                        return InputError(f"line {number}: malformed JSON ({bad.msg})", file=path.name)
+                    if not isinstance(value, dict):
+                        return InputError(f"line {number}: expected a JSON object, got {type(value).__name__}",
+                                          file=path.name)
+    message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    message = re.sub(r"^Error tokenizing data\. C error: ", "", message)
+    return InputError(f"cannot read the file as {file_format}: {message}", file=path.name)
+
+
+# --------------------------------------------------------------------------- mapping
+
+
+def guess_mapping(table: Table, task_type: TaskType | None = None) -> ColumnMapping:
+    """A first mapping from column names. The import page and the CLI let the user correct it."""
+    columns = table.columns
+    lower = {column.lower(): column for column in columns}
+
+    def find(kind: str, exclude: Iterable[str] = ()) -> str | None:
+        for name in _GUESSES[kind]:
+            column = lower.get(name)
+            if column is not None and column not in exclude:
+                return column
+        return None
+
+    mapping = ColumnMapping()
+    mapping.annotator = find("annotator")
+    if task_type is not TaskType.classification:
+        mapping.messages = find("messages")
+        mapping.prompt = find("prompt")
+        mapping.response = find("response")
+    if task_type is not TaskType.generation or not (mapping.prompt or mapping.messages):
+        mapping.text = find("text", exclude=[c for c in (mapping.prompt, mapping.response) if c])
+    if task_type is TaskType.classification:
+        mapping.prompt = mapping.response = mapping.messages = None
+    mapping.label = find("label")
+    if mapping.label is None:
+        mapping.label_onehot = _first_onehot_group(table)
+    mapping.annotated_at = find("annotated_at") if mapping.long_format else None
+    mapping.source = find("source")
+    mapping.licence = find("licence")
+    mapping.split = find("split")
+    id_column = find("id")
+    if id_column and mapping.long_format and _unique(table, id_column):
+        # A row number, not an item id: in a long export an item repeats once per annotator.
+        id_column = None
+    if id_column:
+        mapping.id = [id_column]
+    elif mapping.long_format:
+        conversation = next((lower[c] for c in _CONVERSATION_COLUMNS if c in lower), None)
+        content = mapping.text or mapping.prompt or mapping.messages
+        mapping.id = [c for c in (conversation, content) if c]
+    return mapping
+
+
+def _unique(table: Table, column: str) -> bool:
+    values = table.dataset.unique(column)
+    return len(values) == table.n_rows
+
+
+def _first_onehot_group(table: Table) -> list[str]:
+    """The first group of 0/1 columns sharing a prefix ending in '.', '_' or ':'."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for column in table.columns:
+        match = re.match(r"^(.+?[._:])[^._:]+$", column)
+        if match:
+            groups[match.group(1)].append(column)
+    sample = table.preview(200)
+    for members in groups.values():
+        if len(members) >= 2 and all(_is_flag_column(sample, column) for column in members):
+            return members
+    return []
+
+
+def _is_flag_column(sample: list[dict[str, Any]], column: str) -> bool:
+    return all(str(row[column]).strip() in ("0", "1", "True", "False", "0.0", "1.0", "") for row in sample)
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "1.0", "true", "yes", "x")
+    return bool(value) and value == value  # NaN is not a set flag
+
+
+# --------------------------------------------------------------------------- importing
+
+
+@dataclass
+class _Item:
+    row: int
+    values: dict[str, Any]  # the Example column values
+    annotations: dict[str, dict[str, Any]] = field(default_factory=dict)  # annotator -> annotation values
+
+
+def content_hash(text: str | None, prompt: str | None, response: str | None, messages: Any) -> str:
+    """SHA-256 of the example's content in a canonical JSON form (exact duplicates share it)."""
+    if messages is not None:
+        payload: dict[str, Any] = {"messages": messages}
+    elif prompt is not None:
+        payload = {"prompt": prompt, "response": response or ""}
+    else:
+        payload = {"text": text}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        with file.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def import_table(
+    engine: Engine,
+    actor: User,
+    table: Table,
+    mapping: ColumnMapping,
+    project_name: str,
+    *,
+    create: bool = False,
+    task_type: TaskType | None = None,
+    progress: ProgressCallback | None = None,
+    settings: Settings | None = None,
+) -> ImportReport:
+    """Import `table` into the project `project_name` in one transaction (leads and admins).
+
+    With `create`, a missing project is made with the file's label set (order of first
+    appearance, or the one-hot column order). Existing examples (same external id) are skipped,
+    so importing a file twice adds nothing; annotations for existing examples are added.
+    """
+    require_role(actor, *LEADS)
+    settings = settings or get_settings()
+    _check_mapping(table, mapping)
+    report = ImportReport(project=project_name, file=table.name)
+    with write_session(engine) as session:
+        project = session.execute(select(Project).where(Project.name == project_name)).scalars().first()
+        if project is None:
+            if not create:
+                raise NotFound(f"No project named '{project_name}' (use create to make it).")
+            project = Project(name=project_name, task_type=task_type or _task_type_of(mapping),
+                              labels=mapping.onehot_labels())
+            session.add(project)
+            session.flush()
+            audit.record(session, actor, "project.create", "project", project.id, project_id=project.id,
+                         after={"name": project.name, "task_type": project.task_type, "by": "import"})
+        elif task_type is not None and TaskType(project.task_type) is not task_type:
+            raise InputError(f"project '{project_name}' is a {project.task_type} project, not {task_type.value}")
+        _check_task_fields(table, mapping, TaskType(project.task_type))
+        record = ImportRecord(project_id=project.id, file_name=table.name, file_sha256=file_sha256(table.path),
+                              file_format=table.file_format, mapping=mapping.to_dict(), actor_id=actor.id)
+        session.add(record)
+        session.flush()
+        _Importer(session, project, table, mapping, record, report, settings, progress).run()
+        record.examples_added, record.annotations_added = report.examples_added, report.annotations_added
+        session.add(record)
+        audit.record(session, actor, "import", "import", record.id, project_id=project.id,
+                     after={k: v for k, v in report.to_dict().items() if k != "exact_duplicate_groups"})
+        report.import_id = record.id
+    return report
+
+
+def _task_type_of(mapping: ColumnMapping) -> TaskType:
+    return TaskType.generation if (mapping.prompt or mapping.messages) and not mapping.text else TaskType.classification
+
+
+def _check_mapping(table: Table, mapping: ColumnMapping) -> None:
+    for field_name, column in mapping.mapped_columns().items():
+        if column not in table.columns:
+            raise InputError(f"column '{column}' is not in the file (columns: {', '.join(table.columns)})",
+                             file=table.name, field=field_name)
+    if mapping.label and mapping.label_onehot:
+        raise InputError("map either one label column or one-hot label columns, not both", file=table.name,
+                         field="label")
+    if len(mapping.label_onehot) == 1:
+        raise InputError("one-hot labels need at least two columns", file=table.name, field="label_onehot")
+    if mapping.long_format and not mapping.id:
+        raise InputError("a long-format file (one row per annotator) needs id column(s) that identify the item",
+                         file=table.name, field="id")
+    features = table.dataset.features
+    for field_name in ("text", "prompt", "response", "source", "licence", "split", "annotator"):
+        column = getattr(mapping, field_name)
+        if column and not _is_scalar_feature(features[column]):
+            raise InputError(f"column '{column}' holds {_describe(features[column])}, not text",
+                             file=table.name, field=field_name)
+    if mapping.messages and not isinstance(features[mapping.messages], (datasets.List, datasets.LargeList, list)):
+        raise InputError(f"column '{mapping.messages}' holds {_describe(features[mapping.messages])}, "
+                         "not a list of {role, content} messages", file=table.name, field="messages")
+
+
+def _check_task_fields(table: Table, mapping: ColumnMapping, task_type: TaskType) -> None:
+    has_content = mapping.text or mapping.prompt or mapping.messages
+    if task_type is TaskType.classification and (mapping.prompt or mapping.messages):
+        raise InputError("a classification project takes a text column, not prompt/messages", file=table.name,
+                         field="text")
+    if task_type is TaskType.generation and mapping.text:
+        raise InputError("a generation project takes prompt/response or messages columns, not text",
+                         file=table.name, field="prompt")
+    if not has_content and not mapping.long_format:
+        field_name = "text" if task_type is TaskType.classification else "prompt"
+        raise InputError("no content column is mapped", file=table.name, field=field_name)
+
+
+def _is_scalar_feature(feature: Any) -> bool:
+    return isinstance(feature, datasets.Value) and feature.dtype in (
+        "string", "large_string", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+        "bool", "float32", "float64", "null")
+
+
+def _describe(feature: Any) -> str:
+    if isinstance(feature, datasets.Value):
+        return feature.dtype
+    return type(feature).__name__.lower()
+
+
+class _Importer:
+    """One import's row loop: validation, grouping of long-format rows, batched inserts."""
+
+    def __init__(self, session: Session, project: Project, table: Table, mapping: ColumnMapping,
+                 record: ImportRecord, report: ImportReport, settings: Settings,
+                 progress: ProgressCallback | None) -> None:
+        self.session, self.project, self.table, self.mapping = session, project, table, mapping
+        self.record, self.report, self.settings, self.progress = record, report, settings, progress
+        self.task_type = TaskType(project.task_type)
+        self.allowed_labels = list(project.labels)
+        self.fixed_labels = bool(self.allowed_labels) and not mapping.label_onehot
+        self.new_labels: list[str] = []
+        self.onehot = list(zip(mapping.label_onehot, mapping.onehot_labels(), strict=True))
+        mapped = set(mapping.mapped_columns().values())
+        self.meta_columns = (mapping.metadata if mapping.metadata is not None
+                             else [c for c in table.columns if c not in mapped])
+        self.existing: dict[str, int] = dict(session.execute(
+            select(Example.external_id, Example.id).where(Example.project_id == project.id)).all())
+        self.items: dict[str, _Item] = {}
+        self.pending: list[dict[str, Any]] = []
+        self.by_hash: dict[str, list[int]] = defaultdict(list)
+        self.now = utcnow()
+
+    def run(self) -> None:
+        total = self.table.n_rows
+        row_number = 0
+        for batch in self.table.dataset.iter(batch_size=self.settings.import_batch_rows):
+            columns = list(batch)
+            for values in zip(*(batch[c] for c in columns), strict=True):
+                row_number += 1
+                self._row(row_number, dict(zip(columns, values, strict=True)))
+            if not self.mapping.long_format:
+                self._flush_examples()
+            if self.progress:
+                self.progress(row_number, total)
+        self.report.rows = row_number
+        self._flush_examples()
+        if self.mapping.long_format:
+            self._insert_annotations()
+        if self.new_labels:
+            self.project.labels = self.allowed_labels
+            self.project.updated_at = self.now
+            self.session.add(self.project)
+        self.report.labels = list(self.allowed_labels)
+        self.report.exact_duplicate_groups = [rows for rows in self.by_hash.values() if len(rows) > 1]
+
+    # -- one row
+
+    def _row(self, number: int, row: dict[str, Any]) -> None:
+        external_id = self._external_id(number, row)
+        label = self._label(number, row)
+        item = self.items.get(external_id)
+        if item is None:
+            item = _Item(row=number, values=self._example_values(number, row, external_id, label))
+            self.items[external_id] = item
+            if item.values:
+                self.by_hash[item.values["content_hash"]].append(number)
+        elif not self.mapping.long_format:
+            raise InputError(f"id '{external_id}' is also on row {item.row}; ids must be unique",
+                             file=self.table.name, row=number, field=self.mapping.id[0] if self.mapping.id else "id")
+        if self.mapping.long_format:
+            annotator = _text(row.get(self.mapping.annotator))
+            if annotator and (label is not None or self._response(row) is not None):
+                if annotator in item.annotations:
+                    self.report.repeat_annotations += 1
+                item.annotations[annotator] = {
+                    "label": label,
+                    "response": self._response(row),
+                    "created_at": _timestamp(row.get(self.mapping.annotated_at)) if self.mapping.annotated_at else None,
+                }
+
+    def _external_id(self, number: int, row: dict[str, Any]) -> str:
+        if not self.mapping.id:
+            return f"{self.table.path.stem}:{number}"
+        parts = []
+        for column in self.mapping.id:
+            value = _text(row.get(column))
+            if value is None:
+                raise InputError("the id is empty", file=self.table.name, row=number, field=column)
+            parts.append(value)
+        joined = "/".join(parts)
+        if len(joined) > 120:  # long composite ids (e.g. conversation + text): keep them short and stable
+            joined = f"{parts[0][:60]}/{hashlib.sha256(joined.encode()).hexdigest()[:16]}"
+        return joined
+
+    def _label(self, number: int, row: dict[str, Any]) -> str | None:
+        if self.onehot:
+            chosen = [label for column, label in self.onehot if _truthy(row.get(column))]
+            if len(chosen) != 1:
+                what = "none" if not chosen else f"{len(chosen)} ({', '.join(chosen)})"
+                raise InputError(f"exactly one one-hot label column must be set, found {what}",
+                                 file=self.table.name, row=number, field=self.mapping.label_onehot[0])
+            return chosen[0]
+        if not self.mapping.label:
+            return None
+        label = _text(row.get(self.mapping.label))
+        if label is None:
+            return None
+        if label not in self.allowed_labels:
+            if self.fixed_labels:
+                raise InputError(f"unknown label '{label}' (project labels: {', '.join(self.allowed_labels)})",
+                                 file=self.table.name, row=number, field=self.mapping.label)
+            if len(label) > 200:
+                raise InputError("a label is longer than 200 characters", file=self.table.name, row=number,
+                                 field=self.mapping.label)
+            self.allowed_labels.append(label)
+            self.new_labels.append(label)
+        return label
+
+    def _response(self, row: dict[str, Any]) -> str | None:
+        return _text(row.get(self.mapping.response), strip=False) if self.mapping.response else None
+
+    def _example_values(self, number: int, row: dict[str, Any], external_id: str, label: str | None) -> dict[str, Any]:
+        """Column values of a new example, or {} for an item that exists already (or is only referenced)."""
+        if external_id in self.existing:
+            if not self.mapping.long_format:
+                self.report.examples_skipped_existing += 1
+            return {}
+        text = prompt = response = messages = None
+        field_name = self.mapping.text or self.mapping.prompt or self.mapping.messages
+        if self.mapping.messages:
+            messages = _messages(row.get(self.mapping.messages), self.table.name, number, self.mapping.messages)
+        elif self.mapping.prompt:
+            prompt = _text(row.get(self.mapping.prompt), strip=False)
+            response = None if self.mapping.long_format else self._response(row)
+        elif self.mapping.text:
+            text = _text(row.get(self.mapping.text), strip=False)
+        else:
+            raise InputError(f"no example '{external_id}' in project '{self.project.name}', and no content column "
+                             "is mapped to create it", file=self.table.name, row=number,
+                             field=self.mapping.id[0] if self.mapping.id else "id")
+        if not (text or prompt or messages) or not (text or prompt or "x").strip():
+            raise InputError("empty content", file=self.table.name, row=number, field=field_name)
+        values: dict[str, Any] = {
+            "project_id": self.project.id,
+            "external_id": external_id,
+            "text": text,
+            "prompt": prompt,
+            "response": response,
+            "messages": messages,
+            "meta": {c: _jsonable(row[c]) for c in self.meta_columns if row.get(c) not in (None, "")},
+            "source": _text(row.get(self.mapping.source)) if self.mapping.source else self.mapping.default_source,
+            "licence": _text(row.get(self.mapping.licence)) if self.mapping.licence else self.mapping.default_licence,
+            "content_hash": content_hash(text, prompt, response, messages),
+            "split": _text(row.get(self.mapping.split)) if self.mapping.split else None,
+            "status": ExampleStatus.new.value,
+            "final_label": None,
+            "final_response": None,
+            "exclusion_reason": None,
+            "import_id": self.record.id,
+            "created_at": self.now,
+            "updated_at": self.now,
+        }
+        if label is not None and not self.mapping.long_format:
+            values["status"], values["final_label"] = ExampleStatus.labelled.value, label
+        return values
+
+    # -- writing
+
+    def _flush_examples(self) -> None:
+        rows = [item.values for item in self.items.values() if item.values and not item.values.get("_inserted")]
+        if not rows:
+            return
+        self.session.execute(insert(Example), [{k: v for k, v in r.items() if k != "_inserted"} for r in rows])
+        for row in rows:
+            row["_inserted"] = True
+        self.report.examples_added += len(rows)
+        if not self.mapping.long_format:
+            self.items.clear()  # wide rows are independent: keep memory flat on big files
+
+    def _insert_annotations(self) -> None:
+        ids = dict(self.session.execute(
+            select(Example.external_id, Example.id).where(Example.project_id == self.project.id)).all())
+        users = self._annotator_accounts({a for item in self.items.values() for a in item.annotations})
+        existing_pairs = self._existing_pairs([ids[e] for e, item in self.items.items() if item.annotations])
+        new_rows: list[dict[str, Any]] = []
+        touched: set[int] = set()
+        for external_id, item in self.items.items():
+            example_id = ids[external_id]
+            for annotator, values in item.annotations.items():
+                key = (example_id, users[annotator])
+                if key in existing_pairs:
+                    self.report.annotations_skipped_existing += 1
+                    continue
+                stamp = values["created_at"] or self.now
+                new_rows.append({"example_id": example_id, "annotator_id": users[annotator], "label": values["label"],
+                                 "response": values["response"], "rating": None, "comment": "", "flags": [],
+                                 "row_version": 1, "created_at": stamp, "updated_at": stamp})
+                touched.add(example_id)
+        for start in range(0, len(new_rows), self.settings.import_batch_rows):
+            self.session.execute(insert(Annotation), new_rows[start:start + self.settings.import_batch_rows])
+        self.report.annotations_added = len(new_rows)
+        self._resolve(touched)
+
+    def _annotator_accounts(self, names: set[str]) -> dict[str, int]:
+        """username -> user id; unknown annotators become imported annotator accounts (no password)."""
+        found = dict(self.session.execute(select(User.username, User.id).where(User.username.in_(names))).all())
+        for name in sorted(names - set(found)):
+            if len(name) > 120:
+                raise InputError(f"annotator name '{name[:40]}...' is longer than 120 characters",
+                                 file=self.table.name, field=self.mapping.annotator)
+            user = User(username=name, display_name=name, role=Role.annotator, imported=True)
+            self.session.add(user)
+            self.session.flush()
+            found[name] = user.id
+            self.report.annotators_created.append(name)
+        return found
+
+    def _existing_pairs(self, example_ids: Sequence[int]) -> set[tuple[int, int]]:
+        pairs: set[tuple[int, int]] = set()
+        for start in range(0, len(example_ids), 1000):
+            chunk = example_ids[start:start + 1000]
+            pairs.update(self.session.execute(select(Annotation.example_id, Annotation.annotator_id)
+                                              .where(Annotation.example_id.in_(chunk))).all())
+        return pairs
+
+    def _resolve(self, example_ids: set[int]) -> None:
+        """Status and final label of each touched example from all its annotations (project rule)."""
+        labels: dict[int, list[str | None]] = defaultdict(list)
+        ordered = sorted(example_ids)
+        for start in range(0, len(ordered), 1000):
+            chunk = ordered[start:start + 1000]
+            for example_id, label in self.session.execute(
+                    select(Annotation.example_id, Annotation.label).where(Annotation.example_id.in_(chunk))):
+                labels[example_id].append(label)
+        rule, k = FinalLabelRule(self.project.final_label_rule), self.project.overlap_k
+        updates = []
+        for example_id in ordered:
+            status, final = resolve_status(labels[example_id], k, rule)
+            updates.append({"b_id": example_id, "b_status": status.value, "b_final": final, "b_now": self.now})
+        if updates:
+            self.session.execute(
+                update(Example.__table__).where(Example.__table__.c.id == bindparam("b_id"))
+                .where(Example.__table__.c.status != ExampleStatus.excluded.value)
+                .values(status=bindparam("b_status"), final_label=bindparam("b_final"), updated_at=bindparam("b_now")),
+                updates)
+
+
+def _text(value: Any, *, strip: bool = True) -> str | None:
+    """A cell as text, or None when empty. Numbers written as floats by spreadsheets lose '.0'."""
+    if value is None:
+        return None
+    if isinstance(value, float):
+        if value != value:
+            return None
+        value = int(value) if value.is_integer() else value
+    text = str(value)
+    stripped = text.strip()
+    if not stripped:
+        return None
+    return stripped if strip else text
+
+
+def _timestamp(value: Any) -> Any:
+    from datetime import datetime, timezone
+
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (str, int, bool)) or value is None:
+        return value
+    if isinstance(value, float):
+        return None if value != value else value
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return str(value)
+
+
+def _messages(value: Any, file: str, row: int, column: str) -> list[dict[str, str]]:
+    if not isinstance(value, list) or not value:
+        raise InputError("messages must be a non-empty list of {role, content}", file=file, row=row, field=column)
+    out = []
+    for i, message in enumerate(value):
+        if not isinstance(message, dict) or message.get("role") not in MESSAGE_ROLES \
+                or not isinstance(message.get("content"), str):
+            raise InputError(f"message {i + 1} needs a role ({', '.join(sorted(MESSAGE_ROLES))}) and text content",
+                             file=file, row=row, field=column)
+        out.append({"role": message["role"], "content": message["content"]})
+    return out
+
+
+# --------------------------------------------------------------------------- exporting
+
+
+def export_rows(engine: Engine, actor: User, project_id: int, selection: ExampleFilter | None = None,
+                include_excluded: bool = False) -> Iterator[dict[str, Any]]:
+    """Export records of a project (or a filtered selection), in id order.
+
+    Classification: id, text, label, split, source, licence, metadata (JSON text), status.
+    Generation: id, messages (user prompt + assistant response: the final response when a lead
+    set one), split, source, licence, metadata. `messages` is what TRL's SFTTrainer takes as is."""
+    require_role(actor, *LEADS)
+    with read_session(engine) as session:
+        project = session.get(Project, project_id)
+        if project is None:
+            raise NotFound(f"No project with id {project_id}.")
+        task_type = TaskType(project.task_type)
+        query = filtered_query(project_id, selection or ExampleFilter())
+        if not include_excluded:
+            query = query.where(Example.status != ExampleStatus.excluded.value)
+        last_id = 0
+        while True:
+            batch = session.execute(query.where(Example.id > last_id).order_by(Example.id).limit(2000)).scalars().all()
+            if not batch:
+                return
+            for example in batch:
+                yield _export_record(example, task_type)
+            last_id = batch[-1].id
+
+
+def _export_record(example: Example, task_type: TaskType) -> dict[str, Any]:
+    common = {"split": example.split, "source": example.source, "licence": example.licence,
+              "metadata": json.dumps(example.meta, ensure_ascii=False, sort_keys=True)}
+    if task_type is TaskType.generation:
+        if example.messages:
+            messages = [dict(m) for m in example.messages]
+            if example.final_response is not None and messages and messages[-1]["role"] == "assistant":
+                messages[-1]["content"] = example.final_response
+        else:
+            response = example.final_response if example.final_response is not None else example.response
+            messages = [{"role": "user", "content": example.prompt or ""},
+                        {"role": "assistant", "content": response or ""}]
+        return {"id": example.external_id, "messages": messages, **common}
+    return {"id": example.external_id, "text": example.text, "label": example.final_label,
+            "status": ExampleStatus(example.status).value, **common}
+
+
+def export_project(engine: Engine, actor: User, project_id: int, out: str | Path, file_format: str,
+                   selection: ExampleFilter | None = None, include_excluded: bool = False) -> int:
+    """Write the export to `out` (a file, or a folder for `hf`). Returns the number of records.
+
+    `hf` writes a DatasetDict with one split per distinct `split` value (`train` when none is set)
+    through `save_to_disk`. Nothing is left behind when writing fails."""
+    if file_format not in EXPORT_FORMATS:
+        raise InputError(f"unknown export format '{file_format}'; use one of {', '.join(EXPORT_FORMATS)}")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows = export_rows(engine, actor, project_id, selection, include_excluded)
+    partial = out.with_name(out.name + ".partial")
+    try:
+        if file_format == "jsonl":
+            count = 0
+            with partial.open("w", encoding="utf-8") as handle:
+                for row in rows:
+                    handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    count += 1
+        else:
+            records = list(rows)
+            count = len(records)
+            if file_format == "hf":
+                by_split: dict[str, list[dict[str, Any]]] = defaultdict(list)
+                for record in records:
+                    by_split[record["split"] or "train"].append(record)
+                dataset_dict = datasets.DatasetDict({name: _dataset(part) for name, part in sorted(by_split.items())})
+                dataset_dict.save_to_disk(str(partial))
+            else:
+                dataset = _dataset(records)
+                if file_format == "csv":
+                    if "messages" in dataset.column_names:
+                        dataset = dataset.map(lambda r: {"messages": json.dumps(r["messages"], ensure_ascii=False)})
+                    dataset.to_csv(str(partial), index=False)
+                else:
+                    dataset.to_parquet(str(partial))
+        if out.exists():
+            shutil.rmtree(out) if out.is_dir() else out.unlink()
+        partial.rename(out)
+    finally:
+        if partial.exists():
+            shutil.rmtree(partial) if partial.is_dir() else partial.unlink()
+    return count
+
+
+def _dataset(records: list[dict[str, Any]]) -> datasets.Dataset:
+    if records:
+        return datasets.Dataset.from_list(records)
+    return datasets.Dataset.from_dict({"id": pa.array([], pa.string())})

@@ -1,0 +1,170 @@
+"""SQL tables (SQLModel). The schema itself is owned by Alembic migrations in `curation/migrations`.
+
+Glossary used across the core: a *project* holds *examples*; each example gets up to k
+*annotations* (one per annotator); a lead's *adjudication* settles disagreements; every change
+users can lose leaves an *audit event* written in the same transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, String, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _ts(**kwargs: Any) -> Any:
+    return Field(default_factory=utcnow, sa_type=DateTime(timezone=True), **kwargs)
+
+
+class Role(StrEnum):
+    annotator = "annotator"
+    lead = "lead"
+    admin = "admin"
+
+
+class TaskType(StrEnum):
+    classification = "classification"
+    generation = "generation"
+
+
+class ExampleStatus(StrEnum):
+    """Where an example stands. `excluded` items never enter a dataset version."""
+
+    new = "new"  # no annotation yet
+    in_review = "in_review"  # fewer than k annotations
+    disputed = "disputed"  # k annotations that disagree: waits for a lead
+    labelled = "labelled"  # final label set (agreement rule, import, or adjudication)
+    excluded = "excluded"
+
+
+class FinalLabelRule(StrEnum):
+    majority = "majority"
+    unanimous = "unanimous"
+
+
+class User(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(sa_column=Column(String(120), unique=True, nullable=False))
+    display_name: str = Field(default="", max_length=200)
+    role: Role = Field(default=Role.annotator, sa_type=String(20))
+    # None for accounts created by an import (annotators of an external export): they cannot log in.
+    password_hash: str | None = Field(default=None, max_length=255)
+    active: bool = True
+    imported: bool = False
+    created_at: datetime = _ts()
+
+
+class Project(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_column=Column(String(200), unique=True, nullable=False))
+    task_type: TaskType = Field(default=TaskType.classification, sa_type=String(20))
+    labels: list[str] = Field(default_factory=list, sa_type=JSON)
+    guidelines: str = Field(default="", sa_type=Text)
+    guidelines_version: int = 1
+    overlap_k: int = Field(default=2, ge=1, le=20)
+    final_label_rule: FinalLabelRule = Field(default=FinalLabelRule.majority, sa_type=String(20))
+    # Approval thresholds that the dataset-version checklist gates on.
+    min_agreement: float = 0.667
+    max_near_duplicate_pairs: int = 0
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class ImportRecord(SQLModel, table=True):
+    """One import of one file: the provenance every example points back to."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    file_name: str = Field(max_length=500)
+    file_sha256: str = Field(max_length=64)
+    file_format: str = Field(max_length=30)
+    mapping: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    examples_added: int = 0
+    annotations_added: int = 0
+    actor_id: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = _ts()
+
+
+class Example(SQLModel, table=True):
+    """One item to curate: `text` (classification), or `prompt`/`response`, or chat `messages`."""
+
+    __table_args__ = (
+        UniqueConstraint("project_id", "external_id", name="uq_example_project_external_id"),
+        Index("ix_example_project_status", "project_id", "status"),
+        Index("ix_example_project_label", "project_id", "final_label"),
+        Index("ix_example_project_hash", "project_id", "content_hash"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id")
+    external_id: str = Field(max_length=200)
+    text: str | None = Field(default=None, sa_type=Text)
+    prompt: str | None = Field(default=None, sa_type=Text)
+    response: str | None = Field(default=None, sa_type=Text)
+    messages: list[dict[str, Any]] | None = Field(default=None, sa_type=JSON)
+    meta: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    source: str | None = Field(default=None, max_length=500)
+    licence: str | None = Field(default=None, max_length=200)
+    content_hash: str = Field(max_length=64)
+    split: str | None = Field(default=None, max_length=20)
+    status: ExampleStatus = Field(default=ExampleStatus.new, sa_type=String(20))
+    final_label: str | None = Field(default=None, max_length=200)
+    final_response: str | None = Field(default=None, sa_type=Text)
+    exclusion_reason: str | None = Field(default=None, sa_type=Text)
+    import_id: int | None = Field(default=None, foreign_key="importrecord.id")
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class Annotation(SQLModel, table=True):
+    """One annotator's judgement of one example. `row_version` guards against stale edits."""
+
+    __table_args__ = (
+        UniqueConstraint("example_id", "annotator_id", name="uq_annotation_example_annotator"),
+        Index("ix_annotation_annotator_example", "annotator_id", "example_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    example_id: int = Field(foreign_key="example.id", index=True)
+    annotator_id: int = Field(foreign_key="user.id")
+    label: str | None = Field(default=None, max_length=200)
+    response: str | None = Field(default=None, sa_type=Text)
+    rating: int | None = Field(default=None, ge=1, le=5)
+    comment: str = Field(default="", sa_type=Text)
+    flags: list[str] = Field(default_factory=list, sa_type=JSON)
+    row_version: int = 1
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class Adjudication(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    example_id: int = Field(foreign_key="example.id", index=True)
+    lead_id: int = Field(foreign_key="user.id")
+    final_label: str | None = Field(default=None, max_length=200)
+    final_response: str | None = Field(default=None, sa_type=Text)
+    reason: str = Field(default="", sa_type=Text)
+    created_at: datetime = _ts()
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what, when, with the state before and after. Written in the change's own transaction."""
+
+    __table_args__ = (Index("ix_auditevent_entity", "entity", "entity_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _ts()
+    actor_id: int | None = Field(default=None, foreign_key="user.id")
+    project_id: int | None = Field(default=None, foreign_key="project.id", index=True)
+    action: str = Field(max_length=60)
+    entity: str = Field(max_length=40)
+    entity_id: int | None = None
+    before: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    after: dict[str, Any] | None = Field(default=None, sa_type=JSON)

@@ -1,0 +1,63 @@
+"""One typed settings object, read from the environment and an optional `.env` file.
+
+Every setting has a working default, so a fresh clone runs on the embedded SQLite database
+under `data/` with no configuration at all. `DATABASE_URL` switches to PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Application settings. Environment variables use the field names in upper case."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("data"),
+        description="Runtime state: the SQLite database, embedding cache, models, adapters, logs.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL. Default: sqlite:///<DATA_DIR>/curation.db. "
+        "PostgreSQL: postgresql+psycopg://user:pass@host/db",
+    )
+    sqlite_busy_timeout_ms: int = Field(
+        default=30_000, description="How long a SQLite writer waits for the lock before failing."
+    )
+    admin_username: str | None = Field(
+        default=None, description="Created as an admin on first start when set (with ADMIN_PASSWORD)."
+    )
+    admin_password: str | None = Field(default=None, description="Password for ADMIN_USERNAME.")
+    load_demo: bool = Field(
+        default=True, description="Load the demo projects and demo users into an empty database on first start."
+    )
+    max_import_mb: int = Field(
+        default=50_000, description="Largest file an import accepts, in MiB (the CLI streams; uploads also obey "
+        "Streamlit's server.maxUploadSize)."
+    )
+    import_batch_rows: int = Field(
+        default=5_000, description="Rows per INSERT batch during import (memory vs. round trips)."
+    )
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'curation.db').as_posix()}"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Scratch space for `datasets` (Arrow files of imported tables) and other caches."""
+        return self.data_dir / "cache"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings. Tests that change the environment call `get_settings.cache_clear()`."""
+    return Settings()

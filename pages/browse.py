@@ -1,0 +1,98 @@
+"""Data browser (leads): filter by status, label, annotator, source and split, search text, page
+through, open one example with its annotations, and export the selection."""
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy import select
+
+from curation.browse import ExampleFilter, annotators_of, browse_examples, distinct_values
+from curation.db import read_session
+from curation.errors import CurationError
+from curation.io import EXPORT_FORMATS, export_project
+from curation.models import Annotation, ExampleStatus, Role, User
+from ui.session import current_project, get_engine, require_user
+from ui.widgets import STATUS_ICONS, preview_text, show_example, show_json
+
+user = require_user(Role.lead, Role.admin)
+engine = get_engine()
+project = current_project()
+assert project is not None
+st.title("Data browser")
+key = f"browse.{project.id}"
+
+with st.container(border=True):
+    c1, c2, c3, c4 = st.columns(4)
+    statuses = c1.multiselect("Status", [s.value for s in ExampleStatus], key=f"{key}.status")
+    labels = c2.multiselect("Final label", distinct_values(engine, project.id, "final_label"), key=f"{key}.label")
+    sources = c3.multiselect("Source", distinct_values(engine, project.id, "source"), key=f"{key}.source")
+    splits = c4.multiselect("Split", distinct_values(engine, project.id, "split"), key=f"{key}.split")
+    c5, c6, c7 = st.columns([2, 1, 1])
+    search = c5.text_input("Search text", key=f"{key}.search", placeholder="words in the text, prompt, response or id")
+    people = dict(annotators_of(engine, project.id))
+    annotator = c6.selectbox("Annotated by", [None, *people], format_func=lambda i: "anyone" if i is None else people[i],
+                             key=f"{key}.annotator")
+    page_size = c7.selectbox("Rows per page", [25, 50, 100, 200], index=1, key=f"{key}.size")
+
+selection = ExampleFilter(statuses=tuple(statuses), labels=tuple(labels), sources=tuple(sources),
+                          splits=tuple(splits), annotator_id=annotator, search=search)
+page_number = st.session_state.get(f"{key}.page", 1)
+page = browse_examples(engine, user, project.id, selection, page_number, page_size)
+
+if st.session_state.get(f"{key}.page", 1) != page.page:
+    st.session_state[f"{key}.page"] = page.page  # clamped after the filters shrank the set
+nav1, nav2, nav3 = st.columns([1, 2, 1])
+nav2.number_input(f"Page (of {page.pages:,}) · {page.total:,} examples", 1, page.pages, page.page, key=f"{key}.page")
+table = pd.DataFrame([{
+    "#": example.id,
+    "id": example.external_id,
+    "status": f"{STATUS_ICONS.get(example.status, '')} {example.status}",
+    "label": example.final_label or "",
+    "content": preview_text(example),
+    "source": example.source or "",
+    "split": example.split or "",
+} for example in page.rows])
+st.dataframe(table, hide_index=True, width="stretch")
+
+if page.rows:
+    by_id = {example.id: example for example in page.rows}
+    chosen = st.selectbox("Open example", list(by_id), format_func=lambda i: f"#{i} · {by_id[i].external_id}",
+                          key=f"{key}.open")
+    example = by_id[chosen]
+    with st.container(border=True):
+        st.caption(f"#{example.id} · {example.external_id} · {example.status} · source: {example.source or '—'} · "
+                   f"licence: {example.licence or '—'}")
+        show_example(example)
+        with read_session(engine) as session:
+            rows = session.execute(select(Annotation, User.username).join(User, User.id == Annotation.annotator_id)
+                                   .where(Annotation.example_id == example.id)
+                                   .order_by(Annotation.created_at)).all()
+        if rows:
+            st.dataframe(pd.DataFrame([{"annotator": name, "label": a.label or "", "rating": a.rating,
+                                        "comment": a.comment, "flags": ", ".join(a.flags),
+                                        "at": a.created_at} for a, name in rows]), hide_index=True)
+        if example.meta:
+            with st.expander("Metadata"):
+                show_json(example.meta)
+
+with st.expander(f"Export these {page.total:,} examples"):
+    fmt = st.selectbox("Format", EXPORT_FORMATS, key=f"{key}.format",
+                       help="generation projects export chat `messages` (TRL SFTTrainer format); hf is a zipped "
+                            "DatasetDict folder (save_to_disk)")
+    include_excluded = st.checkbox("Include excluded examples", key=f"{key}.excluded")
+    if st.button("Prepare export", key=f"{key}.export"):
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                out = Path(tmp) / f"{project.name}.{fmt if fmt != 'hf' else 'dataset'}"
+                count = export_project(engine, user, project.id, out, fmt, selection, include_excluded)
+                if fmt == "hf":
+                    archive = shutil.make_archive(str(out), "zip", out)
+                    data, name = Path(archive).read_bytes(), Path(archive).name
+                else:
+                    data, name = out.read_bytes(), out.name
+            st.download_button(f"Download {count:,} records ({name})", data, file_name=name)
+        except CurationError as error:
+            st.error(str(error))

@@ -1,0 +1,138 @@
+"""Import: upload (or pick a server file), preview, map columns, import with a progress bar."""
+
+import hashlib
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from curation.errors import CurationError
+from curation.io import ColumnMapping, Table, guess_mapping, import_table, open_table
+from curation.models import Role, TaskType
+from curation.projects import get_project
+from curation.settings import get_settings
+from ui.session import current_project, get_engine, require_user, show_flash, switch_project
+
+NONE = "—"
+SINGLE_FIELDS = {
+    "text": "Text (classification)",
+    "prompt": "Prompt (generation)",
+    "response": "Response (generation)",
+    "messages": "Chat messages (generation)",
+    "label": "Label",
+    "annotator": "Annotator (long format: one row per judgement)",
+    "annotated_at": "Annotated at",
+    "source": "Source",
+    "licence": "Licence",
+    "split": "Split",
+}
+
+user = require_user(Role.lead, Role.admin)
+engine = get_engine()
+settings = get_settings()
+st.title("Import")
+show_flash()
+
+
+@st.cache_resource(max_entries=4, show_spinner="Reading the file...")
+def _open(path: str, modified: float) -> Table:  # `modified` keys the cache on the file's version
+    return open_table(path)
+
+
+def _saved_upload(upload) -> Path:  # type: ignore[no-untyped-def]
+    data = upload.getvalue()
+    target = settings.data_dir / "uploads" / hashlib.sha256(data).hexdigest()[:16] / Path(upload.name).name
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    return target
+
+
+server_dir = settings.data_dir / "imports"
+choice = st.radio("File", ["Upload", f"Server folder ({server_dir})"], horizontal=True,
+                  help="Large files and save_to_disk folders: copy them into the server folder.")
+path: Path | None = None
+if choice == "Upload":
+    upload = st.file_uploader("JSONL, JSON, CSV, TSV, Parquet or a Label Studio JSON export",
+                              type=["jsonl", "ndjson", "json", "csv", "tsv", "parquet"])
+    if upload is not None:
+        path = _saved_upload(upload)
+else:
+    entries = sorted(p.name for p in server_dir.iterdir()) if server_dir.is_dir() else []
+    picked = st.selectbox("File or folder", [NONE, *entries])
+    if picked != NONE:
+        path = server_dir / picked
+if path is None:
+    st.stop()
+
+try:
+    table = _open(str(path), path.stat().st_mtime)
+except CurationError as error:
+    st.error(str(error))
+    st.stop()
+
+st.caption(f"{table.name}: {table.n_rows:,} rows · {table.file_format} · columns: {', '.join(table.columns)}")
+preview = pd.DataFrame(table.preview(10)).map(lambda v: v if isinstance(v, (str, int, float, bool, type(None))) else str(v))
+st.dataframe(preview, hide_index=True, width="stretch")
+
+project = current_project(required=False)
+target = st.radio("Into", ["A new project", *( [f"Current project: {project.name}"] if project else [])],
+                  index=1 if project else 0, horizontal=True)
+new_project = target == "A new project"
+if new_project:
+    c1, c2 = st.columns(2)
+    project_name = c1.text_input("New project name", value=Path(table.name).stem)
+    task_type = TaskType(c2.radio("Task type", [t.value for t in TaskType], horizontal=True))
+else:
+    assert project is not None
+    project_name, task_type = project.name, TaskType(project.task_type)
+
+key = f"import.{hashlib.sha256(str(path).encode()).hexdigest()[:10]}.{task_type.value}"
+guess = guess_mapping(table, task_type)
+columns = table.columns
+st.subheader("Column mapping")
+with st.form(f"{key}.form"):
+    c1, c2 = st.columns(2)
+    ids = c1.multiselect("Item id (several columns together identify an item)", columns, default=guess.id,
+                         key=f"{key}.id")
+    values: dict[str, str | None] = {}
+    for i, (field, label) in enumerate(SINGLE_FIELDS.items()):
+        current = getattr(guess, field)
+        options = [NONE, *columns]
+        chosen = (c1 if i % 2 else c2).selectbox(label, options, index=options.index(current) if current else 0,
+                                                  key=f"{key}.{field}")
+        values[field] = None if chosen == NONE else chosen
+    onehot = st.multiselect("One-hot label columns (label = the part after the common prefix)", columns,
+                            default=guess.label_onehot, key=f"{key}.onehot")
+    mapped = {*ids, *onehot, *(v for v in values.values() if v)}
+    metadata = st.multiselect("Keep as metadata", columns, default=[c for c in columns if c not in mapped],
+                              key=f"{key}.meta")
+    c3, c4 = st.columns(2)
+    default_source = c3.text_input("Source for rows without one", value=table.name, key=f"{key}.source")
+    default_licence = c4.text_input("Licence for rows without one", key=f"{key}.licence")
+    submitted = st.form_submit_button("Import", type="primary")
+
+if submitted:
+    mapping = ColumnMapping(id=ids, label_onehot=onehot, metadata=metadata, default_source=default_source or None,
+                            default_licence=default_licence or None, **values)
+    bar = st.progress(0.0, text="Importing...")
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(done / max(total, 1), text=f"Importing... {done:,} / {total:,} rows")
+
+    try:
+        report = import_table(engine, user, table, mapping, project_name, create=new_project,
+                              task_type=task_type, progress=progress)
+    except CurationError as error:
+        bar.empty()
+        st.error(f"Nothing was imported. {error}")
+    else:
+        bar.progress(1.0, text="Done")
+        if new_project:
+            switch_project(get_project(engine, report.project).id)  # the sidebar follows on the next run
+        st.success(f"Imported into '{report.project}': {report.summary()}.")
+        if report.exact_duplicate_groups:
+            st.warning(f"{len(report.exact_duplicate_groups)} groups of rows share exactly the same content.")
+            st.dataframe(pd.DataFrame({"rows": [", ".join(map(str, g[:20])) for g in report.exact_duplicate_groups],
+                                       "count": [len(g) for g in report.exact_duplicate_groups]}),
+                         hide_index=True)

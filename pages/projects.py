@@ -1,0 +1,90 @@
+"""Projects: the list with their figures; leads create and edit (task type, labels, guidelines, k)."""
+
+import pandas as pd
+import streamlit as st
+
+from curation.errors import CurationError
+from curation.models import FinalLabelRule, Role, TaskType
+from curation.projects import create_project, list_projects, project_stats, update_project
+from ui.session import current_project, flash, get_engine, require_user, show_flash, switch_project
+
+user = require_user()
+engine = get_engine()
+is_lead = user.role in (Role.lead, Role.admin)
+
+st.title("Projects")
+show_flash()
+projects = list_projects(engine)
+if projects:
+    rows = []
+    for project in projects:
+        stats = project_stats(engine, project.id)
+        rows.append({
+            "project": project.name,
+            "task": project.task_type,
+            "labels": ", ".join(project.labels),
+            "k": project.overlap_k,
+            "examples": stats["examples"],
+            "labelled": stats["by_status"].get("labelled", 0),
+            "disputed": stats["by_status"].get("disputed", 0),
+            "annotations": stats["annotations"],
+        })
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+project = current_project(required=False)
+if project is not None:
+    st.subheader(project.name)
+    stats = project_stats(engine, project.id)
+    cols = st.columns(4)
+    cols[0].metric("Examples", stats["examples"])
+    cols[1].metric("Annotations", stats["annotations"])
+    cols[2].metric("Annotators", stats["annotators"])
+    cols[3].metric("Exact-duplicate groups", stats["exact_duplicate_groups"])
+    left, right = st.columns(2)
+    left.caption("By status")
+    left.dataframe(pd.DataFrame(stats["by_status"].items(), columns=["status", "examples"]), hide_index=True)
+    right.caption("By final label")
+    right.dataframe(pd.DataFrame(stats["by_label"].items(), columns=["label", "examples"]), hide_index=True)
+    with st.expander(f"Guidelines (version {project.guidelines_version})", expanded=not is_lead):
+        st.markdown(project.guidelines or "_No guidelines yet._")  # written by a lead; raw HTML stays off
+
+    if is_lead:
+        with st.form(f"edit-{project.id}"):
+            st.markdown("**Edit project**")
+            labels = st.text_area("Labels (one per line)", "\n".join(project.labels),
+                                  disabled=project.task_type == TaskType.generation)
+            guidelines = st.text_area("Guidelines (markdown)", project.guidelines, height=200)
+            c1, c2, c3 = st.columns(3)
+            k = c1.number_input("Annotators per item (k)", 1, 20, project.overlap_k)
+            rule = c2.selectbox("Final label rule", [r.value for r in FinalLabelRule],
+                                index=[r.value for r in FinalLabelRule].index(project.final_label_rule))
+            min_agreement = c3.number_input("Approval threshold (Krippendorff's alpha)", 0.0, 1.0,
+                                            float(project.min_agreement), step=0.01)
+            if st.form_submit_button("Save changes"):
+                try:
+                    update_project(engine, user, project.id, labels=labels.splitlines(), guidelines=guidelines,
+                                   overlap_k=int(k), final_label_rule=rule, min_agreement=float(min_agreement))
+                    flash("Saved.")
+                    st.rerun()
+                except CurationError as error:
+                    st.error(str(error))
+
+if is_lead:
+    with st.form("create-project", clear_on_submit=False):
+        st.markdown("**New project**")
+        name = st.text_input("Name")
+        task = st.radio("Task type", [t.value for t in TaskType], horizontal=True,
+                        help="classification: a label per text; generation: prompt/response or chat pairs")
+        labels = st.text_area("Labels (one per line; empty: taken from the first import)")
+        guidelines = st.text_area("Guidelines (markdown)")
+        k = st.number_input("Annotators per item (k)", 1, 20, 2)
+        if st.form_submit_button("Create project", type="primary"):
+            try:
+                created = create_project(engine, user, name, TaskType(task), labels.splitlines(), guidelines, int(k))
+                switch_project(created.id)
+                flash(f"Created project '{created.name}'.")
+                st.rerun()
+            except CurationError as error:
+                st.error(str(error))
+elif not projects:
+    st.info("No projects yet: a lead creates them.")

@@ -1,0 +1,43 @@
+"""Widgets shared by several pages. Dataset text is shown with st.text/st.code or in data frames,
+never through markdown or HTML, so markup in an example shows as the literal characters."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import streamlit as st
+
+from curation.models import Example
+
+STATUS_ICONS = {"new": "⚪", "in_review": "🟡", "disputed": "🔴", "labelled": "🟢", "excluded": "⚫"}
+
+
+def show_example(example: Example) -> None:
+    """The example's content: text, prompt + response, or a chat as a conversation."""
+    if example.messages:
+        for message in example.messages:
+            with st.chat_message(message["role"] if message["role"] in ("user", "assistant") else "ai"):
+                st.text(message["content"])
+    elif example.prompt is not None:
+        st.caption("Prompt")
+        st.text(example.prompt)
+        st.caption("Response")
+        st.text(example.response or "")
+    else:
+        st.text(example.text or "")
+
+
+def show_json(value: Any) -> None:
+    st.code(json.dumps(value, indent=2, ensure_ascii=False, default=str), language="json")
+
+
+def preview_text(example: Example, limit: int = 160) -> str:
+    if example.messages:
+        body = " | ".join(f"{m['role']}: {m['content']}" for m in example.messages)
+    elif example.prompt is not None:
+        body = f"{example.prompt} → {example.response or ''}"
+    else:
+        body = example.text or ""
+    body = " ".join(body.split())
+    return body if len(body) <= limit else body[: limit - 1] + "…"
