@@ -1,0 +1,48 @@
+# Two commands for a fresh machine:
+#   make run    create .venv, install, load the demo on first start, serve on http://127.0.0.1:8501
+#   make test   install what the tests need and run the whole suite
+# Both are idempotent: the install re-runs only when pyproject.toml or constraints.txt change.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PORT   ?= 8501
+PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt
+DEPS_HASH := $(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
+APP_STAMP  := $(VENV)/.app-$(DEPS_HASH)
+TEST_STAMP := $(VENV)/.test-$(DEPS_HASH)
+
+.PHONY: run test test-postgres bench clean-data
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip setuptools wheel
+
+$(APP_STAMP): | $(PY)
+	$(PIP_INSTALL) -e .
+	touch $@
+
+$(TEST_STAMP): $(APP_STAMP)
+	$(PIP_INSTALL) -e '.[test]'
+	touch $@
+
+run: $(APP_STAMP)
+	$(PY) -m curation init
+	$(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT)
+
+test: $(TEST_STAMP)
+	@scripts/ensure-chromium.sh
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The suite against a throwaway PostgreSQL cluster as well (what CI does).
+test-postgres: $(TEST_STAMP)
+	@dir=$$(mktemp -d) && chmod 755 $$dir && \
+	url=$$(scripts/throwaway-postgres.sh start $$dir/cluster) && \
+	trap "scripts/throwaway-postgres.sh stop $$dir/cluster; rm -rf $$dir" EXIT && \
+	TEST_POSTGRES_URL=$$url $(MAKE) --no-print-directory test
+
+bench: $(TEST_STAMP)
+	for script in bench/*.py; do $(PY) $$script || exit 1; done
+
+clean-data:
+	rm -rf data/
