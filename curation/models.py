@@ -168,3 +168,53 @@ class AuditEvent(SQLModel, table=True):
     entity_id: int | None = None
     before: dict[str, Any] | None = Field(default=None, sa_type=JSON)
     after: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+
+
+class VersionStatus(StrEnum):
+    candidate = "candidate"  # built from the project's state; its checklist waits for a lead
+    approved = "approved"  # immutable: items snapshotted, SHA-256 stored
+
+
+class DatasetVersion(SQLModel, table=True):
+    """A snapshot of a project's curated items (see curation/versions.py). Approved ones never change."""
+
+    __table_args__ = (UniqueConstraint("project_id", "number", name="uq_datasetversion_project_number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    number: int  # 1, 2, ... per project
+    status: VersionStatus = Field(default=VersionStatus.candidate, sa_type=String(20))
+    created_by_id: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = _ts()
+    approved_by_id: int | None = Field(default=None, foreign_key="user.id")
+    approved_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    approval_note: str = Field(default="", sa_type=Text)
+    # Set when a lead approved despite failing checklist items; shown wherever the version appears.
+    override_reason: str | None = Field(default=None, sa_type=Text)
+    content_hash: str = Field(max_length=64)  # SHA-256 hex over the canonical serialisation of the items
+    item_count: int = 0
+    stats: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    checklist: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    split_seed: int = 0
+    task_type: TaskType = Field(default=TaskType.classification, sa_type=String(20))
+    labels: list[str] = Field(default_factory=list, sa_type=JSON)
+
+
+class DatasetVersionItem(SQLModel, table=True):
+    """One item of a version, copied from its example when the version was built."""
+
+    __table_args__ = (Index("ix_datasetversionitem_version_split", "version_id", "split"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    version_id: int = Field(foreign_key="datasetversion.id", index=True)
+    example_id: int | None = Field(default=None, foreign_key="example.id")
+    external_id: str = Field(max_length=200)
+    split: str = Field(max_length=20)  # train | eval
+    text: str | None = Field(default=None, sa_type=Text)
+    prompt: str | None = Field(default=None, sa_type=Text)
+    response: str | None = Field(default=None, sa_type=Text)
+    messages: list[dict[str, Any]] | None = Field(default=None, sa_type=JSON)
+    label: str | None = Field(default=None, max_length=200)
+    source: str | None = Field(default=None, max_length=500)
+    licence: str | None = Field(default=None, max_length=200)
+    content_hash: str = Field(max_length=64)  # SHA-256 of this item's canonical record

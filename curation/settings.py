@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     import_batch_rows: int = Field(
         default=5_000, description="Rows per INSERT batch during import (memory vs. round trips)."
     )
+    hf_token: str | None = Field(
+        default=None, description="Hugging Face token: lets leads push an approved dataset version to the Hub."
+    )
 
     @property
     def resolved_database_url(self) -> str:
