@@ -77,6 +77,37 @@ def build_parser() -> argparse.ArgumentParser:
     secret.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     listing = users.add_parser("list", help="list accounts")
     listing.add_argument("--json", action="store_true")
+
+    version = commands.add_parser("version", help="dataset versions: build a candidate, approve, verify, export, diff")
+    vcmd = version.add_subparsers(dest="version_command", required=True)
+    vcreate = vcmd.add_parser("create", help="build a version candidate from the project's current state")
+    vcreate.add_argument("--project", required=True)
+    vcreate.add_argument("--eval-fraction", type=float, default=0.2, help="share of each label's items in eval")
+    vcreate.add_argument("--seed", type=int, default=0, help="split seed")
+    vcreate.add_argument("--keep-splits", action="store_true", help="items imported with a train/eval split keep it")
+    vcreate.add_argument("--json", action="store_true")
+    vapprove = vcmd.add_parser("approve", help="approve a candidate (leads and admins)")
+    vapprove.add_argument("id", type=int)
+    vapprove.add_argument("--attest", action="store_true", help="attest that the items fit the project's task")
+    vapprove.add_argument("--note", default="", help="approval note")
+    vapprove.add_argument("--override-reason", help="approve despite failing checks, for this written reason")
+    vverify = vcmd.add_parser("verify", help="recompute a version's SHA-256 (exit 1 when it does not match)")
+    vverify.add_argument("id", type=int)
+    vexport = vcmd.add_parser("export", help="write an approved version: DatasetDict, JSONL, Parquet, dataset card")
+    vexport.add_argument("id", type=int)
+    vexport.add_argument("--out", required=True, help="output folder")
+    vexport.add_argument("--format", action="append", choices=["hf", "jsonl", "parquet"],
+                         help="only these formats (repeatable; default all)")
+    vdiff = vcmd.add_parser("diff", help="items added, removed, relabelled and changed statistics from A to B")
+    vdiff.add_argument("a", type=int)
+    vdiff.add_argument("b", type=int)
+    vdiff.add_argument("--json", action="store_true")
+    vlist = vcmd.add_parser("list", help="a project's versions")
+    vlist.add_argument("--project", required=True)
+    vlist.add_argument("--json", action="store_true")
+    vshow = vcmd.add_parser("show", help="a version's provenance and checklist")
+    vshow.add_argument("id", type=int)
+    vshow.add_argument("--json", action="store_true")
     return parser
 
 
@@ -93,6 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         initialise(engine, settings.model_copy(update={"load_demo": False}))
         handler = {"demo": _demo, "import": _import, "export": _export, "stats": _stats, "users": _users}
+        handler["version"] = _version
         return handler[args.command](engine, args)
     except CurationError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -224,6 +256,12 @@ def _users(engine: Engine, args: argparse.Namespace) -> int:
             flags = "" if row["can_log_in"] else " (imported, no login)"
             print(f"{row['username']:<30} {row['role']:<10}{'' if row['active'] else ' inactive'}{flags}")
     return 0
+
+
+def _version(engine: Engine, args: argparse.Namespace) -> int:
+    from curation.version_cli import run_version_command
+
+    return run_version_command(engine, _actor(engine, args) if args.version_command != "verify" else None, args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,88 @@
+"""`python -m curation version ...`: the dataset-version commands (parsed in curation/cli.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from curation import versions as V
+from curation.checklist import STATUS_ICONS, items_of
+from curation.models import DatasetVersion, User
+from curation.projects import get_project
+
+
+def _summary(engine: Engine, version: DatasetVersion) -> dict[str, Any]:
+    provenance = V.version_provenance(engine, version.id)
+    return {**provenance, "checklist": [item.to_dict() for item in items_of(version.checklist or {})],
+            "blocking": V.blocking_items(version, attest=bool((version.checklist or {}).get("attested")))}
+
+
+def _print_version(engine: Engine, version: DatasetVersion) -> None:
+    p = V.version_provenance(engine, version.id)
+    print(f"version {version.number} (id {version.id}) of {p['project']}: {version.status}, {version.item_count} items "
+          f"({', '.join(f'{k} {v}' for k, v in p['splits'].items())})")
+    print(f"  sha256 {version.content_hash}")
+    if p["approved_by"]:
+        print(f"  approved by {p['approved_by']} at {p['approved_at']}" + (f": {p['approval_note']}"
+                                                                             if p["approval_note"] else ""))
+    if version.override_reason:
+        print(f"  OVERRIDE of {', '.join(p['overridden_checks'])}: {version.override_reason}")
+    for item in items_of(version.checklist or {}):
+        print(f"  {STATUS_ICONS.get(item.status, '')} {item.status:<4} {item.name}: {item.value}  [{item.threshold}]")
+
+
+def run_version_command(engine: Engine, actor: User | None, args: argparse.Namespace) -> int:
+    command = args.version_command
+    if command == "verify":
+        result = V.verify_version(engine, args.id)
+        if result.ok:
+            print(result.message)
+            return 0
+        print(f"error: {result.message}", file=sys.stderr)
+        return 1
+    assert actor is not None
+    if command == "create":
+        project = get_project(engine, args.project)
+        options = V.BuildOptions(eval_fraction=args.eval_fraction, seed=args.seed,
+                                 keep_existing_splits=args.keep_splits)
+        version = V.create_candidate(engine, actor, project.id, options)
+    elif command == "approve":
+        version = V.approve_version(engine, actor, args.id, note=args.note, attest=args.attest,
+                                    override_reason=args.override_reason)
+    elif command == "export":
+        formats = tuple(dict.fromkeys(args.format)) if args.format else V.EXPORT_FORMATS
+        paths = V.export_version(engine, actor, args.id, args.out, formats)
+        version = V.get_version(engine, args.id)
+        print(f"version {version.number} (sha256 {version.content_hash}) -> {args.out}: "
+              f"{len(paths)} files ({', '.join(formats)}, README.md)")
+        return 0
+    elif command == "diff":
+        diff = V.diff_versions(engine, actor, args.a, args.b)
+        if args.json:
+            print(json.dumps(diff.to_dict(), indent=2, ensure_ascii=False, default=str))
+        else:
+            print(f"v{diff.a_number} -> v{diff.b_number}: {len(diff.added)} added, {len(diff.removed)} removed, "
+                  f"{len(diff.relabelled)} relabelled, {len(diff.content_changed)} changed, {len(diff.moved)} moved")
+            for key, change in diff.stats.items():
+                print(f"  {key}: {change['a']} -> {change['b']}")
+        return 0
+    elif command == "list":
+        project = get_project(engine, args.project)
+        versions = V.list_versions(engine, project.id)
+        if args.json:
+            print(json.dumps([V.version_provenance(engine, v.id) for v in versions], indent=2, ensure_ascii=False))
+        else:
+            for version in versions:
+                print(V.version_label(version) + (f" ({version.override_reason})" if version.override_reason else ""))
+        return 0
+    else:  # show
+        version = V.get_version(engine, args.id)
+    if getattr(args, "json", False):
+        print(json.dumps(_summary(engine, version), indent=2, ensure_ascii=False, default=str))
+    else:
+        _print_version(engine, version)
+    return 0
