@@ -32,6 +32,7 @@ else:
         pages += [
             st.Page("pages/import_data.py", title="Import", icon="📥"),
             st.Page("pages/browse.py", title="Data browser", icon="🔎"),
+            st.Page("pages/versions.py", title="Versions", icon="🏷️"),
         ]
     with st.sidebar:
         st.write(f"**{user.display_name or user.username}** · {user.role}")

@@ -1,0 +1,248 @@
+"""Dataset versions: building a candidate, the split, approval (roles, overrides, leakage), the hash and
+its verification (tamper test), immutability, diff, export with the dataset card, and the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import datasets
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from curation.adjudication import adjudicate, exclude_example
+from curation.cli import main
+from curation.dataset_card import read_card_metadata
+from curation.db import read_session
+from curation.errors import Conflict, InputError, PermissionDenied
+from curation.io import ColumnMapping, import_table, open_table
+from curation.models import Example, TaskType, User
+from curation.projects import create_project
+from curation.versions import (
+    BuildOptions,
+    approve_version,
+    create_candidate,
+    diff_versions,
+    export_version,
+    get_version,
+    list_versions,
+    verify_version,
+    version_dataset_dict,
+    version_items,
+    version_provenance,
+)
+from tests.conftest import BOTH_BACKENDS
+
+LABELS = ["billing", "shipping"]
+
+
+def ticket_rows(n: int = 40) -> list[dict[str, Any]]:
+    """n labelled tickets (alternating labels), plus: a case variant of t001 (a near-duplicate group), an
+    exact duplicate of t002, and an unlabelled ticket."""
+    rows = [{"id": f"t{i:03d}", "text": f"Ticket number {i} about {LABELS[i % 2]}", "label": LABELS[i % 2],
+             "source": "helpdesk", "licence": "CC0-1.0"} for i in range(1, n + 1)]
+    rows.append({"id": "v001", "text": "TICKET number 1 about shipping!", "label": "shipping", "source": "helpdesk",
+                 "licence": "CC0-1.0"})
+    rows.append({**rows[1], "id": "d002"})
+    rows.append({"id": "u001", "text": "no label yet", "label": None, "source": "helpdesk", "licence": "CC0-1.0"})
+    return rows
+
+
+def make_project(engine: Engine, lead: User, tmp_path: Path, rows: list[dict[str, Any]] | None = None,
+                 name: str = "Tickets", split: bool = False) -> int:
+    project = create_project(engine, lead, name, labels=LABELS)
+    path = tmp_path / f"{name}.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in (rows or ticket_rows())), encoding="utf-8")
+    import_table(engine, lead, open_table(path), ColumnMapping(id=["id"], text="text", label="label", source="source",
+                                                                licence="licence", split="split" if split else None,
+                                                                metadata=[]), name)
+    assert project.id is not None
+    return project.id
+
+
+def example_id(engine: Engine, external_id: str) -> int:
+    with read_session(engine) as session:
+        return session.execute(text("select id from example where external_id = :e"), {"e": external_id}).scalar_one()
+
+
+def by_id(engine: Engine, version_id: int) -> dict[str, Any]:
+    return {item.external_id: item for item in version_items(engine, version_id)}
+
+
+@BOTH_BACKENDS
+def test_candidate_snapshots_final_labels_split_and_hash(engine: Engine, lead: User, tmp_path: Path) -> None:
+    project_id = make_project(engine, lead, tmp_path)
+    exclude_example(engine, lead, example_id(engine, "t003"), "off_task")
+    adjudicate(engine, lead, example_id(engine, "t004"), reason="it is about a parcel", final_label="shipping")
+    version = create_candidate(engine, lead, project_id, BuildOptions(eval_fraction=0.25, seed=7))
+    items = by_id(engine, version.id)
+    assert version.number == 1 and version.status == "candidate"
+    assert "t003" not in items and "u001" not in items and "d002" not in items  # excluded, unlabelled, duplicate
+    assert items["t004"].label == "shipping"  # the lead's decision
+    assert version.item_count == len(items) == 40
+    assert version.stats["left_out"] == {"excluded": 1, "exact duplicate": 1, "no final label (new)": 1}
+    assert items["t001"].split == items["v001"].split  # a near-duplicate group stays on one side
+    for label in LABELS:  # stratified: each label has its share in eval
+        in_eval = sum(1 for i in items.values() if i.label == label and i.split == "eval")
+        assert 3 <= in_eval <= 7, (label, in_eval)
+    assert verify_version(engine, version.id).ok
+    again = create_candidate(engine, lead, project_id, BuildOptions(eval_fraction=0.25, seed=7))
+    assert again.number == 2 and again.content_hash == version.content_hash  # same state, same seed: same items
+    checks = {c["key"]: c for c in version.checklist["items"]}
+    assert checks["leakage"]["status"] == "pass" and checks["near_duplicates"]["value"] == "1 pairs"
+    assert checks["attestation"]["status"] == "fail"  # until the lead attests at approval
+    assert version.checklist["thresholds"]["max_tokens"] == 2048
+
+
+@BOTH_BACKENDS
+def test_tamper_with_an_approved_item_and_verify_fails(engine: Engine, lead: User, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    project_id = make_project(engine, lead, tmp_path)
+    version = create_candidate(engine, lead, project_id)
+    approve_version(engine, lead, version.id, attest=True, override_reason="t001/v001 variants are intended")
+    assert main(["version", "verify", str(version.id)]) == 0
+    with engine.begin() as conn:
+        conn.execute(text("update datasetversionitem set text = 'changed' where version_id = :v and external_id = 't005'"),
+                     {"v": version.id})
+    result = verify_version(engine, version.id)
+    assert not result.ok and result.mismatched_items == ("t005",) and result.actual_hash != result.stored_hash
+    capsys.readouterr()
+    assert main(["version", "verify", str(version.id)]) == 1
+    err = capsys.readouterr().err
+    assert "was changed after it was built" in err and version.content_hash in err
+    with pytest.raises(Conflict, match="changed after"):
+        export_version(engine, lead, version.id, tmp_path / "out")
+
+
+def test_annotator_cannot_approve_through_core_or_cli(engine: Engine, lead: User, annotator: User, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    project_id = make_project(engine, lead, tmp_path)
+    with pytest.raises(PermissionDenied):
+        create_candidate(engine, annotator, project_id)
+    version = create_candidate(engine, lead, project_id)
+    with pytest.raises(PermissionDenied):
+        approve_version(engine, annotator, version.id, attest=True, override_reason="an annotator tries this")
+    assert main(["--user", "anna", "version", "approve", str(version.id), "--attest",
+                 "--override-reason", "an annotator tries this"]) == 2
+    assert "anna' is annotator" in capsys.readouterr().err
+    assert get_version(engine, version.id).status == "candidate"
+
+
+@BOTH_BACKENDS
+def test_leaking_eval_split_is_refused_without_override(engine: Engine, lead: User, tmp_path: Path) -> None:
+    rows = [{**row, "split": "train" if i % 4 else "eval"} for i, row in enumerate(ticket_rows(24)[:24])]
+    rows.append({"id": "leak", "text": "ticket NUMBER 2 about billing", "label": "billing", "source": "helpdesk",
+                 "licence": "CC0-1.0", "split": "eval"})  # t002 is in train
+    project_id = make_project(engine, lead, tmp_path, rows, split=True)
+    version = create_candidate(engine, lead, project_id, BuildOptions(keep_existing_splits=True))
+    checks = {c["key"]: c for c in version.checklist["items"]}
+    assert checks["leakage"]["status"] == "fail" and "leak" in checks["leakage"]["detail"]
+    with pytest.raises(Conflict, match="Eval items leaking from train"):
+        approve_version(engine, lead, version.id, attest=True)
+    with pytest.raises(InputError, match="at least 10"):
+        approve_version(engine, lead, version.id, attest=True, override_reason="ok")
+    approved = approve_version(engine, lead, version.id, attest=True, note="for a smoke run",
+                               override_reason="the leaking item is a known paraphrase")
+    assert approved.override_reason == "the leaking item is a known paraphrase"
+    provenance = version_provenance(engine, version.id)
+    assert provenance["override_reason"] == approved.override_reason
+    assert set(provenance["overridden_checks"]) == {"leakage", "near_duplicates"}
+    assert provenance["approved_by"] == "lena" and provenance["approval_note"] == "for a smoke run"
+    with pytest.raises(Conflict, match="already approved"):
+        approve_version(engine, lead, version.id, attest=True, override_reason="the leaking item again")
+
+
+def test_clean_candidate_approves_without_override_but_needs_attestation(engine: Engine, lead: User,
+                                                                        tmp_path: Path) -> None:
+    project_id = make_project(engine, lead, tmp_path, ticket_rows(40)[:40])
+    version = create_candidate(engine, lead, project_id)
+    with pytest.raises(Conflict, match="attestation"):
+        approve_version(engine, lead, version.id)
+    approved = approve_version(engine, lead, version.id, attest=True, note="first")
+    assert approved.status == "approved" and approved.override_reason is None
+    assert approved.approved_by_id == lead.id and approved.approved_at is not None
+
+
+def test_later_edits_never_change_an_approved_version_and_diff_shows_them(engine: Engine, lead: User,
+                                                                          tmp_path: Path) -> None:
+    project_id = make_project(engine, lead, tmp_path, ticket_rows(40)[:40])
+    v1 = approve_version(engine, lead, create_candidate(engine, lead, project_id).id, attest=True)
+    adjudicate(engine, lead, example_id(engine, "t001"), reason="really billing", final_label="billing")
+    exclude_example(engine, lead, example_id(engine, "t002"), "duplicate")
+    with engine.begin() as conn:
+        conn.execute(text("update example set text = 'edited text' where external_id = 't006'"))
+    assert by_id(engine, v1.id)["t001"].label == "shipping" and verify_version(engine, v1.id).ok
+    v2 = create_candidate(engine, lead, project_id)
+    diff = diff_versions(engine, lead, v1.id, v2.id)
+    assert diff.relabelled == [{"id": "t001", "from": "shipping", "to": "billing"}]
+    assert diff.removed == ["t002"] and diff.added == [] and diff.content_changed == ["t006"]
+    assert diff.stats["items"] == {"a": 40, "b": 39, "change": -1}
+    assert diff.stats["labels.shipping"]["change"] == -1 and "labels.billing" not in diff.stats  # +1 -1
+    assert [v.number for v in list_versions(engine, project_id)] == [2, 1]
+
+
+def test_export_writes_datasetdict_jsonl_parquet_and_card(engine: Engine, lead: User, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    project_id = make_project(engine, lead, tmp_path)
+    version = create_candidate(engine, lead, project_id)
+    with pytest.raises(Conflict, match="only approved"):
+        export_version(engine, lead, version.id, tmp_path / "cand")
+    approve_version(engine, lead, version.id, attest=True, override_reason="variants checked by hand")
+    out = tmp_path / "export"
+    assert main(["--user", "lena", "version", "export", str(version.id), "--out", str(out)]) == 0
+    loaded = datasets.load_from_disk(str(out / "hf"))
+    assert set(loaded) == {"train", "eval"} and loaded["train"].column_names == ["id", "text", "label", "source",
+                                                                                  "licence"]
+    n_train = len(loaded["train"])
+    assert sum(1 for _ in (out / "jsonl" / "train.jsonl").open()) == n_train
+    assert len(datasets.Dataset.from_parquet(str(out / "parquet" / "eval.parquet"))) == len(loaded["eval"])
+    card = (out / "README.md").read_text(encoding="utf-8")
+    meta = read_card_metadata(card)
+    assert meta["license"] == ["cc0-1.0"] and meta["sources"] == {"helpdesk": 41}
+    assert meta["curation"]["content_sha256"] == version.content_hash and meta["curation"]["approved_by"] == "lena"
+    assert meta["curation"]["override_reason"] == "variants checked by hand"
+    assert meta["curation"]["label_distribution"] == {"billing": 20, "shipping": 21}
+    assert "Approved with an override" in card
+    capsys.readouterr()
+    v2 = create_candidate(engine, lead, project_id, BuildOptions(seed=3))
+    assert main(["--user", "lena", "version", "diff", str(version.id), str(v2.id), "--json"]) == 0
+    diff = json.loads(capsys.readouterr().out)
+    assert diff["added"] == [] and diff["removed"] == [] and diff["a_number"] == 1 and diff["b_number"] == 2
+
+
+def test_generation_version_columns_and_format_checks(engine: Engine, lead: User, tmp_path: Path) -> None:
+    create_project(engine, lead, "Replies", TaskType.generation)
+    rows = [{"id": f"r{i}", "prompt": f"Question {i}?", "response": "" if i == 3 else f"Answer {i}.",
+             "source": "macros", "licence": "CC0-1.0" if i != 4 else None} for i in range(1, 11)]
+    path = tmp_path / "replies.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    import_table(engine, lead, open_table(path), ColumnMapping(id=["id"], prompt="prompt", response="response",
+                                                                source="source", licence="licence", metadata=[]),
+                 "Replies")
+    with read_session(engine) as session:
+        project_id = session.execute(text("select id from project where name = 'Replies'")).scalar_one()
+    version = create_candidate(engine, lead, project_id)
+    checks = {c["key"]: c for c in version.checklist["items"]}
+    assert checks["empty"]["status"] == "fail" and "r3" in checks["empty"]["detail"]
+    assert checks["provenance"]["status"] == "fail" and "r4" in checks["provenance"]["detail"]
+    assert checks["chat_template"]["status"] == "pass" and checks["label_coverage"]["status"] == "n/a"
+    dd = version_dataset_dict(engine, version.id)
+    assert dd["train"].column_names == ["id", "messages", "source", "licence"]
+    first = dd["train"][0]["messages"]
+    assert [m["role"] for m in first] == ["user", "assistant"]
+
+
+def test_cli_create_approve_and_list(engine: Engine, lead: User, tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    make_project(engine, lead, tmp_path, ticket_rows(40)[:40])
+    assert main(["--user", "lena", "version", "create", "--project", "Tickets", "--json"]) == 0
+    created = json.loads(capsys.readouterr().out)
+    assert created["status"] == "candidate" and created["blocking"] == ["attestation"]
+    assert main(["--user", "lena", "version", "approve", str(created["version_id"])]) == 2
+    assert "attestation" in capsys.readouterr().err
+    assert main(["--user", "lena", "version", "approve", str(created["version_id"]), "--attest", "--note", "ok"]) == 0
+    assert "approved" in capsys.readouterr().out
+    assert main(["version", "list", "--project", "Tickets"]) == 0
+    assert "v1 · approved" in capsys.readouterr().out

@@ -1,0 +1,77 @@
+"""pages/versions.py: build a candidate, read its checklist, approve (refused while a check fails, then
+with an override that shows everywhere), diff two versions, export; annotators do not get the page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sqlalchemy.engine import Engine
+from streamlit.testing.v1 import AppTest
+
+from curation.models import User
+from curation.versions import approve_version, create_candidate, get_version, list_versions
+from tests.curation.test_versions import make_project, ticket_rows
+from tests.pages.helpers import by_label, logged_in, no_exception, values
+
+
+def _page() -> AppTest:
+    at = logged_in("lena", "lead-password")
+    at.switch_page("pages/versions.py").run()
+    no_exception(at)
+    assert values(at.title) == ["Dataset versions"]
+    return at
+
+
+def test_build_check_and_approve_with_override(engine: Engine, lead: User, tmp_path: Path) -> None:
+    project_id = make_project(engine, lead, tmp_path)  # has a near-duplicate pair: that check fails
+    at = _page()
+    by_label(at.button, "Build candidate").click().run()
+    no_exception(at)
+    [version] = list_versions(engine, project_id)
+    assert version.status == "candidate"
+    assert any("Built candidate v1" in s.value for s in at.success)
+    checks = at.dataframe[1].value.set_index("check")["status"].to_dict()
+    assert checks["Near-duplicate pairs left"] == "❌ fail" and checks["Eval items leaking from train"] == "✅ pass"
+    assert any("Failing checks block approval" in e.value for e in at.error)
+
+    by_label(at.checkbox, "I attest that these items fit the project's task").check()
+    by_label(at.button, "Approve version").click().run()
+    assert any("Approval refused" in e.value for e in at.error)
+    assert get_version(engine, version.id).status == "candidate"
+
+    by_label(at.checkbox, "I attest that these items fit the project's task").check()
+    by_label(at.text_area, "Override reason (needed when a check fails)").input("t001 and v001 are both wanted")
+    by_label(at.text_area, "Approval note").input("first release")
+    by_label(at.button, "Approve version").click().run()
+    no_exception(at)
+    approved = get_version(engine, version.id)
+    assert approved.status == "approved" and approved.override_reason == "t001 and v001 are both wanted"
+    assert any("t001 and v001 are both wanted" in w.value for w in at.warning)  # shown with the version
+    assert any(f"Approved v1 (SHA-256 {approved.content_hash})" in s.value for s in at.success)
+
+
+def test_diff_and_export_tabs(engine: Engine, lead: User, tmp_path: Path) -> None:
+    project_id = make_project(engine, lead, tmp_path, ticket_rows(40)[:40])
+    v1 = approve_version(engine, lead, create_candidate(engine, lead, project_id).id, attest=True)
+    create_candidate(engine, lead, project_id)
+    at = _page()
+    assert [m.label for m in at.metric][-4:] == ["Added", "Removed", "Relabelled", "Content changed"]
+    assert by_label(at.selectbox, "Version to export").value == v1.id
+    by_label(at.button, "Prepare export").click().run()
+    no_exception(at)
+    assert not at.error
+    assert at.session_state[f"versions.{project_id}.download"][1].endswith("-v1.zip")
+
+
+def test_verify_button_and_annotators_do_not_get_the_page(engine: Engine, lead: User, annotator: User,
+                                                          tmp_path: Path) -> None:
+    project_id = make_project(engine, lead, tmp_path, ticket_rows(40)[:40])
+    create_candidate(engine, lead, project_id)
+    at = _page()
+    by_label(at.button, "Verify hash").click().run()
+    assert any("matches" in s.value for s in at.success)
+    at = logged_in("anna", "annotator-password")
+    with pytest.raises(ValueError, match="Could not find a navigation page"):  # not in an annotator's navigation
+        at.switch_page("pages/versions.py")
