@@ -32,6 +32,7 @@ else:
         pages += [
             st.Page("pages/import_data.py", title="Import", icon="📥"),
             st.Page("pages/browse.py", title="Data browser", icon="🔎"),
+            st.Page("pages/agreement.py", title="Agreement", icon="📊"),
             st.Page("pages/versions.py", title="Versions", icon="🏷️"),
         ]
     with st.sidebar:

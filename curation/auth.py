@@ -9,7 +9,7 @@ from __future__ import annotations
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from curation import audit
 from curation.db import read_session, write_session
@@ -39,7 +39,7 @@ def require_role(user: User | None, *roles: Role) -> User:
         raise PermissionDenied("You must be logged in with an active account.")
     if user.role not in roles:
         allowed = " or ".join(r.value for r in roles)
-        raise PermissionDenied(f"User '{user.username}' is {user.role.value}; this needs {allowed}.")
+        raise PermissionDenied(f"User '{user.username}' is {Role(user.role).value}; this needs {allowed}.")
     return user
 
 
@@ -102,3 +102,53 @@ def list_users(engine: Engine, actor: User) -> list[User]:
     require_role(actor, *LEADS)
     with read_session(engine) as session:
         return list(session.exec(select(User).order_by(User.username)))
+
+
+def set_role(engine: Engine, actor: User, user_id: int, role: Role) -> User:
+    """Change an account's role (admins). The last active admin cannot lose the role. Audited."""
+    require_role(actor, Role.admin)
+    role = Role(role)
+    with write_session(engine) as session:
+        user = _user_by_id(session, user_id)
+        before = Role(user.role).value
+        if before == role.value:
+            return user
+        if user.role == Role.admin and user.active:
+            _keep_an_admin(session, user)
+        user.role = role
+        session.add(user)
+        audit.record(session, actor, "user.role", "user", user.id, before={"username": user.username, "role": before},
+                     after={"username": user.username, "role": role.value})
+    return user
+
+
+def set_active(engine: Engine, actor: User, user_id: int, active: bool) -> User:
+    """Deactivate an account (it can no longer log in; its labels stay) or activate it again (admins).
+    The last active admin cannot be deactivated. Audited."""
+    require_role(actor, Role.admin)
+    with write_session(engine) as session:
+        user = _user_by_id(session, user_id)
+        if user.active == active:
+            return user
+        if not active and user.role == Role.admin:
+            _keep_an_admin(session, user)
+        user.active = active
+        session.add(user)
+        audit.record(session, actor, "user.active", "user", user.id,
+                     before={"username": user.username, "active": not active},
+                     after={"username": user.username, "active": active})
+    return user
+
+
+def _user_by_id(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"No user with id {user_id}.")
+    return user
+
+
+def _keep_an_admin(session: Session, leaving: User) -> None:
+    others = session.exec(select(User.id).where(User.role == Role.admin.value, User.active.is_(True),
+                                                User.id != leaving.id).with_for_update()).first()
+    if others is None:
+        raise Conflict(f"'{leaving.username}' is the last active admin; make another admin first.")

@@ -67,6 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--project", required=True)
     stats.add_argument("--json", action="store_true")
 
+    agree = commands.add_parser("agreement", help="inter-annotator agreement: coefficients with intervals, "
+                                                  "per label and per annotator")
+    agree.add_argument("--project", required=True)
+    agree.add_argument("--level", choices=["nominal", "ordinal", "interval", "ratio"],
+                       help="Krippendorff level (default: nominal for labels, ordinal for generation ratings)")
+    agree.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples for the intervals")
+    agree.add_argument("--json", action="store_true", help="print every figure as JSON (undefined: null)")
+
     users = commands.add_parser("users", help="accounts").add_subparsers(dest="users_command", required=True)
     add = users.add_parser("add", help="add an account (the first one needs no admin)")
     add.add_argument("username")
@@ -123,7 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"database ready: {settings.resolved_database_url}")
             return 0
         initialise(engine, settings.model_copy(update={"load_demo": False}))
-        handler = {"demo": _demo, "import": _import, "export": _export, "stats": _stats, "users": _users}
+        handler = {"demo": _demo, "import": _import, "export": _export, "stats": _stats, "users": _users,
+                   "agreement": _agreement}
         handler["version"] = _version
         return handler[args.command](engine, args)
     except CurationError as error:
@@ -234,6 +243,16 @@ def _stats(engine: Engine, args: argparse.Namespace) -> int:
     else:
         for key, value in stats.items():
             print(f"{key}: {value}")
+    return 0
+
+
+def _agreement(engine: Engine, args: argparse.Namespace) -> int:
+    from curation.agreement_report import agreement_report
+
+    report = agreement_report(engine, _actor(engine, args), get_project(engine, args.project).id, args.level,
+                              args.resamples)
+    print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) if args.json
+          else report.summary_text())
     return 0
 
 

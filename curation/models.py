@@ -49,6 +49,18 @@ class FinalLabelRule(StrEnum):
     unanimous = "unanimous"
 
 
+class QueueOrder(StrEnum):
+    """Which item the review queue hands out next (among items that still need labels)."""
+
+    unlabelled_first = "unlabelled_first"  # items without any label, then partly labelled ones; by id
+    suspected_first = "suspected_first"  # items with a suspicion score (Example.priority), highest first
+
+
+class AssignmentState(StrEnum):
+    leased = "leased"  # holds one of the item's k slots until `expires_at`
+    skipped = "skipped"  # the annotator skipped it: not offered to them again
+
+
 class User(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     username: str = Field(sa_column=Column(String(120), unique=True, nullable=False))
@@ -70,6 +82,7 @@ class Project(SQLModel, table=True):
     guidelines_version: int = 1
     overlap_k: int = Field(default=2, ge=1, le=20)
     final_label_rule: FinalLabelRule = Field(default=FinalLabelRule.majority, sa_type=String(20))
+    queue_order: QueueOrder = Field(default=QueueOrder.unlabelled_first, sa_type=String(20))
     # Approval thresholds that the dataset-version checklist gates on.
     min_agreement: float = 0.667
     max_near_duplicate_pairs: int = 0
@@ -100,6 +113,9 @@ class Example(SQLModel, table=True):
         Index("ix_example_project_status", "project_id", "status"),
         Index("ix_example_project_label", "project_id", "final_label"),
         Index("ix_example_project_hash", "project_id", "content_hash"),
+        # The review queue walks this index: items of one status in id order (no sort, no scan).
+        Index("ix_example_queue", "project_id", "status", "id"),
+        Index("ix_example_project_priority", "project_id", "priority"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -118,6 +134,9 @@ class Example(SQLModel, table=True):
     final_label: str | None = Field(default=None, max_length=200)
     final_response: str | None = Field(default=None, sa_type=Text)
     exclusion_reason: str | None = Field(default=None, sa_type=Text)
+    # Suspicion score (e.g. a likely label error found by a later analysis): with the project's
+    # `suspected_first` queue order, scored items come first, highest first. None: not suspected.
+    priority: float | None = Field(default=None)
     import_id: int | None = Field(default=None, foreign_key="importrecord.id")
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
@@ -142,6 +161,25 @@ class Annotation(SQLModel, table=True):
     row_version: int = 1
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
+
+
+class Assignment(SQLModel, table=True):
+    """An item handed to an annotator by the review queue: a lease on one of the item's k slots
+    that lapses at `expires_at`, or a skip. Deleted when the annotator submits their label."""
+
+    __table_args__ = (
+        UniqueConstraint("example_id", "annotator_id", name="uq_assignment_example_annotator"),
+        Index("ix_assignment_project_annotator", "project_id", "annotator_id", "state"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id")
+    example_id: int = Field(foreign_key="example.id", index=True)
+    annotator_id: int = Field(foreign_key="user.id")
+    state: AssignmentState = Field(default=AssignmentState.leased, sa_type=String(20))
+    assigned_by_id: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = _ts()
+    expires_at: datetime = Field(sa_type=DateTime(timezone=True))
 
 
 class Adjudication(SQLModel, table=True):
