@@ -35,6 +35,14 @@ else:
             st.Page("pages/agreement.py", title="Agreement", icon="📊"),
             st.Page("pages/versions.py", title="Versions", icon="🏷️"),
         ]
+    pages.append(st.Page("pages/review.py", title="Review", icon="✍️"))
+    if leads:
+        pages += [
+            st.Page("pages/adjudicate.py", title="Adjudication", icon="⚖️"),
+            st.Page("pages/audit.py", title="Audit", icon="📜"),
+        ]
+    if user.role == Role.admin:
+        pages.append(st.Page("pages/users.py", title="Users", icon="👥"))
     with st.sidebar:
         st.write(f"**{user.display_name or user.username}** · {user.role}")
         if st.button("Log out"):

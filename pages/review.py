@@ -1,0 +1,151 @@
+"""Review (everyone who labels): the next item of the queue, blind to other people's labels, with the
+guidelines beside it. Keys: digits give the label (or the 1-5 rating), S skips, B goes back to change
+an earlier label, N returns to the queue."""
+
+import difflib
+
+import streamlit as st
+
+from curation.errors import CurationError
+from curation.models import TaskType
+from curation.queue import next_item, progress, return_skipped, skip_item
+from curation.review import FLAGS, ReviewItem, get_review_item, previous_annotation, submit_annotation, update_annotation
+from ui.keyboard import BACK, NEXT, SKIP, escape_markdown, label_key
+from ui.session import current_project, flash, get_engine, require_user, show_flash
+from ui.widgets import show_example
+
+user = require_user()
+engine = get_engine()
+project = current_project()
+assert project is not None
+key = f"review.{project.id}"
+EDITING = f"{key}.editing"  # example id of an earlier label being changed (None: the queue)
+SEEN = f"{key}.seen_version"  # {annotation id: row version shown}: a stale edit is refused, never overwritten
+
+st.title("Review")
+show_flash()
+mine = progress(engine, user, project.id)
+total = mine.done + mine.remaining
+st.progress(mine.done / total if total else 1.0,
+            text=f"{mine.done} done · {mine.remaining} remaining" + (f" · {mine.skipped} skipped" if mine.skipped else ""))
+
+
+def go_back(before_id: int | None) -> None:
+    earlier = previous_annotation(engine, user, project.id, before_id)
+    if earlier is None:
+        st.toast("No earlier label to go back to.")
+        return
+    st.session_state[EDITING] = earlier.example.id
+    st.rerun()
+
+
+item: ReviewItem | None
+try:
+    if st.session_state.get(EDITING) is not None:
+        item = get_review_item(engine, user, st.session_state[EDITING])
+    else:
+        item = next_item(engine, user, project.id)
+except CurationError as error:
+    st.session_state.pop(EDITING, None)
+    st.error(str(error))
+    st.stop()
+
+if item is None:
+    st.success("Nothing left for you to label in this project. Thank you!")
+    c1, c2 = st.columns(2)
+    if c1.button("Back", shortcut=BACK, help="change your last label"):
+        go_back(None)
+    if mine.skipped and c2.button(f"Return {mine.skipped} skipped items to my queue"):
+        return_skipped(engine, user, project.id)
+        st.rerun()
+    st.stop()
+
+example = item.example
+own = item.annotation
+item_key = f"{key}.{example.id}"
+if own is not None:
+    st.session_state.setdefault(SEEN, {}).setdefault(own.id, own.row_version)
+
+left, right = st.columns([3, 2], gap="large")
+with left:
+    if own is not None:
+        st.info(f"Changing your earlier label on item #{example.id} (version {own.row_version}).")
+    st.caption(f"Item #{example.id} · {example.external_id}")
+    with st.container(border=True):
+        show_example(example)
+
+    edited = None
+    if item.task_type is TaskType.generation:
+        original = example.response or ""
+        edited = st.text_area("Your response (edit the reply as it should be)",
+                              own.response if own is not None and own.response is not None else original,
+                              height=200, key=f"{item_key}.response")
+        diff = list(difflib.unified_diff(original.splitlines(), edited.splitlines(), "original", "yours",
+                                         lineterm=""))
+        if diff:
+            st.caption("Your changes")
+            st.code("\n".join(diff), language="diff")
+        else:
+            st.caption("Unchanged from the original response.")
+    comment = st.text_input("Comment (optional)", own.comment if own is not None else "", key=f"{item_key}.comment")
+    flag_columns = st.columns(len(FLAGS))
+    flags = [name for (name, title), column in zip(FLAGS.items(), flag_columns, strict=True)
+             if column.checkbox(title, own is not None and name in own.flags, key=f"{item_key}.flag.{name}")]
+
+    def save(label: str | None = None, rating: int | None = None) -> None:
+        values = {"label": label, "rating": rating, "comment": comment, "flags": flags}
+        if item.task_type is TaskType.generation:
+            values["response"] = edited
+        try:
+            if own is None:
+                submit_annotation(engine, user, example.id, **values)
+                flash(f"Saved item #{example.id}.")
+            else:
+                seen = st.session_state.get(SEEN, {}).get(own.id, own.row_version)
+                update_annotation(engine, user, own.id, seen, **values)
+                st.session_state.get(SEEN, {}).pop(own.id, None)
+                st.session_state.pop(EDITING, None)
+                flash(f"Changed your label on item #{example.id}.")
+        except CurationError as error:
+            st.session_state.get(SEEN, {}).pop(own.id if own is not None else -1, None)
+            st.error(str(error))
+            return
+        st.rerun()
+
+    if item.task_type is TaskType.generation:
+        st.markdown("**Rate the original response** (1 = needs a rewrite, 5 = send as is) and save")
+        ratings = st.container(horizontal=True)
+        for value in range(1, 6):
+            current = own is not None and own.rating == value
+            if ratings.button("★" * value, key=f"{item_key}.rate.{value}", shortcut=str(value),
+                              type="primary" if current else "secondary"):
+                save(rating=value)
+    else:
+        st.markdown("**Label**")
+        buttons = st.container(horizontal=True)
+        for index, label in enumerate(item.labels):
+            current = own is not None and own.label == label
+            if buttons.button(escape_markdown(label), key=f"{item_key}.label.{index}", shortcut=label_key(index),
+                              type="primary" if current else "secondary"):
+                save(label=label)
+
+    nav = st.container(horizontal=True)
+    if own is None:
+        if nav.button("Skip", shortcut=SKIP, help="not offered to you again (you can return skipped items)"):
+            try:
+                skip_item(engine, user, example.id)
+            except CurationError as error:
+                st.error(str(error))
+            else:
+                st.rerun()
+    else:
+        if nav.button("Next item", shortcut=NEXT, help="back to the queue without changing this label"):
+            st.session_state.pop(EDITING, None)
+            st.rerun()
+    if nav.button("Back", shortcut=BACK, help="change your previous label"):
+        go_back(own.id if own is not None else None)
+
+with right:
+    st.markdown(f"**Guidelines** (version {item.guidelines_version})")
+    with st.container(border=True, height=500):
+        st.markdown(item.guidelines or "_No guidelines yet._")  # written by a lead; raw HTML stays off
