@@ -37,8 +37,10 @@ assert project is not None
 st.title("Dataset versions")
 show_flash()
 key = f"versions.{project.id}"
-if f"{key}.pending" in st.session_state:
+TABS = ["Versions", "Build candidate", "Checklist and approval", "Diff", "Export"]
+if f"{key}.pending" in st.session_state:  # a candidate was just built: show it
     st.session_state[f"{key}.selected"] = st.session_state.pop(f"{key}.pending")
+    st.session_state[f"{key}.tab"] = "Checklist and approval"
 
 versions = list_versions(engine, project.id)
 by_id = {v.id: v for v in versions}
@@ -54,8 +56,8 @@ def overrides_banner(chosen: list) -> None:
                        f"{version.override_reason}", icon="⚠️")
 
 
-tab_list, tab_build, tab_check, tab_diff, tab_export = st.tabs(
-    ["Versions", "Build candidate", "Checklist and approval", "Diff", "Export"])
+# A keyed tab bar keeps its selection across reruns (approve, prepare export).
+tab_list, tab_build, tab_check, tab_diff, tab_export = st.tabs(TABS, key=f"{key}.tab", on_change="rerun")
 
 with tab_list:
     if not versions:

@@ -1,0 +1,66 @@
+"""A lead builds a version candidate of the demo reply project in a real Chromium, approves it with the
+attestation, and downloads its export (fixtures: tests/e2e/conftest.py)."""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from curation.bootstrap import DEMO_GENERATION
+
+pytestmark = pytest.mark.browser
+
+
+def test_lead_approves_a_version_and_exports_it(page: Any, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    page.goto("/")
+    page.get_by_role("textbox", name="Username").fill("lead")
+    page.get_by_role("textbox", name="Password").fill("lead-demo")
+    page.get_by_role("button", name="Log in").click()
+    sidebar = page.get_by_test_id("stSidebar")
+    picker = sidebar.get_by_role("combobox", name="Project")
+    picker.click()
+    page.get_by_role("option", name=DEMO_GENERATION).click()
+    expect(picker).to_have_value(DEMO_GENERATION)
+    sidebar.get_by_role("link", name="Versions").click()
+
+    main = page.get_by_test_id("stMain")
+    expect(main.get_by_role("heading", name="Dataset versions")).to_be_visible()
+    main.get_by_role("tab", name="Build candidate").click()
+    main.get_by_role("button", name="Build candidate").click()
+    built = main.get_by_text(re.compile(r"Built candidate v(\d+) with 100 items"))
+    expect(built).to_be_visible()
+    number = re.search(r"v(\d+)", built.inner_text()).group(1)  # type: ignore[union-attr]
+
+    main.get_by_role("tab", name="Checklist and approval").click()
+    main.get_by_text("I attest that these items fit the project's task").click()
+    main.get_by_role("textbox", name="Approval note").fill("first reply set")
+    main.get_by_role("button", name="Approve version").click()
+    approved = main.get_by_text(re.compile(rf"Approved v{number} \(SHA-256 ([0-9a-f]{{64}})\)"))
+    expect(approved).to_be_visible()
+    digest = re.search(r"[0-9a-f]{64}", approved.inner_text()).group(0)  # type: ignore[union-attr]
+
+    main.get_by_role("tab", name="Export").click()
+    main.get_by_role("button", name="Prepare export").click()
+    download_button = main.get_by_role("button", name=re.compile(rf"Download .*-v{number}\.zip"))
+    expect(download_button).to_be_visible()
+    with page.expect_download() as info:
+        download_button.click()
+    download = info.value
+    assert download.suggested_filename.endswith(f"-v{number}.zip")
+    target = tmp_path / download.suggested_filename
+    download.save_as(target)
+    with zipfile.ZipFile(target) as archive:
+        names = set(archive.namelist())
+        card = archive.read("README.md").decode("utf-8")
+    assert {"hf/dataset_dict.json", "jsonl/train.jsonl", "jsonl/eval.jsonl", "parquet/train.parquet"} <= names
+    meta = yaml.safe_load(card.split("---\n")[1])
+    assert meta["curation"]["content_sha256"] == digest
+    assert meta["curation"]["approved_by"] == "lead" and meta["curation"]["approval_note"] == "first reply set"
+    assert meta["license"] == ["cc0-1.0"]
