@@ -93,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     vcreate.add_argument("--eval-fraction", type=float, default=0.2, help="share of each label's items in eval")
     vcreate.add_argument("--seed", type=int, default=0, help="split seed")
     vcreate.add_argument("--keep-splits", action="store_true", help="items imported with a train/eval split keep it")
+    vcreate.add_argument("--no-embeddings", action="store_true",
+                         help="exact duplicates only: no sentence embeddings (near-duplicates, clusters, label errors)")
     vcreate.add_argument("--json", action="store_true")
     vapprove = vcmd.add_parser("approve", help="approve a candidate (leads and admins)")
     vapprove.add_argument("id", type=int)

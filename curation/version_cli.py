@@ -48,7 +48,7 @@ def run_version_command(engine: Engine, actor: User | None, args: argparse.Names
     if command == "create":
         project = get_project(engine, args.project)
         options = V.BuildOptions(eval_fraction=args.eval_fraction, seed=args.seed,
-                                 keep_existing_splits=args.keep_splits)
+                                 keep_existing_splits=args.keep_splits, use_embeddings=not args.no_embeddings)
         version = V.create_candidate(engine, actor, project.id, options)
     elif command == "approve":
         version = V.approve_version(engine, actor, args.id, note=args.note, attest=args.attest,

@@ -81,6 +81,8 @@ class BuildOptions:
     seed: int = 0  # split seed: the same seed and items give the same split
     keep_existing_splits: bool = False  # items imported with a train/eval (validation, test) split keep it
     drop_exact_duplicates: bool = True  # identical content: keep the first item (lowest id)
+    use_embeddings: bool = True  # near-duplicates, clusters, label errors from sentence embeddings (cached)
+    embedding_model: str | None = None  # default: curation.embeddings' model (EMBEDDING_MODEL)
 
 
 @dataclass(frozen=True)
@@ -289,10 +291,13 @@ class _Draft:
                 "response": self.response, "messages": self.messages, "label": self.label, "source": self.source,
                 "licence": self.licence}
 
-    def body(self) -> str:
-        """The content near-duplicate checks compare."""
+    def embed_text(self) -> str:
+        """The string the embedding analyses compare (the same as curation.embeddings.example_text, so
+        the embedding cache of the Duplicates and Diversity pages is reused)."""
+        if self.prompt is not None:
+            return f"{self.prompt}\n{self.response or ''}"
         if self.messages:
-            return "\n".join(str(m.get("content", "")) for m in self.messages)
+            return "\n".join(f"{m.get('role', '')}: {m.get('content', '')}" for m in self.messages)
         return self.text or ""
 
 
@@ -315,31 +320,74 @@ def _draft(example: Example, task_type: TaskType) -> _Draft:
 
 
 def _normalised(text: str) -> str:
-    return " ".join(re.sub(r"[\W_]+", " ", text.casefold()).split())
+    """Exact-duplicate key: the embeddings issue's `normalise_text` (NFKC, case-folded, whitespace collapsed)."""
+    try:
+        from curation.embeddings import normalise_text
+    except ImportError:  # fallback while curation.embeddings is absent
+        return " ".join(text.casefold().split())
+    return normalise_text(text)
 
 
-def near_duplicate_groups(drafts: list[_Draft], threshold: float) -> tuple[list[int], str]:
-    """A group number per item: items in one group are (near-)duplicates of each other.
+@dataclass
+class _Analysis:
+    """Near-duplicate structure of a candidate's items (issue 5's APIs: curation.embeddings, dedup, splits,
+    diversity, quality), computed once and used by the split and the checklist."""
 
-    FALLBACK until the embeddings issue's near-duplicate search is wired in: items whose text is the
-    same after case folding and dropping punctuation and extra whitespace form a group; `threshold`
-    (cosine similarity) is not used by this path."""
-    groups: dict[str, int] = {}
-    out = []
-    for draft in drafts:
-        out.append(groups.setdefault(_normalised(draft.body()), len(groups)))
-    return out, "normalised exact match (case, punctuation and whitespace ignored); embedding search not wired in"
+    vectors: Any  # unit vectors (numpy), or None on the exact path
+    method: str  # how near-duplicates were found
+    pairs: set[tuple[int, int]] = field(default_factory=set)  # indices into the drafts, i < j
+    groups: list[int] = field(default_factory=list)  # a group number per draft
 
 
-def _assign_splits(drafts: list[_Draft], groups: list[int], options: BuildOptions) -> str:
-    """Seeded stratified split over near-duplicate groups (a group never straddles train and eval).
+def _embed(drafts: list[_Draft], options: BuildOptions) -> tuple[Any, str]:
+    if not options.use_embeddings:
+        return None, "exact path (embeddings turned off)"
+    try:
+        from curation.embeddings import DEFAULT_MODEL, embed_texts
 
-    FALLBACK for the splits issue's `build_split`: each label's groups are ordered by a SHA-256 of
-    (seed, group content) and the first ones go to eval until the label's eval share is reached, so
-    adding items to a project moves few existing items between splits."""
-    members: dict[int, list[int]] = defaultdict(list)
-    for index, group in enumerate(groups):
-        members[group].append(index)
+        vectors = embed_texts([d.embed_text() for d in drafts], options.embedding_model).vectors
+        return vectors, f"sentence embeddings ({options.embedding_model or DEFAULT_MODEL})"
+    except Exception as error:  # noqa: BLE001 - no model or no module: the exact path, saying why
+        return None, f"exact path (embeddings unavailable: {type(error).__name__}: {str(error)[:120]})"
+
+
+def analyse(drafts: list[_Draft], options: BuildOptions, threshold: float) -> _Analysis:
+    """Exact (normalised text) and, with embeddings, near (cosine >= threshold) duplicate pairs and
+    their connected groups."""
+    vectors, how = _embed(drafts, options)
+    texts = [d.embed_text() for d in drafts]
+    result = _Analysis(vectors, "")
+    try:
+        from curation.dedup import components, exact_duplicate_pairs, near_duplicate_pairs
+    except ImportError:  # FALLBACK while curation.dedup is absent: normalised exact matches only
+        keys: dict[str, int] = {}
+        result.groups = [keys.setdefault(_normalised(t), len(keys)) for t in texts]
+        members: dict[int, list[int]] = defaultdict(list)
+        for index, group in enumerate(result.groups):
+            members[group].append(index)
+        result.pairs = {(a, b) for m in members.values() for i, a in enumerate(m) for b in m[i + 1:]}
+        result.method = "normalised exact match (fallback: curation.dedup not available)"
+        return result
+    import numpy as np
+
+    parts = [exact_duplicate_pairs(texts)]
+    if vectors is not None:
+        parts.append(near_duplicate_pairs(vectors, threshold))
+    for part in parts:
+        result.pairs |= {(int(min(a, b)), int(max(a, b))) for a, b in part}
+    array = np.array(sorted(result.pairs), dtype=np.int64).reshape(-1, 2)
+    result.groups = list(range(len(drafts)))
+    for number, group in enumerate(components(len(drafts), array)):
+        for index in group:
+            result.groups[index] = len(drafts) + number
+    result.method = f"normalised exact text + cosine ≥ {threshold:g}, {how}" if vectors is not None else \
+        f"normalised exact text only, {how}"
+    return result
+
+
+def _assign_splits(drafts: list[_Draft], analysis: _Analysis, options: BuildOptions, threshold: float) -> str:
+    """A seeded train/eval split, stratified by label, that keeps near-duplicate groups on one side:
+    the splits issue's `build_split` (over the items without a kept imported split)."""
     fixed: dict[int, str] = {}
     if options.keep_existing_splits:
         for index, draft in enumerate(drafts):
@@ -348,44 +396,98 @@ def _assign_splits(drafts: list[_Draft], groups: list[int], options: BuildOption
                 fixed[index] = "train"
             elif name in _EVAL_NAMES:
                 fixed[index] = "eval"
+    free = [i for i in range(len(drafts)) if i not in fixed]
+    prefix = "kept imported train/eval splits; " if options.keep_existing_splits else ""
+    try:
+        from curation.splits import build_split
+    except ImportError:
+        return prefix + _fallback_split(drafts, analysis.groups, free, options)
+    vectors = analysis.vectors[free] if analysis.vectors is not None and free else None
+    sides = build_split([drafts[i].example_id for i in free], [drafts[i].label for i in free],
+                        [drafts[i].embed_text() for i in free], vectors, eval_fraction=options.eval_fraction,
+                        seed=options.seed, threshold=threshold) if free else {}
+    for index in free:
+        drafts[index].split = sides[drafts[index].example_id]
+    for index, side in fixed.items():
+        drafts[index].split = side
+    return prefix + (f"curation.splits.build_split: stratified by label over near-duplicate groups, eval fraction "
+                     f"{options.eval_fraction:g}, seed {options.seed}")
+
+
+def _fallback_split(drafts: list[_Draft], groups: list[int], free: list[int], options: BuildOptions) -> str:
+    """FALLBACK used only when curation.splits is absent: each label's groups ordered by a SHA-256 of
+    (seed, group content), the first ones to eval until the label's eval share is reached."""
+    members: dict[int, list[int]] = defaultdict(list)
+    for index in free:
+        members[groups[index]].append(index)
     strata: dict[str, list[int]] = defaultdict(list)
     for group, indices in members.items():
-        if all(i in fixed for i in indices):
-            continue
-        label = Counter(drafts[i].label or "" for i in indices).most_common(1)[0][0]
-        strata[label].append(group)
-    for label, group_ids in strata.items():
-        size = sum(len(members[g]) for g in group_ids)
-        target = int(round(options.eval_fraction * size))
+        strata[Counter(drafts[i].label or "" for i in indices).most_common(1)[0][0]].append(group)
+    for group_ids in strata.values():
+        target = int(round(options.eval_fraction * sum(len(members[g]) for g in group_ids)))
         order = sorted(group_ids, key=lambda g: hashlib.sha256(
             f"{options.seed}:{drafts[members[g][0]].content_hash}".encode()).hexdigest())
         taken = 0
         for group in order:
-            free = [i for i in members[group] if i not in fixed]
-            to_eval = taken < target and (taken + len(free) <= target or taken == 0) and len(order) > 1
-            for i in free:
+            to_eval = len(order) > 1 and taken < target and (taken + len(members[group]) <= target or taken == 0)
+            for i in members[group]:
                 drafts[i].split = "eval" if to_eval else "train"
-            if to_eval:
-                taken += len(free)
-    for index, split in fixed.items():
-        drafts[index].split = split
-    return ("kept imported train/eval splits; " if options.keep_existing_splits else "") + \
-        f"stratified by label over near-duplicate groups, eval fraction {options.eval_fraction:g}, seed {options.seed}"
+            taken += len(members[group]) if to_eval else 0
+    return f"fallback split (curation.splits not available), eval fraction {options.eval_fraction:g}, seed {options.seed}"
 
 
-def _leakage(drafts: list[_Draft], groups: list[int]) -> tuple[list[str], str]:
-    train_groups = {g for d, g in zip(drafts, groups) if d.split == "train"}
-    leaking = sorted(d.external_id for d, g in zip(drafts, groups) if d.split == "eval" and g in train_groups)
-    return leaking, "eval items with a (near-)duplicate in train"
+def _leakage(drafts: list[_Draft], analysis: _Analysis, threshold: float) -> tuple[list[str], str]:
+    """Eval items that duplicate a train item (exactly, or above the threshold with embeddings)."""
+    try:
+        from curation.splits import find_leakage
+    except ImportError:
+        train_groups = {analysis.groups[i] for i, d in enumerate(drafts) if d.split == "train"}
+        return sorted(d.external_id for i, d in enumerate(drafts)
+                      if d.split == "eval" and analysis.groups[i] in train_groups), \
+            "eval items in a duplicate group with a train item (fallback)"
+    by_example = {d.example_id: d.external_id for d in drafts}
+    leaks = find_leakage({d.example_id: d.split for d in drafts}, [d.example_id for d in drafts],
+                         [d.embed_text() for d in drafts], analysis.vectors, threshold=threshold)
+    return sorted(by_example[leak.eval_id] for leak in leaks), \
+        "curation.splits.find_leakage: " + ("exact or cosine ≥ " + f"{threshold:g}" if analysis.vectors is not None
+                                            else "exact normalised text")
 
 
-def _near_duplicate_pairs(groups: list[int]) -> int:
-    return sum(n * (n - 1) // 2 for n in Counter(groups).values())
+def _clusters(analysis: _Analysis, seed: int) -> tuple[int | None, float | None, str]:
+    """k-means clusters of the embeddings (curation.diversity) and their effective number
+    (exp of the entropy of the cluster sizes)."""
+    if analysis.vectors is None:
+        return None, None, "needs embeddings (" + analysis.method + ")"
+    try:
+        from curation.diversity import cluster
+    except ImportError:
+        return None, None, "needs curation.diversity, not available"
+    import numpy as np
+
+    assignments = cluster(analysis.vectors, seed=seed)
+    sizes = np.bincount(assignments)
+    sizes = sizes[sizes > 0]
+    shares = sizes / sizes.sum()
+    effective = float(math.exp(-(shares * np.log(shares)).sum()))
+    return len(sizes), effective, f"k-means (curation.diversity) into {len(sizes)} clusters; effective number " \
+        f"{effective:.1f}"
 
 
-def _clusters(drafts: list[_Draft]) -> tuple[int | None, str]:
-    """FALLBACK: embedding clusters come from the embeddings issue; until it lands, not measured."""
-    return None, "needs the embeddings module (curation.embeddings), not available yet"
+def _label_errors(drafts: list[_Draft], analysis: _Analysis, project: Project) -> tuple[set[int], str]:
+    """Example ids cleanlab flags as likely label errors (curation.quality), classification with embeddings."""
+    if analysis.vectors is None or TaskType(project.task_type) is not TaskType.classification:
+        return set(), ""
+    try:
+        from curation.embeddings import ProjectItems
+        from curation.quality import label_issue_report
+    except ImportError:
+        return set(), ""
+    items = ProjectItems(project.id, [d.example_id for d in drafts], [d.external_id for d in drafts],
+                         [d.embed_text() for d in drafts], [d.label for d in drafts], ["labelled"] * len(drafts),
+                         [d.split for d in drafts], "")
+    report = label_issue_report(items, analysis.vectors)
+    return {issue.example_id for issue in report.issues if issue.flagged_by_cleanlab}, \
+        "cleanlab on out-of-sample probabilities of the embeddings (curation.quality)"
 
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -413,7 +515,7 @@ def _template(messages: list[dict[str, Any]] | None) -> tuple[str, bool]:
     return ("system + user/assistant" if system else "user/assistant"), valid
 
 
-def measure(engine: Engine, actor: User, project: Project, drafts: list[_Draft], groups: list[int],
+def measure(engine: Engine, actor: User, project: Project, drafts: list[_Draft], analysis: _Analysis,
             thresholds: ChecklistThresholds, info: dict[str, Any]) -> tuple[Measures, dict[str, Any]]:
     """Measure the candidate's items for the checklist; also returns the agreement figures."""
     task_type = TaskType(project.task_type)
@@ -453,8 +555,12 @@ def measure(engine: Engine, actor: User, project: Project, drafts: list[_Draft],
         empty = [d.external_id for d in drafts if not d.messages or not str(d.messages[-1].get("content", "")).strip()]
     else:
         empty = [d.external_id for d in drafts if not (d.text or "").strip()]
-    clusters, clusters_reason = _clusters(drafts)
-    leaking, leakage_method = _leakage(drafts, groups)
+    n_clusters, effective, clusters_reason = _clusters(analysis, info.get("seed", 0))
+    leaking, leakage_method = _leakage(drafts, analysis, thresholds.near_duplicate_similarity)
+    flagged, flagged_method = _label_errors(drafts, analysis, project)
+    suspected_method = "items with a suspicion score (Example.priority, e.g. sent to re-review) and no lead decision"
+    if flagged_method:
+        suspected_method = f"{flagged_method}, or {suspected_method}; adjudicated items not counted"
     labels = list(project.labels)
     m = Measures(
         task_type=task_type.value, n_items=len(drafts),
@@ -465,12 +571,12 @@ def measure(engine: Engine, actor: User, project: Project, drafts: list[_Draft],
         off_task_items=len(off_task), k_labelled_items=sum(n_labels[i] >= project.overlap_k for i in ids),
         overlap_k=project.overlap_k, adjudicated_items=len(adjudicated & included),
         disputed_left_out=info.get("disputed", 0),
-        suspected_left=len((suspected_ids & included) - adjudicated),
-        suspected_method="items with a suspicion score (Example.priority) and no lead decision since",
+        suspected_left=len(((suspected_ids | flagged) & included) - adjudicated),
+        suspected_method=suspected_method,
         agreement=agreement, project_min_agreement=project.min_agreement,
-        near_duplicate_pairs=_near_duplicate_pairs(groups), near_duplicate_method=info["near_duplicate_method"],
+        near_duplicate_pairs=len(analysis.pairs), near_duplicate_method=analysis.method,
         project_max_near_duplicate_pairs=project.max_near_duplicate_pairs,
-        clusters=clusters, clusters_reason=clusters_reason, leaking_eval=leaking, leakage_method=leakage_method,
+        clusters=round(effective) if effective is not None else None, clusters_reason=clusters_reason, leaking_eval=leaking, leakage_method=leakage_method,
         missing_source=[d.external_id for d in drafts if not (d.source or "").strip()],
         missing_licence=[d.external_id for d in drafts if not (d.licence or "").strip()],
         licences=dict(sorted(Counter(d.licence or "(none)" for d in drafts).items())),
@@ -540,10 +646,12 @@ def create_candidate(engine: Engine, actor: User, project_id: int, options: Buil
     if not drafts:
         raise Conflict(f"Project '{project.name}' has no items ready for a version "
                        f"(left out: {dict(left_out) or 'none'}).")
-    groups, dup_method = near_duplicate_groups(drafts, thresholds.near_duplicate_similarity)
-    split_method = _assign_splits(drafts, groups, options)
-    measures, agreement = measure(engine, actor, project, drafts, groups, thresholds,
-                                  {"disputed": left_out.get("disputed", 0), "near_duplicate_method": dup_method})
+    threshold = thresholds.near_duplicate_similarity
+    analysis = analyse(drafts, options, threshold)
+    split_method = _assign_splits(drafts, analysis, options, threshold)
+    measures, agreement = measure(engine, actor, project, drafts, analysis, thresholds,
+                                  {"disputed": left_out.get("disputed", 0), "seed": options.seed})
+    dup_method = analysis.method
     checks = evaluate(measures, thresholds)
     records = [d.record() for d in drafts]
     stats = _stats(drafts, left_out, agreement, options, split_method, dup_method)

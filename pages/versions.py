@@ -89,6 +89,9 @@ with tab_build:
         seed = c2.number_input("Split seed", 0, 2**31 - 1, 0, 1)
         keep = c3.checkbox("Keep imported train/eval splits",
                            help="items imported with a split (train, eval, validation, test) keep it")
+        embeddings = st.checkbox("Use sentence embeddings", True,
+                                 help="near-duplicates above the similarity threshold, clusters and suspected label "
+                                      "errors (cached; off: exact duplicates only)")
         values = {}
         with st.expander("Checklist thresholds"):
             helps = ChecklistThresholds.help()
@@ -117,7 +120,7 @@ with tab_build:
             with st.spinner("Building the candidate and measuring its checklist..."):
                 version = create_candidate(engine, user, project.id,
                                            BuildOptions(eval_fraction=float(eval_fraction), seed=int(seed),
-                                                        keep_existing_splits=keep),
+                                                        keep_existing_splits=keep, use_embeddings=embeddings),
                                            ChecklistThresholds(**values))
             st.session_state[f"{key}.pending"] = version.id
             flash(f"Built candidate v{version.number} with {version.item_count} items: open "

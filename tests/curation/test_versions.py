@@ -36,6 +36,7 @@ from curation.versions import (
 from tests.conftest import BOTH_BACKENDS
 
 LABELS = ["billing", "shipping"]
+EXACT = BuildOptions(use_embeddings=False)  # the fast exact-duplicate path; one test runs the embeddings
 
 
 def ticket_rows(n: int = 40) -> list[dict[str, Any]]:
@@ -43,7 +44,7 @@ def ticket_rows(n: int = 40) -> list[dict[str, Any]]:
     exact duplicate of t002, and an unlabelled ticket."""
     rows = [{"id": f"t{i:03d}", "text": f"Ticket number {i} about {LABELS[i % 2]}", "label": LABELS[i % 2],
              "source": "helpdesk", "licence": "CC0-1.0"} for i in range(1, n + 1)]
-    rows.append({"id": "v001", "text": "TICKET number 1 about shipping!", "label": "shipping", "source": "helpdesk",
+    rows.append({"id": "v001", "text": "TICKET  number 1 ABOUT shipping", "label": "shipping", "source": "helpdesk",
                  "licence": "CC0-1.0"})
     rows.append({**rows[1], "id": "d002"})
     rows.append({"id": "u001", "text": "no label yet", "label": None, "source": "helpdesk", "licence": "CC0-1.0"})
@@ -76,7 +77,7 @@ def test_candidate_snapshots_final_labels_split_and_hash(engine: Engine, lead: U
     project_id = make_project(engine, lead, tmp_path)
     exclude_example(engine, lead, example_id(engine, "t003"), "off_task")
     adjudicate(engine, lead, example_id(engine, "t004"), reason="it is about a parcel", final_label="shipping")
-    version = create_candidate(engine, lead, project_id, BuildOptions(eval_fraction=0.25, seed=7))
+    version = create_candidate(engine, lead, project_id, BuildOptions(eval_fraction=0.25, seed=7, use_embeddings=False))
     items = by_id(engine, version.id)
     assert version.number == 1 and version.status == "candidate"
     assert "t003" not in items and "u001" not in items and "d002" not in items  # excluded, unlabelled, duplicate
@@ -88,7 +89,7 @@ def test_candidate_snapshots_final_labels_split_and_hash(engine: Engine, lead: U
         in_eval = sum(1 for i in items.values() if i.label == label and i.split == "eval")
         assert 3 <= in_eval <= 7, (label, in_eval)
     assert verify_version(engine, version.id).ok
-    again = create_candidate(engine, lead, project_id, BuildOptions(eval_fraction=0.25, seed=7))
+    again = create_candidate(engine, lead, project_id, BuildOptions(eval_fraction=0.25, seed=7, use_embeddings=False))
     assert again.number == 2 and again.content_hash == version.content_hash  # same state, same seed: same items
     checks = {c["key"]: c for c in version.checklist["items"]}
     assert checks["leakage"]["status"] == "pass" and checks["near_duplicates"]["value"] == "1 pairs"
@@ -100,7 +101,7 @@ def test_candidate_snapshots_final_labels_split_and_hash(engine: Engine, lead: U
 def test_tamper_with_an_approved_item_and_verify_fails(engine: Engine, lead: User, tmp_path: Path,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     project_id = make_project(engine, lead, tmp_path)
-    version = create_candidate(engine, lead, project_id)
+    version = create_candidate(engine, lead, project_id, EXACT)
     approve_version(engine, lead, version.id, attest=True, override_reason="t001/v001 variants are intended")
     assert main(["version", "verify", str(version.id)]) == 0
     with engine.begin() as conn:
@@ -120,8 +121,8 @@ def test_annotator_cannot_approve_through_core_or_cli(engine: Engine, lead: User
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     project_id = make_project(engine, lead, tmp_path)
     with pytest.raises(PermissionDenied):
-        create_candidate(engine, annotator, project_id)
-    version = create_candidate(engine, lead, project_id)
+        create_candidate(engine, annotator, project_id, EXACT)
+    version = create_candidate(engine, lead, project_id, EXACT)
     with pytest.raises(PermissionDenied):
         approve_version(engine, annotator, version.id, attest=True, override_reason="an annotator tries this")
     assert main(["--user", "anna", "version", "approve", str(version.id), "--attest",
@@ -136,7 +137,7 @@ def test_leaking_eval_split_is_refused_without_override(engine: Engine, lead: Us
     rows.append({"id": "leak", "text": "ticket NUMBER 2 about billing", "label": "billing", "source": "helpdesk",
                  "licence": "CC0-1.0", "split": "eval"})  # t002 is in train
     project_id = make_project(engine, lead, tmp_path, rows, split=True)
-    version = create_candidate(engine, lead, project_id, BuildOptions(keep_existing_splits=True))
+    version = create_candidate(engine, lead, project_id, BuildOptions(keep_existing_splits=True, use_embeddings=False))
     checks = {c["key"]: c for c in version.checklist["items"]}
     assert checks["leakage"]["status"] == "fail" and "leak" in checks["leakage"]["detail"]
     with pytest.raises(Conflict, match="Eval items leaking from train"):
@@ -157,7 +158,7 @@ def test_leaking_eval_split_is_refused_without_override(engine: Engine, lead: Us
 def test_clean_candidate_approves_without_override_but_needs_attestation(engine: Engine, lead: User,
                                                                         tmp_path: Path) -> None:
     project_id = make_project(engine, lead, tmp_path, ticket_rows(40)[:40])
-    version = create_candidate(engine, lead, project_id)
+    version = create_candidate(engine, lead, project_id, EXACT)
     with pytest.raises(Conflict, match="attestation"):
         approve_version(engine, lead, version.id)
     approved = approve_version(engine, lead, version.id, attest=True, note="first")
@@ -168,13 +169,13 @@ def test_clean_candidate_approves_without_override_but_needs_attestation(engine:
 def test_later_edits_never_change_an_approved_version_and_diff_shows_them(engine: Engine, lead: User,
                                                                           tmp_path: Path) -> None:
     project_id = make_project(engine, lead, tmp_path, ticket_rows(40)[:40])
-    v1 = approve_version(engine, lead, create_candidate(engine, lead, project_id).id, attest=True)
+    v1 = approve_version(engine, lead, create_candidate(engine, lead, project_id, EXACT).id, attest=True)
     adjudicate(engine, lead, example_id(engine, "t001"), reason="really billing", final_label="billing")
     exclude_example(engine, lead, example_id(engine, "t002"), "duplicate")
     with engine.begin() as conn:
         conn.execute(text("update example set text = 'edited text' where external_id = 't006'"))
     assert by_id(engine, v1.id)["t001"].label == "shipping" and verify_version(engine, v1.id).ok
-    v2 = create_candidate(engine, lead, project_id)
+    v2 = create_candidate(engine, lead, project_id, EXACT)
     diff = diff_versions(engine, lead, v1.id, v2.id)
     assert diff.relabelled == [{"id": "t001", "from": "shipping", "to": "billing"}]
     assert diff.removed == ["t002"] and diff.added == [] and diff.content_changed == ["t006"]
@@ -186,7 +187,7 @@ def test_later_edits_never_change_an_approved_version_and_diff_shows_them(engine
 def test_export_writes_datasetdict_jsonl_parquet_and_card(engine: Engine, lead: User, tmp_path: Path,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     project_id = make_project(engine, lead, tmp_path)
-    version = create_candidate(engine, lead, project_id)
+    version = create_candidate(engine, lead, project_id, EXACT)
     with pytest.raises(Conflict, match="only approved"):
         export_version(engine, lead, version.id, tmp_path / "cand")
     approve_version(engine, lead, version.id, attest=True, override_reason="variants checked by hand")
@@ -206,7 +207,7 @@ def test_export_writes_datasetdict_jsonl_parquet_and_card(engine: Engine, lead: 
     assert meta["curation"]["label_distribution"] == {"billing": 20, "shipping": 21}
     assert "Approved with an override" in card
     capsys.readouterr()
-    v2 = create_candidate(engine, lead, project_id, BuildOptions(seed=3))
+    v2 = create_candidate(engine, lead, project_id, BuildOptions(seed=3, use_embeddings=False))
     assert main(["--user", "lena", "version", "diff", str(version.id), str(v2.id), "--json"]) == 0
     diff = json.loads(capsys.readouterr().out)
     assert diff["added"] == [] and diff["removed"] == [] and diff["a_number"] == 1 and diff["b_number"] == 2
@@ -223,7 +224,7 @@ def test_generation_version_columns_and_format_checks(engine: Engine, lead: User
                  "Replies")
     with read_session(engine) as session:
         project_id = session.execute(text("select id from project where name = 'Replies'")).scalar_one()
-    version = create_candidate(engine, lead, project_id)
+    version = create_candidate(engine, lead, project_id, EXACT)
     checks = {c["key"]: c for c in version.checklist["items"]}
     assert checks["empty"]["status"] == "fail" and "r3" in checks["empty"]["detail"]
     assert checks["provenance"]["status"] == "fail" and "r4" in checks["provenance"]["detail"]
@@ -237,7 +238,7 @@ def test_generation_version_columns_and_format_checks(engine: Engine, lead: User
 def test_cli_create_approve_and_list(engine: Engine, lead: User, tmp_path: Path,
                                      capsys: pytest.CaptureFixture[str]) -> None:
     make_project(engine, lead, tmp_path, ticket_rows(40)[:40])
-    assert main(["--user", "lena", "version", "create", "--project", "Tickets", "--json"]) == 0
+    assert main(["--user", "lena", "version", "create", "--project", "Tickets", "--json", "--no-embeddings"]) == 0
     created = json.loads(capsys.readouterr().out)
     assert created["status"] == "candidate" and created["blocking"] == ["attestation"]
     assert main(["--user", "lena", "version", "approve", str(created["version_id"])]) == 2
@@ -246,3 +247,23 @@ def test_cli_create_approve_and_list(engine: Engine, lead: User, tmp_path: Path,
     assert "approved" in capsys.readouterr().out
     assert main(["version", "list", "--project", "Tickets"]) == 0
     assert "v1 · approved" in capsys.readouterr().out
+
+
+def test_embedding_path_finds_paraphrases_keeps_them_on_one_side_and_measures_clusters(
+        engine: Engine, lead: User, tmp_path: Path) -> None:
+    """The one test on sentence embeddings (curation.embeddings' packaged MiniLM, on CPU)."""
+    rows = ticket_rows(40)[:40] + [
+        {"id": "p001", "text": "Ticket number 1 regarding shipping", "label": "shipping", "source": "helpdesk",
+         "licence": "CC0-1.0"}]  # a paraphrase of t001, not an exact duplicate
+    project_id = make_project(engine, lead, tmp_path, rows)
+    exact = create_candidate(engine, lead, project_id, EXACT)
+    near = create_candidate(engine, lead, project_id)  # default: embeddings
+    exact_checks = {c["key"]: c for c in exact.checklist["items"]}
+    checks = {c["key"]: c for c in near.checklist["items"]}
+    assert exact_checks["near_duplicates"]["measured"] == 0 and exact_checks["clusters"]["value"] == "not measured"
+    assert checks["near_duplicates"]["measured"] >= 1 and "cosine" in checks["near_duplicates"]["detail"]
+    assert "k-means" in checks["clusters"]["detail"] and checks["clusters"]["measured"] >= 1
+    assert "cleanlab" in checks["suspected_errors"]["detail"]
+    items = by_id(engine, near.id)
+    assert items["t001"].split == items["p001"].split
+    assert checks["leakage"]["status"] == "pass"

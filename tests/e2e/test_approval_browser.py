@@ -1,5 +1,6 @@
 """A lead builds a version candidate of the demo reply project in a real Chromium, approves it with the
-attestation, and downloads its export (fixtures: tests/e2e/conftest.py)."""
+attestation and an override reason for the failing near-duplicate check, and downloads its export
+(fixtures: tests/e2e/conftest.py)."""
 
 from __future__ import annotations
 
@@ -35,16 +36,22 @@ def test_lead_approves_a_version_and_exports_it(page: Any, tmp_path: Path) -> No
     main.get_by_role("tab", name="Build candidate").click()
     main.get_by_role("button", name="Build candidate").click()
     built = main.get_by_text(re.compile(r"Built candidate v(\d+) with 100 items"))
-    expect(built).to_be_visible()
+    expect(built).to_be_visible(timeout=120_000)  # the first build loads the embedding model
     number = re.search(r"v(\d+)", built.inner_text()).group(1)  # type: ignore[union-attr]
 
     main.get_by_role("tab", name="Checklist and approval").click()
+    # The demo replies hold near-duplicate macros: that check fails, so the lead overrides it in writing.
+    expect(main.get_by_text("Failing checks block approval")).to_be_visible()
     main.get_by_text("I attest that these items fit the project's task").click()
     main.get_by_role("textbox", name="Approval note").fill("first reply set")
+    reason = "template macros are near-duplicates by design"
+    main.get_by_role("textbox", name="Override reason (needed when a check fails)").fill(reason)
     main.get_by_role("button", name="Approve version").click()
     approved = main.get_by_text(re.compile(rf"Approved v{number} \(SHA-256 ([0-9a-f]{{64}})\)"))
     expect(approved).to_be_visible()
     digest = re.search(r"[0-9a-f]{64}", approved.inner_text()).group(0)  # type: ignore[union-attr]
+    checklist_tab = main.get_by_role("tabpanel", name="Checklist and approval")
+    expect(checklist_tab.get_by_text(f"Reason: {reason}")).to_be_visible()  # the override shows with the version
 
     main.get_by_role("tab", name="Export").click()
     main.get_by_role("button", name="Prepare export").click()
@@ -63,4 +70,5 @@ def test_lead_approves_a_version_and_exports_it(page: Any, tmp_path: Path) -> No
     meta = yaml.safe_load(card.split("---\n")[1])
     assert meta["curation"]["content_sha256"] == digest
     assert meta["curation"]["approved_by"] == "lead" and meta["curation"]["approval_note"] == "first reply set"
-    assert meta["license"] == ["cc0-1.0"]
+    assert meta["license"] == ["cc0-1.0"] and meta["curation"]["override_reason"] == reason
+    assert "near_duplicates" in meta["curation"]["overridden_checks"]

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from curation.models import User
 from curation.versions import approve_version, create_candidate, get_version, list_versions
-from tests.curation.test_versions import make_project, ticket_rows
+from tests.curation.test_versions import EXACT, make_project, ticket_rows
 from tests.pages.helpers import by_label, logged_in, no_exception, values
 
 
@@ -27,6 +27,7 @@ def _page() -> AppTest:
 def test_build_check_and_approve_with_override(engine: Engine, lead: User, tmp_path: Path) -> None:
     project_id = make_project(engine, lead, tmp_path)  # has a near-duplicate pair: that check fails
     at = _page()
+    by_label(at.checkbox, "Use sentence embeddings").uncheck()  # the exact path: fast
     by_label(at.button, "Build candidate").click().run()
     no_exception(at)
     [version] = list_versions(engine, project_id)
@@ -54,8 +55,8 @@ def test_build_check_and_approve_with_override(engine: Engine, lead: User, tmp_p
 
 def test_diff_and_export_tabs(engine: Engine, lead: User, tmp_path: Path) -> None:
     project_id = make_project(engine, lead, tmp_path, ticket_rows(40)[:40])
-    v1 = approve_version(engine, lead, create_candidate(engine, lead, project_id).id, attest=True)
-    create_candidate(engine, lead, project_id)
+    v1 = approve_version(engine, lead, create_candidate(engine, lead, project_id, EXACT).id, attest=True)
+    create_candidate(engine, lead, project_id, EXACT)
     at = _page()
     assert [m.label for m in at.metric][-4:] == ["Added", "Removed", "Relabelled", "Content changed"]
     assert by_label(at.selectbox, "Version to export").value == v1.id
@@ -68,7 +69,7 @@ def test_diff_and_export_tabs(engine: Engine, lead: User, tmp_path: Path) -> Non
 def test_verify_button_and_annotators_do_not_get_the_page(engine: Engine, lead: User, annotator: User,
                                                           tmp_path: Path) -> None:
     project_id = make_project(engine, lead, tmp_path, ticket_rows(40)[:40])
-    create_candidate(engine, lead, project_id)
+    create_candidate(engine, lead, project_id, EXACT)
     at = _page()
     by_label(at.button, "Verify hash").click().run()
     assert any("matches" in s.value for s in at.success)
