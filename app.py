@@ -41,6 +41,12 @@ else:
             st.Page("pages/adjudicate.py", title="Adjudication", icon="⚖️"),
             st.Page("pages/audit.py", title="Audit", icon="📜"),
         ]
+        pages += [  # embedding views (issue 5)
+            st.Page("pages/duplicates.py", title="Duplicates", icon="👯"),
+            st.Page("pages/diversity.py", title="Diversity", icon="🗺️"),
+            st.Page("pages/label_issues.py", title="Label issues", icon="🚩"),
+            st.Page("pages/leakage.py", title="Split leakage", icon="🚰"),
+        ]
     if user.role == Role.admin:
         pages.append(st.Page("pages/users.py", title="Users", icon="👥"))
     with st.sidebar:

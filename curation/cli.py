@@ -118,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     vshow = vcmd.add_parser("show", help="a version's provenance and checklist")
     vshow.add_argument("id", type=int)
     vshow.add_argument("--json", action="store_true")
+    from curation.embedding_jobs import add_commands as add_embedding_commands
+
+    add_embedding_commands(commands)
     return parser
 
 
@@ -136,6 +139,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = {"demo": _demo, "import": _import, "export": _export, "stats": _stats, "users": _users,
                    "agreement": _agreement}
         handler["version"] = _version
+        from curation.embedding_jobs import HANDLERS as embedding_handlers
+
+        handler.update(embedding_handlers)
         return handler[args.command](engine, args)
     except CurationError as error:
         print(f"error: {error}", file=sys.stderr)

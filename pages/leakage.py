@@ -1,0 +1,67 @@
+"""Split leakage (leads): eval items that exactly or nearly duplicate a train item under the examples'
+current split, and a split builder that keeps near-duplicate groups on one side, stratified by label."""
+
+from collections import Counter
+
+import pandas as pd
+import streamlit as st
+
+from curation.dedup import DEFAULT_THRESHOLD
+from curation.errors import CurationError
+from curation.models import Role
+from curation.splits import apply_split, build_split, find_leakage
+from ui.embedding import current_items, freshness, vectors_or_stop
+from ui.session import current_project, flash, get_engine, require_user, show_flash
+
+user = require_user(Role.lead, Role.admin)
+engine = get_engine()
+project = current_project()
+assert project is not None
+st.title("Split leakage")
+show_flash()
+key = f"leak.{project.id}"
+
+items = current_items(project.id)
+if len(items) < 2:
+    st.info("Leakage needs at least two examples.")
+    st.stop()
+vectors = vectors_or_stop(project.id, items)
+threshold = st.slider("Near-duplicate threshold (cosine)", 0.80, 1.0, DEFAULT_THRESHOLD, 0.01, key=f"{key}.threshold")
+freshness(items)
+by_id = dict(zip(items.ids, range(len(items))))
+
+st.subheader("Current split")
+sides = Counter(s or "(none)" for s in items.splits)
+st.caption(" · ".join(f"{side}: {n:,}" for side, n in sorted(sides.items())))
+if "train" not in sides or not [s for s in sides if s not in ("train", "(none)")]:
+    st.info("The examples have no train/eval split yet (a `split` column at import, or the builder below).")
+else:
+    leaks = find_leakage(dict(zip(items.ids, items.splits)), items.ids, items.texts, vectors, threshold=threshold)
+    if leaks:
+        st.error(f"{len(leaks)} eval items duplicate a train item.")
+        st.dataframe(pd.DataFrame([{
+            "eval #": leak.eval_id, "side": leak.eval_side, "eval text": items.texts[by_id[leak.eval_id]],
+            "train #": leak.train_id, "train text": items.texts[by_id[leak.train_id]], "kind": leak.kind,
+            "cosine": round(leak.similarity, 3)} for leak in leaks]), hide_index=True, width="stretch")
+    else:
+        st.success("No eval item duplicates a train item at this threshold.")
+
+st.subheader("Split builder")
+c1, c2 = st.columns(2)
+fraction = c1.slider("Eval share", 0.05, 0.5, 0.2, 0.05, key=f"{key}.fraction")
+seed = int(c2.number_input("Seed", 0, 1_000_000, 0, key=f"{key}.seed"))
+split = build_split(items.ids, items.labels, items.texts, vectors, eval_fraction=fraction, seed=seed,
+                    threshold=threshold)
+counts = Counter((label or "(unlabelled)", split[i]) for i, label in zip(items.ids, items.labels))
+table = pd.DataFrame([{"label": label, "train": counts.get((label, "train"), 0), "eval": counts.get((label, "eval"), 0)}
+                      for label in sorted({label for label, _ in counts})])
+st.dataframe(table, hide_index=True)
+left = find_leakage(split, items.ids, items.texts, vectors, threshold=threshold)
+st.caption(f"Near-duplicate groups stay on one side: {len(left)} leaks in this split.")
+if st.button("Apply this split to the examples", key=f"{key}.apply"):
+    try:
+        changed = apply_split(engine, user, project.id, split)
+        flash(f"Split applied to {changed} examples.")
+        st.rerun()
+    except CurationError as error:
+        st.error(str(error))

@@ -1,0 +1,155 @@
+"""curation.embeddings (cache by model + content hash, tiny model built from a config), the background
+job file, and one slow test on the packaged all-MiniLM-L6-v2."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy.engine import Engine
+
+from curation.embedding_jobs import DONE, FAILED, RUNNING, job_path, read_job, run_job, start_job, write_job
+from curation.embeddings import (
+    EmbeddingCache,
+    embed_texts,
+    encode_texts,
+    example_text,
+    load_items,
+    model_key,
+    normalise_text,
+    resolve_model,
+)
+from curation.io import ColumnMapping, import_table, open_table
+from curation.models import User
+from curation.projects import create_project
+from tests.curation.embedding_helpers import tiny_model
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return tiny_model(tmp_path_factory.mktemp("models"))
+
+
+TEXTS = ["my card has not arrived", "how do I reset my password?", "refund please", "my card has not arrived"]
+
+
+def test_encode_gives_unit_vectors(tiny: str) -> None:
+    vectors = encode_texts(TEXTS, tiny, batch_size=2)
+    assert vectors.shape == (4, 32) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    assert np.allclose(vectors[0], vectors[3], atol=1e-5)  # same text, same vector, whatever the batch
+
+
+def test_cache_encodes_only_new_or_changed_text(tiny: str) -> None:
+    first = embed_texts(TEXTS, tiny)
+    assert (first.encoded, first.cached) == (4, 0)
+    again = embed_texts(TEXTS, tiny)
+    assert (again.encoded, again.cached) == (0, 4)
+    assert np.allclose(first.vectors, again.vectors)
+    changed = embed_texts([*TEXTS[:3], "refund please!"], tiny)
+    assert (changed.encoded, changed.cached) == (1, 3)
+    # A new cache object (another process) reads the shards from disk.
+    assert len(EmbeddingCache(tiny)) == 4  # 3 distinct texts + the changed one
+    progress: list[tuple[int, int]] = []
+    embed_texts(TEXTS, tiny, progress=lambda done, total: progress.append((done, total)))
+    assert progress[-1] == (4, 4)
+
+
+def test_cache_is_per_model_and_compacts(tiny: str, tmp_path: Path) -> None:
+    assert model_key(tiny) != model_key("some/other-model")
+    cache = EmbeddingCache(tiny)
+    for i in range(5):
+        cache.add([bytes([i]) * 32], np.full((1, 32), i, dtype=np.float32))
+    cache.compact()
+    assert len(list(cache.root.glob("shard-*.npz"))) == 1
+    found, vectors = EmbeddingCache(tiny).lookup([bytes([3]) * 32, bytes([9]) * 32])
+    assert found.tolist() == [True, False] and vectors[0, 0] == 3
+
+
+def test_bf16_path_stays_close_to_fp32(tiny: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from curation import embeddings
+
+    monkeypatch.setenv("EMBEDDING_PRECISION", "fp32")
+    embeddings.bf16_is_fast.cache_clear()
+    fp32 = encode_texts(TEXTS, tiny)
+    monkeypatch.setenv("EMBEDDING_PRECISION", "bf16")
+    embeddings.bf16_is_fast.cache_clear()
+    bf16 = encode_texts(TEXTS, tiny)
+    embeddings.bf16_is_fast.cache_clear()
+    assert (fp32 * bf16).sum(axis=1).min() >= 0.995
+
+
+def test_texts_and_normalisation() -> None:
+    assert example_text(text="a") == "a"
+    assert example_text(prompt="p", response="r") == "p\nr"
+    assert example_text(messages=[{"role": "user", "content": "hi"}]) == "user: hi"
+    assert normalise_text("  Hello\u00a0 WORLD \n") == normalise_text("hello world")
+    assert Path(resolve_model()).joinpath("model.safetensors").exists()  # packaged, offline
+
+
+def _project(engine: Engine, lead: User, tmp_path: Path, texts: list[str]) -> int:
+    project = create_project(engine, lead, "Emb", labels=["a", "b"])
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps({"id": f"e{i}", "text": t, "label": "a"}) + "\n" for i, t in enumerate(texts)))
+    import_table(engine, lead, open_table(path), ColumnMapping(id=["id"], text="text", label="label", metadata=[]),
+                 "Emb")
+    assert project.id is not None
+    return project.id
+
+
+def test_fingerprint_changes_with_the_data(engine: Engine, lead: User, tmp_path: Path) -> None:
+    from curation.adjudication import exclude_example
+
+    project_id = _project(engine, lead, tmp_path, ["one", "two", "three"])
+    before = load_items(engine, project_id)
+    assert len(before) == 3 and load_items(engine, project_id).fingerprint == before.fingerprint
+    exclude_example(engine, lead, before.ids[0], "off_task")
+    after = load_items(engine, project_id)
+    assert len(after) == 2 and after.fingerprint != before.fingerprint
+
+
+def test_job_runs_and_reports(engine: Engine, lead: User, tmp_path: Path, tiny: str) -> None:
+    project_id = _project(engine, lead, tmp_path, ["one", "two", "three"])
+    state = run_job(engine, project_id, tiny, job_path(project_id))
+    assert (state["status"], state["done"], state["total"], state["encoded"]) == (DONE, 3, 3, 3)
+    assert read_job(project_id)["status"] == DONE
+    # A "running" job whose process is gone reads as failed.
+    write_job(job_path(project_id), {**state, "status": RUNNING, "pid": 2 ** 22 + 12345})
+    assert read_job(project_id)["status"] == FAILED
+
+
+def test_background_job_survives_its_parent(engine: Engine, lead: User, tmp_path: Path, tiny: str) -> None:
+    project_id = _project(engine, lead, tmp_path, ["alpha", "beta", "gamma", "delta"])
+    state = start_job(project_id, tiny)
+    assert state["status"] == RUNNING
+    assert start_job(project_id, tiny)["pid"] == state["pid"]  # not started twice
+    deadline = time.time() + 120
+    while (job := read_job(project_id)) and job["status"] == RUNNING and time.time() < deadline:
+        time.sleep(0.5)
+    try:
+        os.waitpid(state["pid"], 0)
+    except ChildProcessError:
+        pass
+    assert job is not None and job["status"] == DONE, job_path(project_id).with_suffix(".log").read_text()
+    assert (job["done"], job["total"]) == (4, 4)
+    assert embed_texts(["alpha", "beta", "gamma", "delta"], tiny).encoded == 0
+
+
+@pytest.mark.slow
+def test_packaged_minilm(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real all-MiniLM-L6-v2 from the PyPI package: similar texts are close, bf16 ~ fp32."""
+    from curation import embeddings
+
+    texts = ["My card still hasn't arrived", "The card I ordered has not come yet", "How do I change my PIN?"]
+    vectors = embed_texts(texts).vectors
+    assert vectors.shape == (3, 384)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.2
+    monkeypatch.setenv("EMBEDDING_PRECISION", "fp32")
+    embeddings.bf16_is_fast.cache_clear()
+    fp32 = encode_texts(texts)
+    embeddings.bf16_is_fast.cache_clear()
+    assert (fp32 * vectors).sum(axis=1).min() >= 0.995

@@ -1,0 +1,73 @@
+"""Shared by the embedding pages (duplicates, diversity, label issues, leakage): the project's current
+examples and their vectors, embedding small gaps inline and large ones in the background job, with a
+progress bar that polls the job file (so it survives a page reload)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import streamlit as st
+
+from curation.embedding_jobs import DONE, FAILED, RUNNING, read_job, start_job
+from curation.embeddings import EmbeddingCache, ProjectItems, embed_texts, load_items, model_key, text_hash
+from curation.settings import get_settings
+from ui.session import get_engine
+
+INLINE_MAX = 256  # missing texts embedded within the page run; more go to the background job
+
+
+@st.cache_resource(show_spinner=False)
+def _cache(key: str, data_dir: str) -> EmbeddingCache:
+    return EmbeddingCache()  # one per model and data folder: its shards are read once per process
+
+
+def current_items(project_id: int) -> ProjectItems:
+    return load_items(get_engine(), project_id)
+
+
+def vectors_or_stop(project_id: int, items: ProjectItems) -> np.ndarray:
+    """Unit vectors of `items`, or a progress/start panel and st.stop() while they are not all embedded."""
+    cache = _cache(model_key(), str(get_settings().data_dir))
+    found, _ = cache.lookup([text_hash(t) for t in items.texts])
+    missing = int((~found).sum())
+    job = read_job(project_id)
+    if missing == 0:
+        return embed_texts(items.texts, cache=cache).vectors
+    if job and job.get("status") == RUNNING:
+        st.info(f"{missing:,} of {len(items):,} texts are not embedded yet; a background job is embedding them. "
+                "Results appear when it finishes (you may leave or reload this page).")
+        _job_progress(project_id)
+        st.stop()
+    if missing <= INLINE_MAX:
+        bar = st.progress(0.0, text=f"Embedding {missing} new or changed texts...")
+        vectors = embed_texts(items.texts, cache=cache,
+                              progress=lambda done, total: bar.progress(done / max(total, 1),
+                                                                        text=f"Embedding: {done}/{total}")).vectors
+        bar.empty()
+        return vectors
+    if job and job.get("status") == FAILED:
+        st.error(f"The last embedding job failed: {job.get('error')}")
+    st.warning(f"{missing:,} of {len(items):,} texts have no embedding yet (new or changed since the last run). "
+               "Embedding them takes a while on CPU; it runs in the background.")
+    if st.button("Embed in the background", type="primary", key=f"embed.start.{project_id}"):
+        start_job(project_id)
+        time.sleep(0.2)
+        st.rerun()
+    st.stop()
+    raise AssertionError("unreachable")
+
+
+@st.fragment(run_every=1.0)
+def _job_progress(project_id: int) -> None:
+    job = read_job(project_id) or {}
+    done, total = int(job.get("done") or 0), int(job.get("total") or 0)
+    st.progress(done / total if total else 0.0, text=f"Embedding: {done:,}/{total:,} texts")
+    if job.get("status") in (DONE, FAILED):
+        st.rerun()
+
+
+def freshness(items: ProjectItems) -> None:
+    """Say which data the results below come from (they are recomputed whenever it changes)."""
+    st.caption(f"Computed from the current data: {len(items):,} examples (excluded ones left out), "
+               f"data fingerprint {items.fingerprint}. Any import, label, exclusion or split change recomputes.")
