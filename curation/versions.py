@@ -262,7 +262,12 @@ def version_provenance(engine: Engine, version_id: int) -> dict[str, Any]:
         "overridden_checks": list((version.checklist or {}).get("overridden", [])),
         "sources": stats.get("sources", {}),
         "licences": stats.get("licences", {}),
-        "agreement": stats.get("agreement", {}),
+        "counts_per_source": stats.get("sources", {}),
+        "counts_per_licence": stats.get("licences", {}),
+        "approver": names.get(version.approved_by_id) if version.approved_by_id else None,
+        # Agreement on the project's annotations when the version was approved (when built, for a candidate).
+        "agreement": (version.checklist or {}).get("agreement_at_approval") or stats.get("agreement", {}),
+        "agreement_at_build": stats.get("agreement", {}),
         "label_distribution": stats.get("labels", {}),
         "split_seed": version.split_seed,
     }
@@ -739,6 +744,12 @@ def approve_version(engine: Engine, actor: User, version_id: int, *, note: str =
     check = verify_version(engine, version_id)
     if not check.ok:
         raise Conflict(f"Cannot approve: {check.message}")
+    candidate = get_version(engine, version_id)
+    with read_session(engine) as session:
+        project = session.get(Project, candidate.project_id)
+    assert project is not None
+    agreement_now = _agreement(engine, actor, project, ChecklistThresholds.from_dict(
+        (candidate.checklist or {}).get("thresholds")))
 
     def work(session: Session) -> DatasetVersion:
         version = _locked(session, version_id)
@@ -757,7 +768,7 @@ def approve_version(engine: Engine, actor: User, version_id: int, *, note: str =
             raise InputError(f"an override reason needs at least {MIN_OVERRIDE_CHARS} characters",
                              field="override_reason")
         checklist.update(items=[i.to_dict() for i in items], attested=attest,
-                         overridden=[i.key for i in failed])
+                         overridden=[i.key for i in failed], agreement_at_approval=agreement_now)
         version.checklist = checklist
         version.status = VersionStatus.approved
         version.approved_by_id, version.approved_at = actor.id, utcnow()

@@ -151,6 +151,8 @@ def test_leaking_eval_split_is_refused_without_override(engine: Engine, lead: Us
     assert provenance["override_reason"] == approved.override_reason
     assert set(provenance["overridden_checks"]) == {"leakage", "near_duplicates"}
     assert provenance["approved_by"] == "lena" and provenance["approval_note"] == "for a smoke run"
+    assert provenance["approver"] == "lena" and provenance["counts_per_licence"] == {"CC0-1.0": 25}
+    assert "alpha" in provenance["agreement"] and "alpha" in provenance["agreement_at_build"]
     with pytest.raises(Conflict, match="already approved"):
         approve_version(engine, lead, version.id, attest=True, override_reason="the leaking item again")
 
