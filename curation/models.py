@@ -256,3 +256,49 @@ class DatasetVersionItem(SQLModel, table=True):
     source: str | None = Field(default=None, max_length=500)
     licence: str | None = Field(default=None, max_length=200)
     content_hash: str = Field(max_length=64)  # SHA-256 of this item's canonical record
+
+
+class RunStatus(StrEnum):
+    """A training run's state. `succeeded` only with its adapter on disk."""
+
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+class TrainingRun(SQLModel, table=True):
+    """One LoRA training run of one approved dataset version, executed by a separate worker process
+    (`training/run.py`) that writes its progress here; the pages and the CLI only read and request."""
+
+    __table_args__ = (Index("ix_trainingrun_status", "status", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    version_id: int = Field(index=True)  # DatasetVersion.id (approved when the run was queued)
+    created_by_id: int | None = Field(default=None, foreign_key="user.id")
+    status: RunStatus = Field(default=RunStatus.queued, sa_type=String(20))
+    task_type: TaskType = Field(default=TaskType.classification, sa_type=String(20))
+    base_model: str = Field(max_length=1000)
+    preset: str = Field(default="balanced", max_length=20)
+    config: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    created_at: datetime = _ts()
+    started_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    finished_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    heartbeat_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    pid: int | None = None  # the worker process (its own process group)
+    cancel_requested_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    step: int = 0
+    max_steps: int = 0
+    epoch: float = 0.0
+    loss: float | None = None
+    tokens_per_s: float | None = None
+    eta_s: float | None = None
+    history: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)  # {step, loss | eval_*}
+    metrics: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    warnings: list[str] = Field(default_factory=list, sa_type=JSON)
+    error: str | None = Field(default=None, sa_type=Text)
+    output_dir: str | None = Field(default=None, max_length=1000)
+    adapter_path: str | None = Field(default=None, max_length=1000)
+    merged_path: str | None = Field(default=None, max_length=1000)

@@ -1,0 +1,94 @@
+"""Helpers: a tokenizer for tiny models built from a config (a 2-layer BERT and a 2-layer Llama with a byte-level BPE
+tokenizer trained on the spot) and approved dataset versions written straight into the tables."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from curation.db import write_session
+from curation.models import DatasetVersion, DatasetVersionItem, TaskType, User, VersionStatus, utcnow
+from curation.projects import create_project
+from curation.versions import item_hash, version_hash
+
+WORDS = {
+    "billing": ["invoice", "refund", "charge", "payment", "card", "bill", "money", "fee"],
+    "shipping": ["parcel", "delivery", "late", "courier", "package", "address", "tracking", "box"],
+}
+FILLER = ["my", "the", "is", "please", "help", "with", "a", "need", "where", "why"]
+
+
+def texts(label: str, n: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    return [" ".join(rng.sample(WORDS[label], 3) + rng.sample(FILLER, 3)) for _ in range(n)]
+
+
+def tokenizer_for_tests(folder: Path) -> Any:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from training.data import CHATML
+
+    corpus = [" ".join(v) for v in WORDS.values()] * 20 + [" ".join(FILLER)] * 20 + [
+        "user assistant system answer question thanks hello reply " * 5]
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<unk>", "<pad>", "<|im_start|>", "<|im_end|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(corpus, trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>",
+                                   bos_token="<|im_start|>", eos_token="<|im_end|>")
+    fast.chat_template = CHATML
+    fast.save_pretrained(folder)
+    return fast
+
+
+def make_version(engine: Engine, lead: User, name: str, task: TaskType, rows: list[dict[str, Any]],
+                 labels: list[str] = (), status: VersionStatus = VersionStatus.approved) -> int:
+    """A dataset version with these items (each a dict with split and text/label or messages)."""
+    project = create_project(engine, lead, name, task_type=task, labels=list(labels))
+    items = []
+    for i, row in enumerate(rows):
+        item = DatasetVersionItem(version_id=0, external_id=f"e{i:04d}", split=row["split"], text=row.get("text"),
+                                  messages=row.get("messages"), label=row.get("label"),
+                                  source=row.get("source", "synthetic"), licence=row.get("licence", "CC0-1.0"),
+                                  content_hash="")
+        item.content_hash = item_hash(item)
+        items.append(item)
+    with write_session(engine) as session:
+        version = DatasetVersion(project_id=project.id, number=1, status=status, created_by_id=lead.id,
+                                 approved_by_id=lead.id if status == VersionStatus.approved else None,
+                                 approved_at=utcnow() if status == VersionStatus.approved else None,
+                                 content_hash=version_hash(items), item_count=len(items), task_type=task,
+                                 labels=list(labels),
+                                 stats={"sources": {"synthetic": len(items)}, "licences": {"CC0-1.0": len(items)},
+                                        "agreement": {"krippendorff_alpha": 0.81}})
+        session.add(version)
+        session.flush()
+        for item in items:
+            item.version_id = version.id
+            session.add(item)
+        return version.id
+
+
+def classification_rows(n_train: int = 40, n_eval: int = 12) -> list[dict[str, Any]]:
+    rows = []
+    for label_index, label in enumerate(WORDS):
+        rows += [{"split": "train", "text": t, "label": label} for t in texts(label, n_train // 2, label_index)]
+        rows += [{"split": "eval", "text": t, "label": label} for t in texts(label, n_eval // 2, 10 + label_index)]
+    return rows
+
+
+def generation_rows(n_train: int = 16, n_eval: int = 4) -> list[dict[str, Any]]:
+    rows = []
+    for i in range(n_train + n_eval):
+        label = list(WORDS)[i % 2]
+        rows.append({"split": "train" if i < n_train else "eval", "messages": [
+            {"role": "user", "content": f"question {' '.join(WORDS[label][:2])} {i}"},
+            {"role": "assistant", "content": f"answer {label} thanks"}]})
+    return rows

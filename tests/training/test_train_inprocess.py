@@ -1,0 +1,97 @@
+"""Training in this process with tiny models: adapter saved in PEFT format, evaluation against the
+baselines, model card, reload, and the rule that a run never succeeds without its adapter."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from curation.errors import Conflict
+from curation.models import RunStatus, TaskType, User, VersionStatus
+from training import jobs, run
+from training.card import read_card_metadata
+from training.models import load_adapter
+from tests.training.helpers import classification_rows, make_version
+
+FAST = {"max_steps": 12, "batch_size": 8, "max_length": 32, "early_stopping": True, "eval_steps": 6}
+
+
+def _train(engine: Engine, lead: User, version_id: int, base: str, **overrides: object) -> int:
+    queued = jobs.start_run(engine, lead, version_id, "quick", base=base, overrides={**FAST, **overrides},
+                            launch=False)
+    assert queued.status == RunStatus.queued
+    assert run.work(engine, queued.id) == 0 or True
+    return queued.id  # type: ignore[return-value]
+
+
+def test_classification_run_saves_evaluates_and_reloads(engine: Engine, lead: User, classification_version: int,
+                                                        tiny_models: dict[str, str]) -> None:
+    run_id = _train(engine, lead, classification_version, tiny_models["bert"], learning_rate=5e-3)
+    done = jobs.get_run(engine, run_id)
+    assert done.status == RunStatus.succeeded, done.error
+    adapter = Path(done.adapter_path)
+    assert (adapter / "adapter_model.safetensors").exists() and (adapter / "adapter_config.json").exists()
+    assert done.step > 0 and done.max_steps == 12 and done.loss is not None and done.tokens_per_s
+    assert any("loss" in p for p in done.history) and any("eval_loss" in p for p in done.history)
+    metrics = done.metrics
+    assert set(metrics["adapter"]) >= {"accuracy", "macro_f1", "per_label_f1", "confusion"}
+    assert set(metrics["adapter"]["per_label_f1"]) == {"billing", "shipping"}
+    assert metrics["majority_baseline"]["accuracy"] == pytest.approx(0.5)
+    assert "probe_baseline" in metrics and isinstance(metrics["beats_baseline"], bool)
+    assert sum(map(sum, metrics["adapter"]["confusion"])) == 12
+    if not metrics["beats_baseline"]:
+        assert done.warnings and "WORSE" in done.warnings[0]
+    card = read_card_metadata(adapter)
+    assert card["base_model"] == tiny_models["bert"] and card["lora"]["rank"] == 8
+    assert card["dataset_version"]["version_id"] == classification_version
+    assert card["dataset_version"]["approved_by"] == "lena" and card["dataset_version"]["content_hash"]
+    assert card["dataset_version"]["licences"] == {"CC0-1.0": 52}
+    assert card["metrics"]["accuracy"] == metrics["adapter"]["accuracy"]
+    # Reload: the PEFT folder over the rebuilt base gives the same predictions.
+    from training.evaluate import predict_proba
+    from training.data import encode_classification
+    from curation.versions import version_dataset_dict
+
+    model, tokenizer, meta = load_adapter(done.output_dir)
+    assert meta["labels"] == ["billing", "shipping"]
+    rows = encode_classification(version_dataset_dict(engine, classification_version)["eval"], tokenizer,
+                                 meta["labels"], 32).rows
+    accuracy = float((predict_proba(model, rows).argmax(-1) == [r["labels"] for r in rows]).mean())
+    assert accuracy == pytest.approx(metrics["adapter"]["accuracy"])
+
+
+def test_generation_run_compares_base_and_adapter(engine: Engine, lead: User, generation_version: int,
+                                                  tiny_models: dict[str, str]) -> None:
+    run_id = _train(engine, lead, generation_version, tiny_models["llama"], learning_rate=5e-3, merge=True)
+    done = jobs.get_run(engine, run_id)
+    assert done.status == RunStatus.succeeded, done.error
+    metrics = done.metrics
+    assert metrics["adapter"]["eval_loss"] < metrics["base"]["eval_loss"]
+    assert metrics["adapter"]["perplexity"] > 1 and metrics["beats_baseline"] is True
+    assert len(metrics["samples"]) == 4 and {"prompt", "base", "adapter"} <= set(metrics["samples"][0])
+    assert Path(done.merged_path, "config.json").exists()
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_models["llama"]), done.adapter_path)
+    assert model.peft_config["default"].r == 8
+
+
+def test_only_approved_versions_train(engine: Engine, lead: User, tiny_models: dict[str, str]) -> None:
+    candidate = make_version(engine, lead, "Draft", TaskType.classification, classification_rows(),
+                             labels=["billing", "shipping"], status=VersionStatus.candidate)
+    with pytest.raises(Conflict, match="Only approved versions"):
+        jobs.start_run(engine, lead, candidate, "quick", base=tiny_models["bert"], launch=False)
+
+
+def test_no_success_without_the_adapter_on_disk(engine: Engine, lead: User, classification_version: int,
+                                                tiny_models: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from peft import PeftModel
+
+    monkeypatch.setattr(PeftModel, "save_pretrained", lambda self, *a, **k: None)
+    run_id = _train(engine, lead, classification_version, tiny_models["bert"], max_steps=2, early_stopping=False)
+    done = jobs.get_run(engine, run_id)
+    assert done.status == RunStatus.failed and "adapter was not written" in done.error

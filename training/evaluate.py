@@ -1,0 +1,217 @@
+"""Evaluation on the version's eval split, against baselines measured in the same run.
+
+Classification: accuracy, macro-F1, per-label F1 and the confusion matrix of the adapter, a
+majority-class baseline and a logistic regression on the frozen base's embeddings (the linear
+probe). Generation: eval loss and perplexity of the base and of the adapter, and greedy
+generations of both on fixed eval prompts. `verdict` turns a loss against a baseline into a warning
+the pages and the model card show prominently.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import torch
+
+PROBE_C = 10.0
+
+
+def classification_metrics(y_true: list[int], y_pred: list[int], names: list[str]) -> dict[str, Any]:
+    from sklearn.metrics import confusion_matrix, f1_score
+
+    if not y_true:
+        return {}
+    labels = list(range(len(names)))
+    per_label = f1_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
+    present = sorted(set(y_true))
+    return {
+        "accuracy": float(np.mean(np.array(y_true) == np.array(y_pred))),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
+        "per_label_f1": {names[i]: float(per_label[i]) for i in labels},
+        "confusion": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+    }
+
+
+def _batches(rows: list[dict[str, Any]], size: int) -> Any:
+    from training.data import Collator
+
+    collate = Collator(0, generation=False)
+    for start in range(0, len(rows), size):
+        yield collate(rows[start:start + size])
+
+
+@torch.no_grad()
+def embeddings(model: Any, rows: list[dict[str, Any]], batch_size: int = 64) -> np.ndarray:
+    """Pooled embeddings of the (frozen) encoder of an EncoderClassifier."""
+    device = next(model.parameters()).device
+    model.eval()
+    out = []
+    for batch in _batches(rows, batch_size):
+        out.append(model.embed(batch["input_ids"].to(device), batch["attention_mask"].to(device)).float().cpu())
+    return torch.cat(out).numpy() if out else np.zeros((0, 1))
+
+
+def fit_probe(model: Any, train_rows: list[dict[str, Any]], eval_rows: list[dict[str, Any]] | None,
+              num_labels: int) -> dict[str, Any]:
+    """Logistic regression on the frozen embeddings: the baseline an adapter must beat, and the
+    head's starting point. Returns weight/bias (num_labels rows) and its eval predictions."""
+    from sklearn.linear_model import LogisticRegression
+
+    y = np.array([r["labels"] for r in train_rows])
+    classes = sorted(set(y.tolist()))
+    result: dict[str, Any] = {"weight": None, "bias": None, "eval_pred": None}
+    if len(classes) < 2:
+        return result
+    x = embeddings(model, train_rows)
+    probe = LogisticRegression(C=PROBE_C, max_iter=1000).fit(x, y)
+    weight = np.zeros((num_labels, x.shape[1]), dtype=np.float32)
+    bias = np.full(num_labels, -10.0, dtype=np.float32)  # labels absent from train: never predicted
+    coef, intercept = probe.coef_, probe.intercept_
+    if len(classes) == 2:  # sklearn's binary form: one row for the positive class
+        coef = np.vstack([-coef[0] / 2, coef[0] / 2])
+        intercept = np.array([-intercept[0] / 2, intercept[0] / 2])
+    for row, label in enumerate(probe.classes_):
+        weight[label], bias[label] = coef[row], intercept[row]
+    result.update(weight=weight.tolist(), bias=bias.tolist())
+    if eval_rows:
+        result["eval_pred"] = probe.predict(embeddings(model, eval_rows)).tolist()
+    return result
+
+
+@torch.no_grad()
+def predict_proba(model: Any, rows: list[dict[str, Any]], batch_size: int = 64) -> np.ndarray:
+    device = next(model.parameters()).device
+    model.eval()
+    out = []
+    for batch in _batches(rows, batch_size):
+        logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)).logits
+        out.append(torch.softmax(logits.float(), -1).cpu())
+    return torch.cat(out).numpy() if out else np.zeros((0, 1))
+
+
+def evaluate_classification(model: Any, eval_rows: list[dict[str, Any]], names: list[str],
+                            train_rows: list[dict[str, Any]], probe: dict[str, Any] | None) -> dict[str, Any]:
+    if not eval_rows:
+        return {"note": "no eval split: nothing to evaluate on"}
+    y_true = [int(r["labels"]) for r in eval_rows]
+    y_pred = predict_proba(model, eval_rows).argmax(-1).tolist()
+    majority = Counter(int(r["labels"]) for r in train_rows).most_common(1)[0][0]
+    metrics: dict[str, Any] = {"labels": names, "adapter": classification_metrics(y_true, y_pred, names),
+                               "majority_baseline": classification_metrics(y_true, [majority] * len(y_true), names)}
+    metrics["majority_baseline"]["label"] = names[majority]
+    if probe and probe.get("eval_pred") is not None:
+        metrics["probe_baseline"] = classification_metrics(y_true, probe["eval_pred"], names)
+    return metrics
+
+
+def _loss(model: Any, rows: list[dict[str, Any]], batch_size: int = 8) -> float:
+    from training.data import Collator
+
+    device = next(model.parameters()).device
+    collate = Collator(0, generation=True)
+    total, count = 0.0, 0
+    for start in range(0, len(rows), batch_size):
+        batch = {k: v.to(device) for k, v in collate(rows[start:start + batch_size]).items()}
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
+        shift_logits, shift_labels = logits[:, :-1], batch["labels"][:, 1:]
+        loss = torch.nn.functional.cross_entropy(shift_logits.reshape(-1, shift_logits.size(-1)),
+                                                 shift_labels.reshape(-1), ignore_index=-100, reduction="sum")
+        total += float(loss)
+        count += int((shift_labels != -100).sum())
+    return total / count if count else float("nan")
+
+
+@torch.no_grad()
+def generate(model: Any, tokenizer: Any, messages: list[dict[str, str]], max_new_tokens: int = 64) -> str:
+    from training.data import ensure_chat_template
+
+    ensure_chat_template(tokenizer)
+    device = next(model.parameters()).device
+    prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt").to(device)
+    out = model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False,
+                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    return tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+
+
+@torch.no_grad()
+def evaluate_generation(model: Any, tokenizer: Any, eval_rows: list[dict[str, Any]],
+                        prompts: list[list[dict[str, str]]], max_new_tokens: int = 64) -> dict[str, Any]:
+    """Eval loss/perplexity (response tokens only) and generations, base (adapter disabled) vs adapter."""
+    model.eval()
+    metrics: dict[str, Any] = {}
+    if eval_rows:
+        adapter_loss = _loss(model, eval_rows)
+        with model.disable_adapter():
+            base_loss = _loss(model, eval_rows)
+        metrics["adapter"] = {"eval_loss": adapter_loss, "perplexity": _ppl(adapter_loss)}
+        metrics["base"] = {"eval_loss": base_loss, "perplexity": _ppl(base_loss)}
+    samples = []
+    for messages in prompts:
+        with model.disable_adapter():
+            base_text = generate(model, tokenizer, messages, max_new_tokens)
+        samples.append({"prompt": messages, "base": base_text,
+                        "adapter": generate(model, tokenizer, messages, max_new_tokens)})
+    metrics["samples"] = samples
+    if not eval_rows:
+        metrics["note"] = "no eval split: nothing to evaluate on"
+    return metrics
+
+
+def _ppl(loss: float) -> float:
+    return float(math.exp(min(loss, 50.0))) if loss == loss else float("nan")
+
+
+def loses_to_probe(metrics: dict[str, Any]) -> bool:
+    probe = metrics.get("probe_baseline")
+    return bool(probe and metrics.get("adapter") and metrics["adapter"]["accuracy"] < probe["accuracy"])
+
+
+@torch.no_grad()
+def reset_to_probe(model: Any, probe: dict[str, Any] | None) -> None:
+    """Zero every LoRA update (B matrices) and put the probe's weights into the trained head copy:
+    the model then computes exactly the linear probe."""
+    for name, parameter in model.named_parameters():
+        if "lora_B" in name:
+            parameter.zero_()
+    if probe and probe.get("weight") is not None:
+        for name, module in model.named_modules():
+            if name.endswith("classifier.modules_to_save.default") or name.endswith("classifier.original_module") \
+                    or (name.endswith("classifier") and isinstance(module, torch.nn.Linear)):
+                module.weight.copy_(torch.tensor(probe["weight"], dtype=module.weight.dtype))
+                module.bias.copy_(torch.tensor(probe["bias"], dtype=module.bias.dtype))
+
+
+def verdict(task_type: str, metrics: dict[str, Any]) -> list[str]:
+    """Warnings when the adapter does not beat its baselines on the eval split."""
+    warnings: list[str] = []
+    if str(task_type) == "generation":
+        adapter, base = metrics.get("adapter"), metrics.get("base")
+        if adapter and base and not adapter["eval_loss"] < base["eval_loss"]:
+            warnings.append(f"The adapter does not lower the eval loss of the base model "
+                            f"({adapter['eval_loss']:.3f} vs {base['eval_loss']:.3f}): it did not learn "
+                            "anything that generalises. Do not use it; revise the data or settings.")
+        metrics["beats_baseline"] = not warnings if adapter else None
+        return warnings
+    adapter = metrics.get("adapter")
+    if not adapter:
+        metrics["beats_baseline"] = None
+        return ["No eval split: the adapter could not be compared with any baseline."]
+    for key, name in (("probe_baseline", "a logistic regression on the frozen embeddings (linear probe)"),
+                      ("majority_baseline", "always predicting the majority class")):
+        base = metrics.get(key)
+        if base and adapter["accuracy"] < base["accuracy"]:
+            warnings.append(f"The adapter is WORSE than {name} on the eval split: accuracy "
+                            f"{adapter['accuracy']:.3f} vs {base['accuracy']:.3f}. Prefer the baseline, or "
+                            "revise the data or settings.")
+    if metrics.get("fallback"):
+        fallback = metrics["fallback"]
+        warnings.insert(0, f"Training did NOT beat the linear probe on the eval split (trained adapter: accuracy "
+                           f"{fallback['trained_accuracy']:.3f}). The saved adapter is the probe itself (no LoRA "
+                           "change, the probe's head): it matches the baseline, nothing more. More or cleaner data, "
+                           "or other settings, may help.")
+    metrics["beats_baseline"] = not warnings
+    return warnings

@@ -1,0 +1,257 @@
+"""Start, poll, cancel and queue training runs. Runs execute in separate processes
+(`python -m training.run --supervise`), never in the caller's thread; the database is the only
+channel between them, so a reloaded page, another server or the CLI all see the same state.
+
+- `start_run` queues a run of an approved version and starts it when fewer than
+  TRAIN_CONCURRENCY (default 1) runs are running; the worker's supervisor starts the next queued
+  run when it finishes, and every `poll`/`reconcile` also does.
+- `cancel_run` asks the worker to stop at its next step (a trainer callback reads the request);
+  when it has not stopped after CANCEL_GRACE_S it gets SIGTERM, after twice that SIGKILL.
+- `reconcile` marks a running run whose worker process is gone as failed (cancelled when a cancel
+  was requested), with the tail of its log.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Engine
+
+from curation.auth import require_role
+from curation.db import read_session, write_session
+from curation.errors import Conflict, InputError, NotFound
+from curation.models import Role, RunStatus, TrainingRun, User
+from curation.settings import get_settings
+
+CANCEL_GRACE_S = float(os.environ.get("TRAIN_CANCEL_GRACE_S", "20"))
+START_GRACE_S = 120.0
+ACTIVE = (RunStatus.queued, RunStatus.running)
+_CHILDREN: dict[tuple[str, int], subprocess.Popen[bytes]] = {}  # (database, run id): supervisor
+REPO = Path(__file__).resolve().parent.parent
+
+
+def concurrency() -> int:
+    return max(1, int(os.environ.get("TRAIN_CONCURRENCY", "1")))
+
+
+def runs_dir() -> Path:
+    return get_settings().data_dir / "runs"
+
+
+def run_dir(run_id: int) -> Path:
+    return runs_dir() / str(run_id)
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)  # SQLite drops the zone
+    return value
+
+
+def start_run(engine: Engine, actor: User, version_id: int, preset_name: str = "balanced", base: str | None = None,
+              overrides: dict[str, Any] | None = None, launch: bool = True) -> TrainingRun:
+    """Queue a run of an approved dataset version (leads and admins) and start it when a slot is free."""
+    from curation.versions import get_version
+    from training.config import TrainConfig, preset
+    from training.models import default_base
+
+    require_role(actor, Role.lead, Role.admin)
+    version = get_version(engine, version_id)
+    if str(version.status) != "approved":
+        raise Conflict(f"Only approved versions can be trained; version {version.number} is {version.status}.")
+    try:
+        config = preset(preset_name, str(version.task_type))
+        config = TrainConfig.from_dict({**config.to_dict(), **(overrides or {})})
+    except (ValueError, TypeError) as error:
+        raise InputError(str(error)) from error
+    run = TrainingRun(project_id=version.project_id, version_id=version_id, created_by_id=actor.id,
+                      status=RunStatus.queued, task_type=version.task_type,
+                      base_model=base or default_base(str(version.task_type)), preset=preset_name,
+                      config=config.to_dict())
+    with write_session(engine) as session:
+        session.add(run)
+        session.flush()
+        from curation import audit
+
+        audit.record(session, actor, "training.start", "training_run", run.id, project_id=version.project_id,
+                     after={"version_id": version_id, "preset": preset_name, "base_model": run.base_model})
+    if launch:
+        dispatch(engine)
+    return get_run(engine, run.id)  # type: ignore[arg-type]
+
+
+def get_run(engine: Engine, run_id: int) -> TrainingRun:
+    with read_session(engine) as session:
+        run = session.get(TrainingRun, run_id)
+    if run is None:
+        raise NotFound(f"No training run with id {run_id}.")
+    return run
+
+
+def list_runs(engine: Engine, project_id: int | None = None, limit: int = 200) -> list[TrainingRun]:
+    query = select(TrainingRun).order_by(TrainingRun.id.desc()).limit(limit)
+    if project_id is not None:
+        query = query.where(TrainingRun.project_id == project_id)
+    with read_session(engine) as session:
+        return list(session.execute(query).scalars())
+
+
+def _launch(engine: Engine, run_id: int) -> subprocess.Popen[bytes]:
+    folder = run_dir(run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    env = os.environ.copy()
+    settings = get_settings()
+    env["DATABASE_URL"] = settings.resolved_database_url
+    env["DATA_DIR"] = str(Path(settings.data_dir).resolve())
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    with open(folder / "supervisor.log", "ab") as log:
+        child = subprocess.Popen([sys.executable, "-m", "training.run", "--run-id", str(run_id), "--supervise"],
+                                 stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(REPO),
+                                 start_new_session=True)
+    _CHILDREN[(str(engine.url), run_id)] = child
+    return child
+
+
+def dispatch(engine: Engine) -> list[int]:
+    """Start queued runs, oldest first, while fewer than `concurrency()` run. Returns the started ids."""
+    reconcile(engine)
+    started = []
+    while True:
+        with read_session(engine) as session:
+            running = session.execute(select(TrainingRun.id).where(TrainingRun.status == RunStatus.running.value)
+                                      ).all()
+            queued = session.execute(select(TrainingRun.id).where(TrainingRun.status == RunStatus.queued.value)
+                                     .order_by(TrainingRun.id).limit(1)).scalar()
+        if queued is None or len(running) >= concurrency():
+            return started
+        with write_session(engine) as session:  # claim it: only one dispatcher wins
+            claimed = session.execute(update(TrainingRun).where(TrainingRun.id == queued,
+                                                                TrainingRun.status == RunStatus.queued.value)
+                                      .values(status=RunStatus.running.value, started_at=now(),
+                                              heartbeat_at=now())).rowcount
+        if claimed:
+            _launch(engine, queued)
+            started.append(queued)
+
+
+def _alive(pid: int | None) -> bool:
+    if pid is None:
+        return False
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _signal_group(pid: int | None, sig: int) -> None:
+    if pid is None:
+        return
+    try:
+        os.killpg(os.getpgid(pid), sig)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def reconcile(engine: Engine) -> None:
+    """Settle runs whose worker is gone, and escalate cancels the worker did not honour."""
+    for key, child in list(_CHILDREN.items()):
+        if child.poll() is not None:
+            _CHILDREN.pop(key, None)  # reap the finished supervisor
+    with read_session(engine) as session:
+        running = list(session.execute(select(TrainingRun).where(TrainingRun.status == RunStatus.running.value))
+                       .scalars())
+    moment = now()
+    for run in running:
+        supervisor = _CHILDREN.get((str(engine.url), run.id))
+        supervised = supervisor is not None and supervisor.poll() is None
+        started = _aware(run.started_at) or moment
+        if run.pid is None:
+            if not supervised and moment - started > timedelta(seconds=START_GRACE_S):
+                _finish(engine, run, RunStatus.failed, "the worker never started (see its log)")
+            continue
+        if not _alive(run.pid):
+            if supervised:
+                continue  # its supervisor is about to record the exit
+            if run.cancel_requested_at is not None:
+                _finish(engine, run, RunStatus.cancelled, "cancelled (worker stopped)")
+            else:
+                _finish(engine, run, RunStatus.failed, f"worker process {run.pid} is gone.\n{_log_tail(run.id)}")
+            continue
+        asked = _aware(run.cancel_requested_at)
+        if asked is not None:
+            waited = (moment - asked).total_seconds()
+            if waited > 2 * CANCEL_GRACE_S:
+                _signal_group(run.pid, signal.SIGKILL)
+            elif waited > CANCEL_GRACE_S:
+                _signal_group(run.pid, signal.SIGTERM)
+
+
+def _log_tail(run_id: int) -> str:
+    from training.run import log_tail
+
+    return log_tail(run_dir(run_id) / "worker.log")
+
+
+def _finish(engine: Engine, run: TrainingRun, status: RunStatus, error: str) -> None:
+    with write_session(engine) as session:
+        session.execute(update(TrainingRun).where(TrainingRun.id == run.id, TrainingRun.status.in_(
+            [s.value for s in ACTIVE])).values(status=status.value, finished_at=now(), error=error.strip()))
+
+
+def poll(engine: Engine, run_id: int) -> TrainingRun:
+    """The run's current state, after settling dead workers and starting queued runs."""
+    dispatch(engine)
+    return get_run(engine, run_id)
+
+
+def cancel_run(engine: Engine, actor: User, run_id: int) -> TrainingRun:
+    """Cancel a queued run at once; ask a running one to stop at its next step (signals as fallback)."""
+    require_role(actor, Role.lead, Role.admin)
+    run = get_run(engine, run_id)
+    if run.status not in [s.value for s in ACTIVE]:
+        raise Conflict(f"Run {run_id} is already {run.status}.")
+    with write_session(engine) as session:
+        session.execute(update(TrainingRun).where(TrainingRun.id == run_id, TrainingRun.status == "queued")
+                        .values(status=RunStatus.cancelled.value, finished_at=now(), cancel_requested_at=now(),
+                                error="cancelled before it started"))
+        session.execute(update(TrainingRun).where(TrainingRun.id == run_id, TrainingRun.status == "running",
+                                                  TrainingRun.cancel_requested_at.is_(None))
+                        .values(cancel_requested_at=now()))
+        from curation import audit
+
+        audit.record(session, actor, "training.cancel", "training_run", run_id, project_id=run.project_id)
+    dispatch(engine)
+    return get_run(engine, run_id)
+
+
+def run_summary(run: TrainingRun) -> dict[str, Any]:
+    """A JSON-friendly row for lists (CLI `runs list --json`, the Runs page)."""
+    metrics = run.metrics or {}
+    headline: dict[str, Any] = {}
+    if metrics.get("adapter"):
+        adapter = metrics["adapter"]
+        headline = {k: adapter[k] for k in ("accuracy", "macro_f1", "eval_loss", "perplexity") if k in adapter}
+    return {"id": run.id, "project_id": run.project_id, "version_id": run.version_id, "status": str(run.status),
+            "task_type": str(run.task_type), "base_model": run.base_model, "preset": run.preset,
+            "step": run.step, "max_steps": run.max_steps, "loss": run.loss, "eta_s": run.eta_s,
+            "created_at": run.created_at.isoformat() if run.created_at else None,
+            "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+            "metrics": headline, "beats_baseline": metrics.get("beats_baseline"),
+            "warnings": list(run.warnings or []), "adapter_path": run.adapter_path, "error": run.error}

@@ -1,0 +1,417 @@
+"""The training worker: `python -m training.run --run-id N`.
+
+Runs one queued TrainingRun in this process and writes its progress (step, loss, eval metrics,
+tokens/s, ETA) to the database. It is a plain script entry point, so the same command works under
+`accelerate launch` for several GPUs or nodes:
+
+    accelerate launch --num_processes 4 -m training.run --run-id 12
+
+(only the main process writes to the database and saves). The pages start it through
+`training.jobs`, which runs it under `--supervise`: a small parent that waits for the worker and
+marks the run failed, with the tail of its log, when the worker crashes or is killed (SIGKILL
+included), then starts the next queued run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from transformers import TrainerCallback
+
+from curation.db import make_engine, read_session, write_session
+from curation.models import RunStatus, TrainingRun
+
+_STOP = {"requested": False}
+WRITE_EVERY_S = 1.0
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def update_run(engine: Engine, run_id: int, **values: Any) -> None:
+    with write_session(engine) as session:
+        run = session.get(TrainingRun, run_id)
+        assert run is not None
+        for key, value in values.items():
+            setattr(run, key, value)
+        session.add(run)
+
+
+def read_run(engine: Engine, run_id: int) -> TrainingRun:
+    with read_session(engine) as session:
+        run = session.get(TrainingRun, run_id)
+    if run is None:
+        raise SystemExit(f"no training run {run_id}")
+    return run
+
+
+def log_tail(path: Path, lines: int = 40) -> str:
+    if not path.exists():
+        return ""
+    text = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    # progress bars write carriage returns: keep what a terminal would show
+    text = [line.rsplit("\r", 1)[-1] for line in text]
+    return "\n".join(text[-lines:])
+
+
+# ---------------------------------------------------------------------------------------------
+# The supervisor: waits for the worker, records crashes and kills, starts the next queued run.
+
+
+def supervise(engine: Engine, run_id: int) -> int:
+    from training.jobs import dispatch, run_dir
+
+    folder = run_dir(run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    log_path = folder / "worker.log"
+    with open(log_path, "ab") as log:
+        child = subprocess.Popen([sys.executable, "-m", "training.run", "--run-id", str(run_id)],
+                                 stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+
+        def forward(signum: int, _frame: Any) -> None:
+            try:
+                child.send_signal(signum)
+            except ProcessLookupError:
+                pass
+
+        signal.signal(signal.SIGTERM, forward)
+        code = child.wait()
+    run = read_run(engine, run_id)
+    if run.status in (RunStatus.queued, RunStatus.running):
+        if code < 0:
+            reason = f"worker killed by signal {signal.Signals(-code).name}"
+        else:
+            reason = f"worker exited with status {code}"
+        if run.cancel_requested_at is not None:
+            update_run(engine, run_id, status=RunStatus.cancelled, finished_at=now(), error=f"cancelled ({reason})")
+        else:
+            tail = log_tail(log_path)
+            update_run(engine, run_id, status=RunStatus.failed, finished_at=now(),
+                       error=f"{reason}.\n{tail}".strip())
+    dispatch(engine)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# The worker.
+
+
+def _on_sigterm(_signum: int, _frame: Any) -> None:
+    _STOP["requested"] = True  # the callback stops at the next step
+
+
+def work(engine: Engine, run_id: int) -> int:
+    main = is_main_process()
+    run = read_run(engine, run_id)
+    if main:
+        if run.status not in (RunStatus.queued, RunStatus.running):
+            print(f"run {run_id} is {run.status}; nothing to do", file=sys.stderr)
+            return 1
+        update_run(engine, run_id, status=RunStatus.running, pid=os.getpid(), started_at=run.started_at or now(),
+                   heartbeat_at=now())
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        outcome = train(engine, run_id, main)
+    except Exception:
+        if main:
+            error = traceback.format_exc()
+            update_run(engine, run_id, status=RunStatus.failed, finished_at=now(), error=error[-6000:])
+        traceback.print_exc()
+        return 1
+    return 0 if outcome in (RunStatus.succeeded, RunStatus.cancelled) else 1
+
+
+def train(engine: Engine, run_id: int, main: bool = True) -> RunStatus:
+    """Train, evaluate, save the adapter and card; returns the final status written."""
+    import torch
+    from peft import LoraConfig, TaskType, get_peft_model
+    from transformers import EarlyStoppingCallback, Trainer, TrainingArguments, set_seed
+
+    from curation.versions import get_version, version_dataset_dict, version_provenance
+    from training import card, data, evaluate, models
+    from training.config import TrainConfig, resolve_precision
+    from training.jobs import run_dir
+
+    run = read_run(engine, run_id)
+    config = TrainConfig.from_dict(run.config)
+    folder = run_dir(run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    version = get_version(engine, run.version_id)
+    if str(version.status) != "approved":
+        raise RuntimeError(f"dataset version {run.version_id} is not approved")
+    dataset = version_dataset_dict(engine, run.version_id)
+    provenance = version_provenance(engine, run.version_id)
+    task = str(run.task_type)
+    set_seed(config.seed)
+
+    base_path = models.resolve_base(run.base_model, task)
+    tokenizer = models.load_tokenizer(base_path)
+    generation = task == "generation"
+    has_eval = "eval" in dataset and len(dataset["eval"]) > 0
+    names: list[str] = []
+    probe: dict[str, Any] | None = None
+    if generation:
+        data.ensure_chat_template(tokenizer)
+        train_rows = data.encode_generation(dataset["train"], tokenizer, config.max_length)
+        eval_rows = data.encode_generation(dataset["eval"], tokenizer, config.max_length) if has_eval else None
+        dtype = torch.bfloat16 if config.qlora else torch.float32
+        model = models.load_causal_lm(base_path, qlora=config.qlora, dtype=dtype)
+        if config.qlora:
+            from peft import prepare_model_for_kbit_training
+
+            model = prepare_model_for_kbit_training(model)
+    else:
+        names = data.label_names(dataset, list(version.labels or []))
+        train_rows = data.encode_classification(dataset["train"], tokenizer, names, config.max_length)
+        eval_rows = data.encode_classification(dataset["eval"], tokenizer, names, config.max_length) \
+            if has_eval else None
+        model = models.load_classifier(base_path, len(names))
+        probe = evaluate.fit_probe(model, train_rows.rows, eval_rows.rows if eval_rows else None, len(names))
+        if config.probe_init and probe.get("weight") is not None:
+            with torch.no_grad():
+                model.classifier.weight.copy_(torch.tensor(probe["weight"], dtype=torch.float32))
+                model.classifier.bias.copy_(torch.tensor(probe["bias"], dtype=torch.float32))
+    if not train_rows.rows:
+        raise RuntimeError("the version's train split has no usable examples")
+    eval_rows = eval_rows if eval_rows and eval_rows.rows else None
+
+    targets = models.linear_targets(model, config.target_modules)
+    lora = LoraConfig(r=config.rank, lora_alpha=config.alpha, lora_dropout=config.dropout, target_modules=targets,
+                      use_dora=config.dora, task_type=TaskType.CAUSAL_LM if generation else None,
+                      modules_to_save=["classifier"] if not generation and config.train_head else None)
+    model = get_peft_model(model, lora)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+    precision = resolve_precision(config)
+    cuda = torch.cuda.is_available()
+    eval_strategy = "no" if eval_rows is None else ("steps" if config.eval_steps else "epoch")
+    early = config.early_stopping and eval_rows is not None
+    best_metric = "eval_loss" if generation else "eval_accuracy"
+    args = TrainingArguments(
+        output_dir=str(folder / "checkpoints"),
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=max(config.batch_size, 32),
+        learning_rate=config.learning_rate,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps if config.max_steps > 0 else -1,
+        warmup_steps=config.warmup_ratio,
+        weight_decay=config.weight_decay,
+        lr_scheduler_type="linear",
+        logging_steps=1,
+        eval_strategy=eval_strategy,
+        eval_steps=config.eval_steps or None,
+        save_strategy=eval_strategy if early else "no",
+        save_steps=config.eval_steps or None,
+        save_total_limit=2 if early else None,
+        load_best_model_at_end=early,
+        metric_for_best_model=best_metric if early else None,
+        greater_is_better=(not generation) if early else None,
+        label_names=["labels"],
+        remove_unused_columns=False,
+        report_to=[],
+        seed=config.seed,
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        use_cpu=not cuda,
+        **({"gradient_checkpointing": True} if config.gradient_checkpointing else {}),
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+    )
+    collator = data.Collator(tokenizer.pad_token_id, generation)
+    avg_tokens = train_rows.tokens / len(train_rows.rows)
+    progress = ProgressCallback(engine, run_id, main, avg_tokens, config.batch_size)
+    callbacks: list[Any] = [progress]
+    if early:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.patience))
+
+    def compute_metrics(prediction: Any) -> dict[str, float]:
+        logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+        return {"accuracy": float((logits.argmax(-1) == prediction.label_ids).mean())}
+
+    trainer = Trainer(model=model, args=args, train_dataset=data.ListDataset(train_rows.rows),
+                      eval_dataset=data.ListDataset(eval_rows.rows) if eval_rows else None, data_collator=collator,
+                      compute_metrics=None if generation else compute_metrics, callbacks=callbacks)
+    started = time.perf_counter()
+    trainer.train()
+    train_seconds = time.perf_counter() - started
+    if not main:
+        return RunStatus.running
+    if progress.cancelled:
+        progress.flush(force=True)
+        update_run(engine, run_id, status=RunStatus.cancelled, finished_at=now(), error="cancelled by request")
+        return RunStatus.cancelled
+
+    model.eval()
+    if generation:
+        metrics = evaluate.evaluate_generation(model, tokenizer, eval_rows.rows if eval_rows else [],
+                                               data.eval_prompts(dataset["eval"]) if has_eval else [])
+    else:
+        metrics = evaluate.evaluate_classification(model, eval_rows.rows if eval_rows else [], names,
+                                                   train_rows.rows, probe)
+        if config.probe_init and evaluate.loses_to_probe(metrics):
+            # The probe-initialised start state *is* the probe: go back to it rather than hand out
+            # an adapter that is worse than the baseline. The page and card say so.
+            trained = metrics["adapter"]
+            evaluate.reset_to_probe(model, probe)
+            metrics = evaluate.evaluate_classification(model, eval_rows.rows, names, train_rows.rows, probe)
+            metrics["fallback"] = {"reason": "the trained adapter was below the linear probe on the eval split",
+                                   "trained_accuracy": trained["accuracy"], "trained_macro_f1": trained["macro_f1"]}
+    metrics.update({"train_seconds": round(train_seconds, 2), "trainable_params": trainable,
+                    "train_examples": len(train_rows.rows), "eval_examples": len(eval_rows.rows) if eval_rows else 0,
+                    "precision": precision, "device": "cuda" if cuda else "cpu",
+                    "tokens_per_s": progress.tokens_per_s, "final_step": progress.step})
+    warnings = evaluate.verdict(task, metrics)
+
+    adapter_dir = folder / "adapter"
+    model.save_pretrained(str(adapter_dir))
+    tokenizer.save_pretrained(str(adapter_dir))
+    meta = {"task_type": task, "base_model": run.base_model, "base_path": base_path, "labels": names,
+            "pooling": "mean", "run_id": run_id, "version_id": run.version_id}
+    (adapter_dir / models.CLASSIFIER_META).write_text(json.dumps(meta, indent=2))
+    (folder / "run.json").write_text(json.dumps(meta, indent=2))
+
+    merged_path = None
+    if config.merge:
+        merged_path = str(export_merged(model, tokenizer, folder / "merged", generation))
+    card.write_model_card(adapter_dir, run=read_run(engine, run_id), config=config, provenance=provenance,
+                          metrics=metrics, warnings=warnings, base_path=base_path, labels=names)
+    progress.flush(force=True)
+    if not (adapter_dir / "adapter_model.safetensors").exists() or not (adapter_dir / "adapter_config.json").exists():
+        update_run(engine, run_id, status=RunStatus.failed, finished_at=now(), metrics=metrics,
+                   error=f"the adapter was not written to {adapter_dir}")
+        return RunStatus.failed
+    update_run(engine, run_id, status=RunStatus.succeeded, finished_at=now(), metrics=metrics, warnings=warnings,
+               output_dir=str(folder), adapter_path=str(adapter_dir), merged_path=merged_path, eta_s=0.0)
+    checkpoints = folder / "checkpoints"
+    if checkpoints.exists():
+        import shutil
+
+        shutil.rmtree(checkpoints, ignore_errors=True)
+    return RunStatus.succeeded
+
+
+def export_merged(model: Any, tokenizer: Any, target: Path, generation: bool) -> Path:
+    """The base with the adapter merged in: a plain transformers folder (classification: the encoder
+    folder plus `classifier.pt` with the head)."""
+    import copy
+
+    import torch
+
+    merged = copy.deepcopy(model).merge_and_unload()
+    target.mkdir(parents=True, exist_ok=True)
+    if generation:
+        merged.save_pretrained(str(target))
+    else:
+        merged.encoder.save_pretrained(str(target))
+        torch.save(merged.classifier.state_dict(), target / "classifier.pt")
+    tokenizer.save_pretrained(str(target))
+    return target
+
+
+class ProgressCallback(TrainerCallback):
+    """Writes step, loss, eval metrics, tokens/s and ETA to the run's row (at most once a second, and
+    at every evaluation), and stops training at the next step when a cancel was requested."""
+
+    def __init__(self, engine: Engine, run_id: int, main: bool, avg_tokens: float, batch_size: int) -> None:
+        self.engine, self.run_id, self.main = engine, run_id, main
+        self.avg_tokens, self.batch_size = avg_tokens, batch_size
+        self.history: list[dict[str, Any]] = []
+        self.step = 0
+        self.max_steps = 0
+        self.epoch = 0.0
+        self.loss: float | None = None
+        self.tokens_per_s: float | None = None
+        self.eta_s: float | None = None
+        self.cancelled = False
+        self._last_write = 0.0
+        self._last_check = 0.0
+        self._started = time.perf_counter()
+        self._dirty = False
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._started = time.perf_counter()
+        self.max_steps = state.max_steps
+        self.flush(force=True)
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+        self.step, self.epoch = state.global_step, float(state.epoch or 0.0)
+        elapsed = time.perf_counter() - self._started
+        if self.step:
+            world = max(1, int(getattr(args, "world_size", 1)))
+            examples = self.step * self.batch_size * world * args.gradient_accumulation_steps
+            self.tokens_per_s = examples * self.avg_tokens / max(elapsed, 1e-9)
+            self.eta_s = elapsed / self.step * max(0, state.max_steps - self.step)
+        if _STOP["requested"] or self._cancel_requested():
+            self.cancelled = True
+            control.should_training_stop = True
+            control.should_save = False
+            control.should_evaluate = False
+        self.flush()
+        return control
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kwargs: Any) -> None:
+        logs = logs or {}
+        point: dict[str, Any] = {"step": state.global_step}
+        if "loss" in logs:
+            self.loss = float(logs["loss"])
+            point["loss"] = self.loss
+        for key, value in logs.items():
+            if key.startswith("eval_") and isinstance(value, (int, float)):
+                point[key] = float(value)
+        if len(point) > 1:
+            self.history.append(point)
+            self._dirty = True
+        if any(k.startswith("eval_") for k in point):
+            self.flush(force=True)
+
+    def _cancel_requested(self) -> bool:
+        if not self.main or time.perf_counter() - self._last_check < WRITE_EVERY_S:
+            return False
+        self._last_check = time.perf_counter()
+        return read_run(self.engine, self.run_id).cancel_requested_at is not None
+
+    def flush(self, force: bool = False) -> None:
+        if not self.main or (not force and time.perf_counter() - self._last_write < WRITE_EVERY_S):
+            return
+        self._last_write = time.perf_counter()
+        history = self.history
+        if len(history) > 2000:  # keep every eval point, thin the loss points
+            keep = max(1, len(history) // 1000)
+            history = [p for i, p in enumerate(history) if i % keep == 0 or len(p) > 2 or "loss" not in p]
+        update_run(self.engine, self.run_id, step=self.step, max_steps=self.max_steps, epoch=self.epoch,
+                   loss=self.loss, tokens_per_s=self.tokens_per_s, eta_s=self.eta_s, history=list(history),
+                   heartbeat_at=now())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.run", description=__doc__.splitlines()[0])
+    parser.add_argument("--run-id", type=int, required=True)
+    parser.add_argument("--supervise", action="store_true",
+                        help="run the worker as a child and record its crash or kill (used by the pages)")
+    args = parser.parse_args(argv)
+    engine = make_engine()
+    try:
+        return supervise(engine, args.run_id) if args.supervise else work(engine, args.run_id)
+    finally:
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
