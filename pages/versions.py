@@ -159,7 +159,7 @@ with tab_check:
         st.dataframe(pd.DataFrame([{
             "area": AREAS.get(i.area, i.area), "check": i.name, "status": f"{STATUS_ICONS.get(i.status, '')} {i.status}",
             "value": i.value, "threshold": i.threshold, "detail": i.detail} for i in items]),
-            hide_index=True, width="stretch")
+            hide_index=True, width="stretch", height=35 * (len(items) + 1) + 3)  # every item without scrolling
         with st.expander("Statistics"):
             st.json(stats, expanded=False)
         with st.expander("Items (first 500)"):
@@ -222,10 +222,11 @@ with tab_diff:
         if diff.moved:
             st.caption("Moved between splits")
             st.dataframe(pd.DataFrame(diff.moved), hide_index=True)
-        st.caption("Changed statistics")
-        st.dataframe(pd.DataFrame([{"statistic": k, "from": str(v["a"]), "to": str(v["b"]),
-                                    "change": "" if v["change"] is None else str(v["change"])}
-                                   for k, v in diff.stats.items()]), hide_index=True, width="stretch")
+        st.caption("Changed statistics" if diff.stats else "No statistic or checklist status changed.")
+        if diff.stats:
+            st.dataframe(pd.DataFrame([{"statistic": k, "from": str(v["a"]), "to": str(v["b"]),
+                                        "change": "" if v["change"] is None else str(v["change"])}
+                                       for k, v in diff.stats.items()]), hide_index=True, width="stretch")
 
 with tab_export:
     approved = [v for v in versions if v.status == VersionStatus.approved]
