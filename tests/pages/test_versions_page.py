@@ -76,3 +76,18 @@ def test_verify_button_and_annotators_do_not_get_the_page(engine: Engine, lead: 
     at = logged_in("anna", "annotator-password")
     with pytest.raises(ValueError, match="Could not find a navigation page"):  # not in an annotator's navigation
         at.switch_page("pages/versions.py")
+
+
+def test_page_run_directly_refuses_an_annotator_and_asks_to_log_in(engine: Engine, annotator: User) -> None:
+    from tests.pages.helpers import APP, TIMEOUT
+    from ui.session import USER_KEY
+
+    path = str(APP.parent / "pages" / "versions.py")
+    at = AppTest.from_file(path, default_timeout=TIMEOUT).run()
+    assert values(at.warning) == ["Please log in."]
+    at = AppTest.from_file(path, default_timeout=TIMEOUT)
+    at.session_state[USER_KEY] = annotator.id
+    at.run()
+    no_exception(at)
+    assert values(at.error) == ["User 'anna' is annotator; this needs lead or admin."]
+    assert at.dataframe.len == 0 and at.button.len == 0
