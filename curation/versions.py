@@ -783,6 +783,14 @@ def approve_version(engine: Engine, actor: User, version_id: int, *, note: str =
     return run_write(engine, work)
 
 
+def edits_since(engine: Engine, version: DatasetVersion) -> int:
+    """How many of the project's examples changed (labels, decisions, exclusions, text) after the version
+    was built: those edits are not in it and go into the next candidate."""
+    with read_session(engine) as session:
+        return int(session.execute(select(func.count()).select_from(Example).where(
+            Example.project_id == version.project_id, Example.updated_at > version.created_at)).scalar_one())
+
+
 def blocking_items(version: DatasetVersion, attest: bool = False) -> list[str]:
     """Keys of the items that would block approving `version` now (with or without the attestation)."""
     thresholds = ChecklistThresholds.from_dict((version.checklist or {}).get("thresholds"))
@@ -919,10 +927,14 @@ def push_version_to_hub(engine: Engine, actor: User, version_id: int, repo_id: s
     import datasets.config
     from huggingface_hub import HfApi
 
-    datasets.config.HF_HUB_OFFLINE = False  # this module sets offline mode for local reads only
-    version_dataset_dict(engine, version_id).push_to_hub(repo_id, token=token, private=private)
-    HfApi(token=token).upload_file(path_or_fileobj=dataset_card(version_provenance(engine, version_id)).encode(),
-                                   path_in_repo="README.md", repo_id=repo_id, repo_type="dataset")
+    offline = datasets.config.HF_HUB_OFFLINE
+    datasets.config.HF_HUB_OFFLINE = False  # offline mode guards local reads; a push is meant to go out
+    try:
+        version_dataset_dict(engine, version_id).push_to_hub(repo_id, token=token, private=private)
+        HfApi(token=token).upload_file(path_or_fileobj=dataset_card(version_provenance(engine, version_id)).encode(),
+                                       path_in_repo="README.md", repo_id=repo_id, repo_type="dataset")
+    finally:
+        datasets.config.HF_HUB_OFFLINE = offline
     _audit_export(engine, actor, version, f"hub:{repo_id}")
     return f"https://huggingface.co/datasets/{repo_id}"
 

@@ -20,6 +20,7 @@ from curation.versions import (
     create_candidate,
     diff_versions,
     discard_candidate,
+    edits_since,
     export_version,
     list_versions,
     push_version_to_hub,
@@ -171,6 +172,10 @@ with tab_check:
                          hide_index=True, width="stretch")
         if version.status == VersionStatus.candidate:
             st.subheader("Approve")
+            stale = edits_since(engine, version)
+            if stale:
+                st.info(f"{stale} examples changed after this candidate was built. Approving approves the items "
+                        "as built; build a new candidate to include the changes.")
             blocking = [i for i in items if i.key in blocking_items(version, attest=True)]
             if blocking:
                 st.error("Failing checks block approval unless you override them with a written reason: "

@@ -25,6 +25,7 @@ from curation.versions import (
     approve_version,
     create_candidate,
     diff_versions,
+    edits_since,
     export_version,
     get_version,
     list_versions,
@@ -177,6 +178,7 @@ def test_later_edits_never_change_an_approved_version_and_diff_shows_them(engine
     with engine.begin() as conn:
         conn.execute(text("update example set text = 'edited text' where external_id = 't006'"))
     assert by_id(engine, v1.id)["t001"].label == "shipping" and verify_version(engine, v1.id).ok
+    assert edits_since(engine, get_version(engine, v1.id)) == 2  # the decision and the exclusion (raw SQL: no stamp)
     v2 = create_candidate(engine, lead, project_id, EXACT)
     diff = diff_versions(engine, lead, v1.id, v2.id)
     assert diff.relabelled == [{"id": "t001", "from": "shipping", "to": "billing"}]
