@@ -924,7 +924,6 @@ def push_version_to_hub(engine: Engine, actor: User, version_id: int, repo_id: s
     check = verify_version(engine, version_id)
     if not check.ok:
         raise Conflict(f"Refusing to push: {check.message}")
-    import datasets.config
     from huggingface_hub import HfApi
 
     offline = datasets.config.HF_HUB_OFFLINE
