@@ -47,6 +47,11 @@ else:
             st.Page("pages/label_issues.py", title="Label issues", icon="🚩"),
             st.Page("pages/leakage.py", title="Split leakage", icon="🚰"),
         ]
+        pages += [  # training (issue 7)
+            st.Page("pages/train.py", title="Train", icon="🏋️"),
+            st.Page("pages/runs.py", title="Runs", icon="📈"),
+            st.Page("pages/playground.py", title="Playground", icon="🎮"),
+        ]
     if user.role == Role.admin:
         pages.append(st.Page("pages/users.py", title="Users", icon="👥"))
     with st.sidebar:

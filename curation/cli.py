@@ -121,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     from curation.embedding_jobs import add_commands as add_embedding_commands
 
     add_embedding_commands(commands)
+    from training.cli import add_commands as add_training_commands
+
+    add_training_commands(commands)
     return parser
 
 
@@ -142,6 +145,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from curation.embedding_jobs import HANDLERS as embedding_handlers
 
         handler.update(embedding_handlers)
+        from training.cli import HANDLERS as training_handlers
+
+        handler.update(training_handlers)
         return handler[args.command](engine, args)
     except CurationError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 CLASSIFIER_META = "classifier.json"
+PROBE_HEAD = "probe_head.pt"  # the head of the base (linear probe) a classification adapter started from
 
 
 @dataclass(frozen=True)
@@ -229,6 +230,12 @@ def load_adapter(run_dir: str | Path, merged: bool = False) -> tuple[Any, Any, d
     tokenizer = load_tokenizer(base_path)
     if meta["task_type"] == "classification":
         base = load_classifier(base_path, len(meta["labels"]), meta.get("pooling", "mean"))
+        probe = run_dir / "adapter" / PROBE_HEAD
+        if probe.exists():  # "adapter disabled" then means the linear probe, not a random head
+            state = torch.load(probe, weights_only=True)
+            with torch.no_grad():
+                base.classifier.weight.copy_(state["weight"])
+                base.classifier.bias.copy_(state["bias"])
     else:
         base = load_causal_lm(base_path)
     model = PeftModel.from_pretrained(base, str(run_dir / "adapter"))

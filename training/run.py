@@ -285,6 +285,10 @@ def train(engine: Engine, run_id: int, main: bool = True) -> RunStatus:
     meta = {"task_type": task, "base_model": run.base_model, "base_path": base_path, "labels": names,
             "pooling": "mean", "run_id": run_id, "version_id": run.version_id}
     (adapter_dir / models.CLASSIFIER_META).write_text(json.dumps(meta, indent=2))
+    if probe and probe.get("weight") is not None and config.probe_init:
+        # the base's head (what "adapter disabled" computes): the linear probe, kept for the playground
+        torch.save({"weight": torch.tensor(probe["weight"]), "bias": torch.tensor(probe["bias"])},
+                   adapter_dir / models.PROBE_HEAD)
     (folder / "run.json").write_text(json.dumps(meta, indent=2))
 
     merged_path = None

@@ -92,3 +92,21 @@ def generation_rows(n_train: int = 16, n_eval: int = 4) -> list[dict[str, Any]]:
             {"role": "user", "content": f"question {' '.join(WORDS[label][:2])} {i}"},
             {"role": "assistant", "content": f"answer {label} thanks"}]})
     return rows
+
+
+def build_tiny_models(root: Path) -> dict[str, str]:
+    """A 2-layer BERT and a 2-layer Llama saved under `root`, with a BPE tokenizer trained here."""
+    import torch
+    from transformers import BertConfig, BertModel, LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    bert_dir, llama_dir = root / "bert", root / "llama"
+    tok = tokenizer_for_tests(bert_dir)
+    BertModel(BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64, max_position_embeddings=128)).save_pretrained(bert_dir)
+    tokenizer_for_tests(llama_dir)
+    LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                 num_key_value_heads=2, intermediate_size=64, max_position_embeddings=256,
+                                 bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                                 pad_token_id=tok.pad_token_id, tie_word_embeddings=True)).save_pretrained(llama_dir)
+    return {"bert": str(bert_dir), "llama": str(llama_dir)}

@@ -1,0 +1,87 @@
+"""Runs (leads): every training run of the project, one run's details (live while it runs), and a
+comparison of two runs: settings diff, metric diff and dataset version diff."""
+
+import pandas as pd
+import streamlit as st
+
+from curation.errors import CurationError
+from curation.models import Role
+from training import jobs
+from training.config import TrainConfig
+from ui.session import current_project, get_engine, require_user
+from ui.training import STATUS_ICONS, headline, is_active, live_progress, metrics_view, progress_view, run_label
+from ui.widgets import show_json
+
+user = require_user(Role.lead, Role.admin)
+engine = get_engine()
+project = current_project()
+assert project is not None
+st.title("Runs")
+key = f"runs.{project.id}"
+jobs.dispatch(engine)
+runs = jobs.list_runs(engine, project.id)
+if not runs:
+    st.info("No training runs yet. Start one on the Train page.")
+    st.stop()
+
+st.dataframe(pd.DataFrame([{
+    "#": r.id, "status": f"{STATUS_ICONS.get(str(r.status), '')} {r.status}", "version": r.version_id,
+    "preset": r.preset, "base": r.base_model, "step": f"{r.step}/{r.max_steps}",
+    **{k: round(v, 4) for k, v in headline(r).items()},
+    "beats baseline": (r.metrics or {}).get("beats_baseline"),
+    "created": r.created_at,
+} for r in runs]), hide_index=True)
+
+by_id = {r.id: r for r in runs}
+tab_detail, tab_compare = st.tabs(["Details", "Compare two runs"])
+with tab_detail:
+    chosen = st.selectbox("Run", list(by_id), format_func=lambda i: run_label(by_id[i]), key=f"{key}.run")
+    run = by_id[chosen]
+    if is_active(run):
+        live_progress(engine, run.id)
+    else:
+        progress_view(run)
+        metrics_view(run)
+        if run.adapter_path:
+            st.caption(f"Adapter (PEFT format): {run.adapter_path}")
+            if run.merged_path:
+                st.caption(f"Merged model: {run.merged_path}")
+    with st.expander("Settings"):
+        show_json({"base_model": run.base_model, "preset": run.preset, **(run.config or {})})
+
+with tab_compare:
+    if len(runs) < 2:
+        st.info("Two runs are needed for a comparison.")
+    else:
+        ids = list(by_id)
+        c1, c2 = st.columns(2)
+        a = c1.selectbox("Run A", ids, index=1, format_func=lambda i: run_label(by_id[i]), key=f"{key}.a")
+        b = c2.selectbox("Run B", ids, index=0, format_func=lambda i: run_label(by_id[i]), key=f"{key}.b")
+        ra, rb = by_id[a], by_id[b]
+        settings = {"base_model": (ra.base_model, rb.base_model), "preset": (ra.preset, rb.preset),
+                    **TrainConfig.from_dict(ra.config).diff(TrainConfig.from_dict(rb.config))}
+        settings = {k: v for k, v in settings.items() if v[0] != v[1]}
+        st.subheader("Settings diff")
+        if settings:
+            st.dataframe(pd.DataFrame([{"setting": k, "A": str(x), "B": str(y)} for k, (x, y) in settings.items()]),
+                         hide_index=True)
+        else:
+            st.caption("Same settings.")
+        st.subheader("Metric diff")
+        ha, hb = headline(ra), headline(rb)
+        rows = [{"metric": m, "A": ha.get(m), "B": hb.get(m),
+                 "B − A": (hb[m] - ha[m]) if m in ha and m in hb else None} for m in sorted(set(ha) | set(hb))]
+        if rows:
+            st.dataframe(pd.DataFrame(rows), hide_index=True)
+        else:
+            st.caption("No metrics yet (runs not finished).")
+        st.subheader("Dataset version diff")
+        if ra.version_id == rb.version_id:
+            st.caption(f"Both runs trained on the same version (id {ra.version_id}).")
+        else:
+            try:
+                from curation.versions import diff_versions
+
+                show_json(diff_versions(engine, user, ra.version_id, rb.version_id).to_dict())
+            except CurationError as error:
+                st.error(str(error))

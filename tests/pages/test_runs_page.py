@@ -1,0 +1,59 @@
+"""pages/runs.py: the list, a finished run's metrics against the baselines, a running run's live
+progress after a reload (reattach), and the comparison of two runs."""
+
+from __future__ import annotations
+
+import os
+
+from sqlalchemy.engine import Engine
+
+from curation.db import write_session
+from curation.models import RunStatus, TrainingRun, User
+from tests.pages.helpers import by_label, logged_in, no_exception, values
+from tests.pages.training_fixtures import classification_version, tiny_models, trained  # noqa: F401
+
+
+def _page():  # noqa: ANN202
+    at = logged_in("lena", "lead-password")
+    at.switch_page("pages/runs.py").run()
+    no_exception(at)
+    assert values(at.title) == ["Runs"]
+    return at
+
+
+def test_details_compare_and_reattach(engine: Engine, lead: User, classification_version: int,  # noqa: F811
+                                      tiny_models: dict[str, str]) -> None:  # noqa: F811
+    first = trained(engine, lead, classification_version, tiny_models["bert"])
+    second = trained(engine, lead, classification_version, tiny_models["bert"], rank=4, learning_rate=1e-3)
+    at = _page()
+    table = at.dataframe[0].value
+    assert table["#"].tolist() == [second, first] and set(table["status"]) == {"✅ succeeded"}
+    assert "accuracy" in table.columns
+    models = at.dataframe[1].value["model"].tolist()  # details of the newest run
+    assert models == ["LoRA adapter", "Linear probe (frozen embeddings)", "Majority class"]
+    assert any(c.startswith("Adapter (PEFT format):") for c in values(at.caption))
+    diff = at.dataframe[-2].value if len(at.dataframe) > 4 else None
+    settings = [d.value for d in at.dataframe if "setting" in d.value.columns]
+    assert settings and set(settings[0]["setting"]) == {"rank", "learning_rate"}
+    assert settings[0].set_index("setting").loc["rank"].tolist() == ["8", "4"]
+    metrics = [d.value for d in at.dataframe if "metric" in d.value.columns]
+    assert metrics and "accuracy" in metrics[0]["metric"].tolist()
+    assert any("same version" in c for c in values(at.caption))
+    del diff
+
+    # A running run (its worker is this process, alive) shows live progress on a fresh session.
+    with write_session(engine) as session:
+        session.add(TrainingRun(project_id=1, version_id=classification_version, base_model="x", status=RunStatus.running,
+                                pid=os.getpid(), step=5, max_steps=20, loss=0.7, tokens_per_s=1234.0, eta_s=90,
+                                history=[{"step": s, "loss": 1.0 / s} for s in range(1, 6)]))
+    at = _page()
+    assert at.dataframe[0].value["status"].tolist()[0] == "🏃 running"
+    by_label(at.selectbox, "Run").set_value(3).run()
+    no_exception(at)
+    assert by_label(at.metric, "Loss").value == "0.7000" and by_label(at.metric, "Tokens/s").value == "1,234"
+    assert by_label(at.metric, "ETA").value == "1m 30s"
+    assert any("Cancel run" == b.label for b in at.button)
+    by_label(at.button, "Cancel run").click().run()
+    no_exception(at)
+    with write_session(engine) as session:
+        assert session.get(TrainingRun, 3).cancel_requested_at is not None

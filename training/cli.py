@@ -1,0 +1,128 @@
+"""CLI commands of the training package, added to `python -m curation`:
+
+    python -m curation train --version ID [--preset quick|balanced|thorough] [--base PATH_OR_ID]
+                             [--set FIELD=VALUE ...] [--detach] [--json]
+    python -m curation runs list [--project NAME] [--json]
+    python -m curation runs show ID [--json]
+    python -m curation runs cancel ID
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from curation.errors import InputError
+from training.config import PRESETS, TrainConfig
+
+
+def add_commands(commands: Any) -> None:
+    train = commands.add_parser("train", help="train a LoRA adapter on an approved dataset version (a separate "
+                                              "worker process; queued when another run is running)")
+    train.add_argument("--version", type=int, required=True, help="dataset version id (must be approved)")
+    train.add_argument("--preset", choices=PRESETS, default="balanced")
+    train.add_argument("--base", help="base model: a registry name, local folder or hub id (default by task)")
+    train.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                       help=f"override a setting ({', '.join(TrainConfig.__dataclass_fields__)})")
+    train.add_argument("--detach", action="store_true", help="queue the run and return at once")
+    train.add_argument("--json", action="store_true", help="print the finished run as JSON")
+    runs = commands.add_parser("runs", help="training runs").add_subparsers(dest="runs_command", required=True)
+    listing = runs.add_parser("list", help="list runs, newest first")
+    listing.add_argument("--project", help="only this project's runs")
+    listing.add_argument("--json", action="store_true")
+    show = runs.add_parser("show", help="one run with its metrics")
+    show.add_argument("id", type=int)
+    show.add_argument("--json", action="store_true")
+    cancel = runs.add_parser("cancel", help="cancel a queued or running run")
+    cancel.add_argument("id", type=int)
+
+
+def parse_sets(items: list[str]) -> dict[str, Any]:
+    fields = TrainConfig.__dataclass_fields__
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in fields:
+            raise InputError(f"--set takes FIELD=VALUE with FIELD one of {', '.join(fields)}; got '{item}'")
+        kind = type(getattr(TrainConfig(), key))
+        if kind is bool:
+            out[key] = value.lower() in ("1", "true", "yes", "on")
+        else:
+            try:
+                out[key] = kind(value)
+            except ValueError as error:
+                raise InputError(f"--set {key}: {error}") from error
+    return out
+
+
+def _train(engine: Engine, args: argparse.Namespace) -> int:
+    from curation.cli import _actor
+    from training import jobs
+
+    run = jobs.start_run(engine, _actor(engine, args), args.version, args.preset, base=args.base,
+                         overrides=parse_sets(args.set))
+    print(f"run {run.id}: {run.status} ({run.preset}, base {run.base_model}); log: {jobs.run_dir(run.id)}",
+          file=sys.stderr)
+    if args.detach:
+        if args.json:
+            print(json.dumps(jobs.run_summary(run), indent=2))
+        return 0
+    last = None
+    try:
+        while run.status in ("queued", "running"):
+            time.sleep(2)
+            run = jobs.poll(engine, run.id)
+            line = f"{run.status} step {run.step}/{run.max_steps or '?'} loss {run.loss if run.loss is None else round(run.loss, 4)}" \
+                   f" eta {'?' if run.eta_s is None else int(run.eta_s)} s"
+            if line != last:
+                print(line, file=sys.stderr)
+                last = line
+    except KeyboardInterrupt:
+        print(f"\nthe run goes on in the background; stop it with `python -m curation runs cancel {run.id}`",
+              file=sys.stderr)
+        return 130
+    summary = jobs.run_summary(run)
+    if args.json:
+        print(json.dumps({**summary, "full_metrics": run.metrics}, indent=2, default=str))
+    else:
+        print(f"run {run.id}: {run.status}; metrics {json.dumps(summary['metrics'])}; adapter {run.adapter_path}")
+        for warning in run.warnings or []:
+            print(f"WARNING: {warning}")
+        if run.error:
+            print(run.error, file=sys.stderr)
+    return 0 if run.status == "succeeded" else 1
+
+
+def _runs(engine: Engine, args: argparse.Namespace) -> int:
+    from curation.cli import _actor
+    from curation.projects import get_project
+    from training import jobs
+
+    if args.runs_command == "cancel":
+        run = jobs.cancel_run(engine, _actor(engine, args), args.id)
+        print(f"run {run.id}: {'cancelled' if run.status == 'cancelled' else 'stopping at the next step'}")
+        return 0
+    if args.runs_command == "show":
+        run = jobs.poll(engine, args.id)
+        summary = {**jobs.run_summary(run), "config": run.config, "full_metrics": run.metrics}
+        print(json.dumps(summary, indent=2, default=str) if args.json else
+              "\n".join(f"{k}: {v}" for k, v in summary.items() if k != "full_metrics"))
+        return 0
+    jobs.dispatch(engine)
+    project_id = get_project(engine, args.project).id if args.project else None
+    rows = [jobs.run_summary(run) for run in jobs.list_runs(engine, project_id)]
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+    else:
+        for row in rows:
+            print(f"{row['id']:>5} {row['status']:<10} v{row['version_id']:<4} {row['preset']:<9} "
+                  f"{row['base_model'][-40:]:<40} step {row['step']}/{row['max_steps']} {json.dumps(row['metrics'])}")
+    return 0
+
+
+HANDLERS = {"train": _train, "runs": _runs}

@@ -1,0 +1,145 @@
+"""Streamlit views of training runs shared by the Train, Runs and Playground pages: live progress
+(a fragment that polls the database), metrics against the baselines, and run labels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+from sqlalchemy.engine import Engine
+
+from curation.models import RunStatus, TrainingRun
+from training import jobs
+
+STATUS_ICONS = {"queued": "⏳", "running": "🏃", "succeeded": "✅", "failed": "❌", "cancelled": "🚫"}
+ACTIVE = ("queued", "running")
+
+
+def run_label(run: TrainingRun) -> str:
+    headline = jobs.run_summary(run)["metrics"]
+    figure = (f" · acc {headline['accuracy']:.3f}" if "accuracy" in headline else
+              f" · eval loss {headline['eval_loss']:.3f}" if "eval_loss" in headline else "")
+    return f"#{run.id} {STATUS_ICONS.get(str(run.status), '')} {run.status} · v{run.version_id} · {run.preset}{figure}"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    seconds = int(seconds)
+    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m {seconds % 60:02d}s"
+
+
+def loss_figure(run: TrainingRun) -> go.Figure | None:
+    points = run.history or []
+    train = [(p["step"], p["loss"]) for p in points if "loss" in p]
+    evals = [(p["step"], p["eval_loss"]) for p in points if "eval_loss" in p]
+    if not train and not evals:
+        return None
+    figure = go.Figure()
+    if train:
+        figure.add_scatter(x=[s for s, _ in train], y=[v for _, v in train], mode="lines", name="train loss")
+    if evals:
+        figure.add_scatter(x=[s for s, _ in evals], y=[v for _, v in evals], mode="lines+markers", name="eval loss")
+    figure.update_layout(height=300, margin=dict(l=10, r=10, t=30, b=10), xaxis_title="step", yaxis_title="loss")
+    return figure
+
+
+def progress_view(run: TrainingRun) -> None:
+    """Status, progress bar, loss/tokens-per-second/ETA and the loss curve of one run."""
+    status = str(run.status)
+    st.markdown(f"**Run #{run.id}** {STATUS_ICONS.get(status, '')} `{status}`")
+    if run.max_steps:
+        st.progress(min(1.0, run.step / run.max_steps), text=f"step {run.step:,} of {run.max_steps:,}")
+    elif status == "running":
+        st.progress(0.0, text="loading the model and data…")
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Loss", "—" if run.loss is None else f"{run.loss:.4f}")
+    c2.metric("Tokens/s", "—" if not run.tokens_per_s else f"{run.tokens_per_s:,.0f}")
+    c3.metric("ETA", _duration(run.eta_s) if status == "running" else "—")
+    c4.metric("Epoch", f"{run.epoch:.2f}")
+    figure = loss_figure(run)
+    if figure is not None:
+        st.plotly_chart(figure, key=f"loss.{run.id}.{status}")
+    if status == "failed" and run.error:
+        st.error("The run failed. The end of its log:")
+        st.code(run.error, language=None)
+    elif status == "cancelled":
+        st.info(run.error or "cancelled")
+
+
+def live_progress(engine: Engine, run_id: int) -> None:
+    """Polls every 2 s while the run is queued or running; reruns the page once when it ends."""
+
+    @st.fragment(run_every=2)
+    def _live() -> None:
+        run = jobs.poll(engine, run_id)
+        progress_view(run)
+        was_active = st.session_state.get(f"runs.active.{run_id}", False)
+        active = str(run.status) in ACTIVE
+        st.session_state[f"runs.active.{run_id}"] = active
+        if active and st.button("Cancel run", key=f"cancel.{run_id}"):
+            from ui.session import current_user
+
+            jobs.cancel_run(engine, current_user(), run_id)
+            st.toast("Stopping at the next step…")
+        if was_active and not active:
+            st.rerun()
+
+    _live()
+
+
+def warnings_view(run: TrainingRun) -> None:
+    for warning in run.warnings or []:
+        st.error(warning, icon="⚠️")
+
+
+def metrics_view(run: TrainingRun) -> None:
+    metrics = run.metrics or {}
+    if not metrics:
+        return
+    warnings_view(run)
+    if metrics.get("note"):
+        st.info(metrics["note"])
+    if str(run.task_type) == "classification" and metrics.get("adapter"):
+        rows = []
+        for key, name in (("adapter", "LoRA adapter"), ("probe_baseline", "Linear probe (frozen embeddings)"),
+                          ("majority_baseline", "Majority class")):
+            if metrics.get(key):
+                rows.append({"model": name, "accuracy": metrics[key]["accuracy"], "macro-F1": metrics[key]["macro_f1"]})
+        st.dataframe(pd.DataFrame(rows), hide_index=True)
+        if metrics.get("beats_baseline"):
+            st.success("The adapter beats both baselines on the eval split.")
+        labels = metrics.get("labels") or list(metrics["adapter"]["per_label_f1"])
+        c1, c2 = st.columns(2)
+        with c1:
+            st.caption("Per-label F1 (eval split)")
+            st.dataframe(pd.DataFrame([{"label": k, "F1": v} for k, v in metrics["adapter"]["per_label_f1"].items()]),
+                         hide_index=True)
+        with c2:
+            st.caption("Confusion matrix (rows: true, columns: predicted)")
+            heat = go.Figure(go.Heatmap(z=metrics["adapter"]["confusion"], x=labels, y=labels, colorscale="Blues"))
+            heat.update_layout(height=320, margin=dict(l=10, r=10, t=10, b=10), yaxis_autorange="reversed")
+            st.plotly_chart(heat, key=f"confusion.{run.id}")
+    elif str(run.task_type) == "generation" and metrics.get("adapter"):
+        st.dataframe(pd.DataFrame([
+            {"model": "base", "eval loss": metrics["base"]["eval_loss"], "perplexity": metrics["base"]["perplexity"]},
+            {"model": "LoRA adapter", "eval loss": metrics["adapter"]["eval_loss"],
+             "perplexity": metrics["adapter"]["perplexity"]}]), hide_index=True)
+        for i, sample in enumerate(metrics.get("samples", [])):
+            with st.expander(f"Eval prompt {i + 1}"):
+                st.text(sample["prompt"][-1]["content"] if sample["prompt"] else "")
+                left, right = st.columns(2)
+                left.caption("Base")
+                left.text(sample["base"])
+                right.caption("Adapter")
+                right.text(sample["adapter"])
+
+
+def headline(run: TrainingRun) -> dict[str, Any]:
+    return jobs.run_summary(run)["metrics"]
+
+
+def is_active(run: TrainingRun) -> bool:
+    return str(run.status) in (RunStatus.queued.value, RunStatus.running.value)
