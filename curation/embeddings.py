@@ -187,7 +187,7 @@ class EmbeddingCache:
                 continue  # removed by a concurrent compaction; its content is in the merged shard
             slot = len(self._arrays)
             self._arrays.append(vectors)
-            for row, key in enumerate(hashes.tolist()):
+            for row, key in enumerate(_keys_of(hashes)):
                 self._keys[key] = (slot, row)
             self._loaded.add(shard.name)
 
@@ -213,7 +213,7 @@ class EmbeddingCache:
         name = f"shard-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.npz"
         tmp = self.root / f".{name}.tmp"
         with open(tmp, "wb") as handle:
-            np.savez(handle, hashes=np.array(list(hashes), dtype="S32"), vectors=vectors.astype(np.float32))
+            np.savez(handle, hashes=_hash_array(hashes), vectors=vectors.astype(np.float32))
         os.replace(tmp, self.root / name)
         if len(self._shards()) > COMPACT_AFTER_SHARDS:
             self.compact()
@@ -229,11 +229,22 @@ class EmbeddingCache:
         name = f"shard-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.npz"
         tmp = self.root / f".{name}.tmp"
         with open(tmp, "wb") as handle:
-            np.savez(handle, hashes=np.array(keys, dtype="S32"), vectors=vectors)
+            np.savez(handle, hashes=_hash_array(keys), vectors=vectors)
         os.replace(tmp, self.root / name)
         for shard in shards:
             shard.unlink(missing_ok=True)
         self._arrays, self._keys, self._loaded = [vectors], {k: (0, i) for i, k in enumerate(keys)}, {name}
+
+
+def _hash_array(hashes: Sequence[bytes]) -> np.ndarray:
+    """Digests as an (n, 32) uint8 array (numpy's fixed-width bytes type would drop trailing NULs)."""
+    return np.frombuffer(b"".join(hashes), dtype=np.uint8).reshape(-1, 32)
+
+
+def _keys_of(array: np.ndarray) -> list[bytes]:
+    if array.dtype.kind == "S":  # older shards
+        return [key.ljust(32, b"\0") for key in array.tolist()]
+    return [row.tobytes() for row in array]
 
 
 @dataclass(frozen=True)

@@ -153,3 +153,15 @@ def test_packaged_minilm(monkeypatch: pytest.MonkeyPatch) -> None:
     fp32 = encode_texts(texts)
     embeddings.bf16_is_fast.cache_clear()
     assert (fp32 * vectors).sum(axis=1).min() >= 0.995
+
+
+def test_digest_ending_in_nul_bytes_round_trips(tiny: str) -> None:
+    """A SHA-256 that ends in 0x00 (1 text in 256) must still be found in the cache."""
+    import hashlib
+
+    text = next(f"t{i}" for i in range(10_000) if hashlib.sha256(f"t{i}".encode()).digest()[-1] == 0)
+    cache = EmbeddingCache(tiny)
+    from curation.embeddings import text_hash
+
+    cache.add([text_hash(text)], np.ones((1, 32), dtype=np.float32))
+    assert EmbeddingCache(tiny).lookup([text_hash(text)])[0].tolist() == [True]

@@ -1,0 +1,188 @@
+"""AppTest of the embedding pages: Duplicates, Label issues, Diversity, Split leakage. Vectors are put
+into the embedding cache up front (EMBEDDING_MODEL=test-vectors), so no model loads; the background-job
+panel is driven through its job file."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+from streamlit.testing.v1 import AppTest
+
+from curation.db import read_session
+from curation.embedding_jobs import RUNNING, job_path, write_job
+from curation.io import ColumnMapping, import_table, open_table
+from curation.models import Example, User
+from curation.projects import create_project
+from tests.curation.embedding_helpers import fill_cache, labelled_clusters, unit
+from tests.pages.helpers import by_label, by_label_prefix, logged_in, markup_values, no_exception, values
+
+IMG = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture(autouse=True)
+def test_vectors(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EMBEDDING_MODEL", "test-vectors")
+
+
+def _import(engine: Engine, lead: User, tmp_path: Path, name: str, rows: list[dict[str, Any]],
+            labels: list[str]) -> int:
+    project = create_project(engine, lead, name, labels=labels)
+    path = tmp_path / f"{name}.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    split = "split" if "split" in rows[0] else None
+    import_table(engine, lead, open_table(path), ColumnMapping(id=["id"], text="text", label="label", split=split,
+                                                                metadata=[]), name)
+    assert project.id is not None
+    return project.id
+
+
+def _dups(engine: Engine, lead: User, tmp_path: Path) -> int:
+    texts = ["card lost", "card lost!!", IMG, IMG.upper(), "refund", "pin", "limits", "fees"]
+    labels = ["billing", "shipping", "billing", "billing", "shipping", "billing", "shipping", "billing"]
+    project_id = _import(engine, lead, tmp_path, "Dups", [{"id": f"d{i}", "text": t, "label": lab}
+                                                          for i, (t, lab) in enumerate(zip(texts, labels))],
+                         ["billing", "shipping"])
+    rng = np.random.default_rng(0)
+    vectors = unit(rng.normal(size=(len(texts), 32)))
+    vectors[1] = unit(vectors[0] + 0.05 * rng.normal(size=32))
+    vectors[3] = vectors[2]
+    fill_cache(texts, vectors)
+    return project_id
+
+
+def _open(page: str, title: str, user: str = "lena", password: str = "lead-password") -> AppTest:
+    at = logged_in(user, password)
+    at.switch_page(page).run()
+    no_exception(at)
+    assert values(at.title) == [title]
+    return at
+
+
+def _metric(at: AppTest, label: str) -> str:
+    return str(by_label(at.metric, label).value)
+
+
+def test_duplicates_page_groups_conflicts_and_exclusion(engine: Engine, lead: User, tmp_path: Path) -> None:
+    _dups(engine, lead, tmp_path)
+    at = _open("pages/duplicates.py", "Duplicates")
+    assert (_metric(at, "Duplicate groups"), _metric(at, "Groups with conflicting labels")) == ("2", "1")
+    assert any("conflicting labels: billing, shipping" in c for c in values(at.caption))
+    assert IMG in values(at.text) and IMG not in markup_values(at)  # dataset text stays literal
+    with read_session(engine) as session:
+        ids = {e.external_id: e.id for e in session.exec(select(Example)).all()}
+    by_label(at.button, f"Keep #{ids['d2']}, exclude the rest").click().run()
+    no_exception(at)
+    assert _metric(at, "Duplicate groups") == "1"
+    assert any(f"excluded #{ids['d3']} as duplicates of #{ids['d2']}" in s for s in values(at.success))
+    with read_session(engine) as session:
+        gone = session.get(Example, ids["d3"])
+    assert gone.status == "excluded" and gone.exclusion_reason == f"duplicate: duplicate of #{ids['d2']}"
+
+    # The threshold slider: at 1.0 only exact copies group (none left).
+    by_label(at.slider, "Near-duplicate threshold (cosine)").set_value(1.0).run()
+    assert _metric(at, "Duplicate groups") == "0"
+
+
+def test_duplicates_bulk_keeps_conflicts_for_a_person(engine: Engine, lead: User, tmp_path: Path) -> None:
+    _dups(engine, lead, tmp_path)
+    at = _open("pages/duplicates.py", "Duplicates")
+    by_label(at.button, "Keep one per group, exclude the rest").click().run()
+    no_exception(at)
+    assert "Excluded 1 duplicates." in values(at.success)
+    assert (_metric(at, "Duplicate groups"), _metric(at, "Groups with conflicting labels")) == ("1", "1")
+
+
+def test_missing_embeddings_go_to_the_background_job(engine: Engine, lead: User, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import ui.embedding
+
+    project_id = _dups(engine, lead, tmp_path)
+    monkeypatch.setattr(ui.embedding, "INLINE_MAX", 0)
+    path = tmp_path / "new.jsonl"
+    path.write_text(json.dumps({"id": "n1", "text": "a brand new text", "label": "billing"}) + "\n")
+    import_table(engine, lead, open_table(path), ColumnMapping(id=["id"], text="text", label="label", metadata=[]),
+                 "Dups")
+    at = _open("pages/duplicates.py", "Duplicates")
+    assert any("1 of 9 texts have no embedding yet" in w for w in values(at.warning))
+    assert by_label(at.button, "Embed in the background") is not None
+    assert not at.metric  # no results computed on incomplete data
+    # A running job (as after a reload): the page reattaches to its progress from the job file.
+    write_job(job_path(project_id), {"status": RUNNING, "done": 4, "total": 9, "pid": os.getpid(), "error": None})
+    at.run()
+    no_exception(at)
+    assert any("a background job is embedding them" in i for i in values(at.info))
+    assert not at.metric
+
+
+def test_label_issues_page_sends_suspects_back(engine: Engine, lead: User, tmp_path: Path) -> None:
+    labels_set = ["billing", "shipping", "refund"]
+    vectors, labels = labelled_clusters(12, labels_set, seed=3)
+    flips = {0: "shipping", 13: "refund", 26: "billing"}
+    labels = [flips.get(i, label) for i, label in enumerate(labels)]
+    texts = [f"ticket {i}" for i in range(len(labels))]
+    _import(engine, lead, tmp_path, "Flips", [{"id": f"f{i}", "text": t, "label": lab}
+                                              for i, (t, lab) in enumerate(zip(texts, labels))], labels_set)
+    fill_cache(texts, vectors)
+    at = _open("pages/label_issues.py", "Label issues")
+    assert _metric(at, "Labelled examples scored") == "36"
+    suspected = int(_metric(at, "Suspected label errors"))
+    table = at.dataframe[0].value
+    assert {"f0", "f13", "f26"} <= set(table["id"])
+    by_label_prefix(at.button, "Send all").click().run()
+    no_exception(at)
+    assert any(f"Sent {suspected} items back to expert review" in s for s in values(at.success))
+    with read_session(engine) as session:
+        disputed = session.exec(select(Example).where(Example.status == "disputed")).all()
+    assert len(disputed) == suspected and all(e.priority is not None for e in disputed)
+    assert _metric(at, "Labelled examples scored") == str(36 - suspected)  # recomputed on the new data
+
+
+def test_diversity_page(engine: Engine, lead: User, tmp_path: Path) -> None:
+    vectors, labels = labelled_clusters(8, ["billing", "shipping"], spread=0.1, seed=1)
+    texts = [f"{'invoice' if lab == 'billing' else 'parcel'} question {i}" for i, lab in enumerate(labels)]
+    texts[0] = IMG
+    _import(engine, lead, tmp_path, "Div", [{"id": f"v{i}", "text": t, "label": lab}
+                                            for i, (t, lab) in enumerate(zip(texts, labels))], ["billing", "shipping"])
+    fill_cache(texts, vectors)
+    at = _open("pages/diversity.py", "Diversity")
+    assert _metric(at, "Labels in use") == "2" and _metric(at, "Label balance") == "1.00"
+    assert len(at.get("plotly_chart")) == 2
+    by_label(at.number_input, "Clusters (k-means)").set_value(2).run()
+    by_label(at.selectbox, "Colour by").set_value("cluster").run()
+    no_exception(at)
+    clusters = at.dataframe[1].value
+    assert sorted(clusters["size"]) == [8, 8] and set(clusters["label mix"]) == {"billing 8", "shipping 8"}
+    assert IMG not in markup_values(at)
+
+
+def test_leakage_page_finds_and_fixes_a_leak(engine: Engine, lead: User, tmp_path: Path) -> None:
+    texts = [f"item {i}" for i in range(12)]
+    _import(engine, lead, tmp_path, "Leaky", [{"id": f"l{i}", "text": t, "label": "ab"[i % 2],
+                                               "split": "test" if i in (1, 4) else "train"}
+                                              for i, t in enumerate(texts)], ["a", "b"])
+    rng = np.random.default_rng(0)
+    vectors = unit(rng.normal(size=(12, 16)))
+    vectors[1] = unit(vectors[0] + 0.02 * rng.normal(size=16))
+    fill_cache(texts, vectors)
+    at = _open("pages/leakage.py", "Split leakage")
+    assert "1 eval items duplicate a train item." in values(at.error)
+    assert any("0 leaks in this split" in c for c in values(at.caption))
+    by_label(at.button, "Apply this split to the examples").click().run()
+    no_exception(at)
+    assert "Split applied to 12 examples." in values(at.success)
+    assert "No eval item duplicates a train item at this threshold." in values(at.success)
+
+
+@pytest.mark.parametrize("page", ["pages/duplicates.py", "pages/label_issues.py", "pages/diversity.py",
+                                  "pages/leakage.py"])
+def test_annotators_cannot_open(engine: Engine, annotator: User, page: str) -> None:
+    at = logged_in("anna", "annotator-password")
+    with pytest.raises(ValueError):  # not in an annotator's navigation
+        at.switch_page(page)
