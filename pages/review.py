@@ -10,7 +10,7 @@ from curation.errors import CurationError
 from curation.models import TaskType
 from curation.queue import next_item, progress, return_skipped, skip_item
 from curation.review import FLAGS, ReviewItem, get_review_item, previous_annotation, submit_annotation, update_annotation
-from ui.keyboard import BACK, NEXT, SKIP, escape_markdown, label_key
+from ui.keyboard import BACK, NEXT, SKIP, enable_shortcuts_on_checkboxes, escape_markdown, label_key
 from ui.session import current_project, flash, get_engine, require_user, show_flash
 from ui.widgets import show_example
 
@@ -149,3 +149,4 @@ with right:
     st.markdown(f"**Guidelines** (version {item.guidelines_version})")
     with st.container(border=True, height=500):
         st.markdown(item.guidelines or "_No guidelines yet._")  # written by a lead; raw HTML stays off
+enable_shortcuts_on_checkboxes()
