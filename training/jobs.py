@@ -37,6 +37,11 @@ _CHILDREN: dict[tuple[str, int], subprocess.Popen[bytes]] = {}  # (database, run
 REPO = Path(__file__).resolve().parent.parent
 
 
+def autostart() -> bool:
+    """TRAIN_AUTOSTART=false: only queue runs (an operator launches them, e.g. under accelerate)."""
+    return os.environ.get("TRAIN_AUTOSTART", "true").strip().lower() not in ("0", "false", "no", "off")
+
+
 def concurrency() -> int:
     return max(1, int(os.environ.get("TRAIN_CONCURRENCY", "1")))
 
@@ -127,7 +132,9 @@ def _launch(engine: Engine, run_id: int) -> subprocess.Popen[bytes]:
 def dispatch(engine: Engine) -> list[int]:
     """Start queued runs, oldest first, while fewer than `concurrency()` run. Returns the started ids."""
     reconcile(engine)
-    started = []
+    started: list[int] = []
+    if not autostart():
+        return started
     while True:
         with read_session(engine) as session:
             running = session.execute(select(TrainingRun.id).where(TrainingRun.status == RunStatus.running.value)

