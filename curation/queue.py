@@ -173,6 +173,38 @@ def set_priority(engine: Engine, actor: User, project_id: int, scores: Mapping[i
     return run_write(engine, work)
 
 
+def request_rereview(engine: Engine, actor: User, project_id: int, scores: Mapping[int, float], reason: str) -> int:
+    """Send items back to expert review (e.g. suspected label errors): each gets its score as priority;
+    a labelled item becomes `disputed` (final label cleared; it was kept in the audit event) so it waits
+    in the leads' adjudication queue; open items stay in the annotators' queue, served first under
+    `suspected_first`. Excluded items are skipped. One audit event per item. Returns how many changed.
+    (Added by the embeddings work, issue 5.)"""
+    require_role(actor, *LEADS)
+    reason = (reason or "").strip() or "re-review requested"
+
+    def work(session: Session) -> int:
+        _project(session, project_id)
+        changed = 0
+        for example_id, score in scores.items():
+            example = session.get(Example, example_id, with_for_update=True)
+            if example is None or example.project_id != project_id or example.status == ExampleStatus.excluded:
+                continue
+            before = {"status": ExampleStatus(example.status).value, "final_label": example.final_label,
+                      "priority": example.priority}
+            example.priority = float(score)
+            if example.status == ExampleStatus.labelled:
+                example.status, example.final_label, example.final_response = ExampleStatus.disputed, None, None
+            example.updated_at = utcnow()
+            session.add(example)
+            audit.record(session, actor, "example.rereview", "example", example_id, project_id=project_id,
+                         before=before, after={"status": ExampleStatus(example.status).value,
+                                               "priority": example.priority, "reason": reason})
+            changed += 1
+        return changed
+
+    return run_write(engine, work)
+
+
 @dataclass(frozen=True)
 class Progress:
     done: int  # items the annotator labelled in the project
@@ -303,12 +335,16 @@ def _claim(session: Session, project: Project, annotator: User, now: datetime, u
     mine = exists().where(and_(_assignment.c.example_id == _example.c.id,
                                _assignment.c.annotator_id == annotator.id))
     tried: list[int] = []
-    for conditions, order in _phases(project, held):
+    # PostgreSQL: first pass over rows nobody has locked (concurrent annotators spread out); when that
+    # finds nothing, a second pass waits for locked rows, so a slot that is free but momentarily
+    # locked by someone else's claim is never reported as "nothing left".
+    passes = (True,) if session.get_bind().dialect.name == "sqlite" else (True, False)
+    for skip_locked, (conditions, order) in ((skip, phase) for skip in passes for phase in _phases(project, held)):
         for _ in range(_MAX_PROBES):
             query = (select(_example.c.id)
                      .where(_example.c.project_id == project.id, *conditions, ~_labelled_by(annotator.id), ~mine,
                             labels + held < k)
-                     .order_by(*order).limit(1).with_for_update(skip_locked=True, of=_example))
+                     .order_by(*order).limit(1).with_for_update(skip_locked=skip_locked, of=_example))
             if tried:
                 query = query.where(_example.c.id.not_in(tried))
             candidate = session.execute(query).scalar()
