@@ -108,8 +108,11 @@ with st.form(f"{key}.form"):
     metadata = st.multiselect("Keep as metadata", columns, default=[c for c in columns if c not in mapped],
                               key=f"{key}.meta")
     c3, c4 = st.columns(2)
-    default_source = c3.text_input("Source for rows without one", value=table.name, key=f"{key}.source")
-    default_licence = c4.text_input("Licence for rows without one", key=f"{key}.licence")
+    # Own keys: sharing {key}.source / {key}.licence with the mapping select boxes above raised
+    # StreamlitDuplicateElementKey as soon as a file was picked.
+    default_source = c3.text_input("Source for rows without one", value=table.name,
+                                   key=f"{key}.default_source")
+    default_licence = c4.text_input("Licence for rows without one", key=f"{key}.default_licence")
     submitted = st.form_submit_button("Import", type="primary")
 
 if submitted:

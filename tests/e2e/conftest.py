@@ -1,0 +1,140 @@
+"""Browser fixtures: the app served by `streamlit run` on a free port with the demo loaded into a
+fresh DATA_DIR, and Debian's Chromium driven by Playwright (never a browser Playwright downloads)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+START_TIMEOUT_S = 90
+VIEWPORT = {"width": 1400, "height": 900}
+
+
+def _require_chromium() -> None:
+    if CHROMIUM.exists():
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(
+            f"CI must run the browser tests: {CHROMIUM} is missing (install Debian's chromium package)"
+        )
+    pytest.skip(
+        f"no {CHROMIUM}: install Debian's chromium package to run the browser tests "
+        "(scripts/ensure-chromium.sh does when run as root)"
+    )
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of a running app with the demo data loaded (LOAD_DEMO) into an empty DATA_DIR."""
+    _require_chromium()
+    data_dir = tmp_path_factory.mktemp("e2e-data")
+    port = _free_port()
+    env = dict(os.environ)
+    env.pop("DATABASE_URL", None)
+    # Empty values count as unset and shadow any developer .env: the default SQLite under DATA_DIR,
+    # and no ADMIN_USERNAME, whose account would keep the demo from loading into the "empty" database.
+    env.update(
+        DATA_DIR=str(data_dir), LOAD_DEMO="true", DATABASE_URL="", ADMIN_USERNAME="", ADMIN_PASSWORD=""
+    )
+    log_path = data_dir / "streamlit.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                "app.py",
+                "--server.address",
+                "127.0.0.1",
+                "--server.port",
+                str(port),
+                "--server.headless",
+                "true",
+                "--browser.gatherUsageStats",
+                "false",
+                "--server.fileWatcherType",
+                "none",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            if process.poll() is not None:
+                pytest.fail(
+                    f"streamlit exited with {process.returncode}:\n{log_path.read_text(errors='replace')}"
+                )
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"streamlit did not answer on {url} within {START_TIMEOUT_S}s:\n"
+                    f"{log_path.read_text(errors='replace')}"
+                )
+            time.sleep(0.25)  # polling the health endpoint, not waiting on the page
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def browser(app_url: str) -> Iterator[object]:
+    """Chromium for one test module. Module scope, not session: Playwright's sync API allows one
+    running instance per thread, and a module that starts its own must not find this one alive."""
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=30_000)  # a Streamlit rerun on a loaded 2-core machine can take a while
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: object, app_url: str) -> Iterator[object]:
+    context = browser.new_context(viewport=VIEWPORT, base_url=app_url)  # type: ignore[attr-defined]
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    yield page
+    context.close()

@@ -1,0 +1,202 @@
+"""pages/browse.py: filters (status, label, search, annotator), pagination, opening an example,
+and dataset text that looks like HTML shown only as literal text."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+from streamlit.testing.v1 import AppTest
+
+from curation.io import ColumnMapping, import_table, open_table
+from curation.models import User
+from curation.projects import create_project
+from tests.pages.helpers import by_label, by_label_prefix, logged_in, markup_values, no_exception, values
+
+IMG = "<img src=x onerror=alert(1)>"
+SCRIPT = "<script>alert(1)</script>"
+
+
+def _label(i: int) -> str | None:
+    return {0: "billing", 1: "shipping"}.get(i % 3)
+
+
+@pytest.fixture
+def tickets(engine: Engine, lead: User, tmp_path: Path) -> int:
+    """62 examples: t001..t060 (every third unlabelled, "parcel" in every tenth), then two with markup."""
+    project = create_project(engine, lead, "Tickets", labels=["billing", "shipping"])
+    rows = [
+        {
+            "id": f"t{i:03d}",
+            "text": f"Ticket {i}: " + ("my parcel is late" if i % 10 == 0 else "a question"),
+            "label": _label(i),
+            "split": "train" if i <= 50 else "test",
+        }
+        for i in range(1, 61)
+    ]
+    rows += [
+        {"id": "x1", "text": IMG, "label": None, "split": "test"},
+        {"id": "x2", "text": SCRIPT, "label": None, "split": "test"},
+    ]
+    path = tmp_path / "tickets.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    import_table(
+        engine,
+        lead,
+        open_table(path),
+        ColumnMapping(
+            id=["id"], text="text", label="label", split="split", metadata=[], default_source="helpdesk"
+        ),
+        "Tickets",
+    )
+    # Two annotators label t003 (disagreeing) and one labels x1.
+    votes = tmp_path / "votes.csv"
+    votes.write_text(
+        "id,annotator,label\nt003,ann1,billing\nt003,ann2,shipping\nx1,ann1,billing\n", encoding="utf-8"
+    )
+    import_table(
+        engine,
+        lead,
+        open_table(votes),
+        ColumnMapping(id=["id"], annotator="annotator", label="label"),
+        "Tickets",
+    )
+    assert project.id is not None
+    return project.id
+
+
+def _browser(tickets: int) -> AppTest:
+    at = logged_in("lena", "lead-password")
+    at.switch_page("pages/browse.py").run()
+    no_exception(at)
+    assert values(at.title) == ["Data browser"]
+    return at
+
+
+def _page_label(at: AppTest) -> str:
+    return by_label_prefix(at.number_input, "Page (of").label
+
+
+def _ids(at: AppTest) -> list[str]:
+    return at.dataframe[0].value["id"].tolist()
+
+
+def test_first_page_and_paging(tickets: int) -> None:
+    at = _browser(tickets)
+    assert _page_label(at) == "Page (of 2) · 62 examples"
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["#", "id", "status", "label", "content", "source", "split"]
+    assert _ids(at) == [f"t{i:03d}" for i in range(1, 51)]
+    first = table.iloc[0].to_dict()
+    assert {k: first[k] for k in ("id", "status", "label", "content", "source", "split")} == {
+        "id": "t001",
+        "status": "🟢 labelled",
+        "label": "shipping",
+        "content": "Ticket 1: a question",
+        "source": "helpdesk",
+        "split": "train",
+    }
+    t003 = table[table["id"] == "t003"].iloc[0]
+    assert (t003["status"], t003["label"]) == ("🔴 disputed", "")
+
+    by_label_prefix(at.number_input, "Page (of").set_value(2).run()
+    no_exception(at)
+    assert _ids(at) == [f"t{i:03d}" for i in range(51, 61)] + ["x1", "x2"]
+    assert _page_label(at) == "Page (of 2) · 62 examples"
+
+    by_label(at.selectbox, "Rows per page").select(25).run()
+    no_exception(at)
+    assert _page_label(at) == "Page (of 3) · 62 examples"
+    assert _ids(at) == [f"t{i:03d}" for i in range(26, 51)]
+
+
+def test_filters_by_status_label_and_search(tickets: int) -> None:
+    at = _browser(tickets)
+    by_label(at.multiselect, "Status").set_value(["labelled"]).run()
+    no_exception(at)
+    labelled = [f"t{i:03d}" for i in range(1, 61) if _label(i) and i != 3]  # t003 became disputed
+    assert _page_label(at) == f"Page (of 1) · {len(labelled)} examples"
+    assert _ids(at) == labelled
+    assert set(at.dataframe[0].value["status"]) == {"🟢 labelled"}
+
+    assert by_label(at.multiselect, "Final label").options == ["billing", "shipping"]
+    by_label(at.multiselect, "Final label").set_value(["billing"]).run()
+    billing = [f"t{i:03d}" for i in range(1, 61) if _label(i) == "billing" and i != 3]
+    assert _page_label(at) == f"Page (of 1) · {len(billing)} examples"
+    assert _ids(at) == billing
+
+    by_label(at.text_input, "Search text").input("PARCEL").run()  # case-insensitive
+    no_exception(at)
+    assert _page_label(at) == "Page (of 1) · 2 examples"
+    assert _ids(at) == ["t030", "t060"]
+
+    by_label(at.multiselect, "Status").set_value([]).run()
+    by_label(at.multiselect, "Final label").set_value([]).run()
+    assert _page_label(at) == "Page (of 1) · 6 examples"
+    assert _ids(at) == ["t010", "t020", "t030", "t040", "t050", "t060"]
+
+    by_label(at.text_input, "Search text").input("no such words").run()
+    no_exception(at)
+    assert _page_label(at) == "Page (of 1) · 0 examples"
+    assert at.dataframe[0].value.empty
+    assert [s.label for s in at.selectbox if s.label == "Open example"] == []
+
+
+def test_split_and_annotator_filters(tickets: int) -> None:
+    at = _browser(tickets)
+    by_label(at.multiselect, "Split").set_value(["test"]).run()
+    assert _page_label(at) == "Page (of 1) · 12 examples"
+    annotator = by_label(at.selectbox, "Annotated by")
+    assert annotator.options == ["anyone", "ann1", "ann2"]
+    annotator.select_index(1).run()  # ann1
+    no_exception(at)
+    assert _ids(at) == ["x1"]
+    by_label(at.multiselect, "Split").set_value([]).run()
+    assert _ids(at) == ["t003", "x1"]
+
+
+def test_a_page_past_the_end_is_clamped_when_filters_shrink_the_set(tickets: int) -> None:
+    at = _browser(tickets)
+    by_label_prefix(at.number_input, "Page (of").set_value(2).run()
+    by_label(at.text_input, "Search text").input("parcel").run()
+    no_exception(at)
+    assert _page_label(at) == "Page (of 1) · 6 examples"
+    assert by_label_prefix(at.number_input, "Page (of").value == 1
+    assert _ids(at) == ["t010", "t020", "t030", "t040", "t050", "t060"]
+
+
+def test_open_an_example_with_its_annotations(tickets: int) -> None:
+    at = _browser(tickets)
+    opener = by_label(at.selectbox, "Open example")
+    assert len(opener.options) == 50 and opener.options[2].endswith("· t003")
+    opener.select_index(2).run()
+    no_exception(at)
+    assert "Ticket 3: a question" in values(at.text)
+    assert any(
+        c.startswith("#") and "· t003 · disputed · source: helpdesk · licence: —" in c
+        for c in values(at.caption)
+    )
+    annotations = at.dataframe[1].value
+    assert annotations[["annotator", "label"]].to_dict("records") == [
+        {"annotator": "ann1", "label": "billing"},
+        {"annotator": "ann2", "label": "shipping"},
+    ]
+
+
+def test_markup_in_examples_is_shown_as_literal_text_only(tickets: int) -> None:
+    at = _browser(tickets)
+    by_label(at.text_input, "Search text").input("alert(1)").run()
+    no_exception(at)
+    assert _ids(at) == ["x1", "x2"]
+    # The table holds the literal strings.
+    assert at.dataframe[0].value["content"].tolist() == [IMG, SCRIPT]
+    for index, literal in ((0, IMG), (1, SCRIPT)):
+        by_label(at.selectbox, "Open example").select_index(index).run()
+        no_exception(at)
+        assert literal in values(at.text)
+        rendered = markup_values(at)
+        for fragment in (literal, "onerror", "<script", "<img"):
+            assert not any(fragment in value for value in rendered), (fragment, rendered)
+        assert at.html.len == 0
