@@ -59,8 +59,8 @@ def build(path: Path, n: int) -> tuple[object, int, list[User]]:
         label = rng.choice(LABELS)
         examples.append({"project_id": project.id, "external_id": f"t{i:06d}", "text": f"ticket {i}: {label}",
                          "meta": {}, "content_hash": hashlib.sha256(str(i).encode()).hexdigest(),
-                         "status": status.value, "final_label": label if status is ExampleStatus.labelled else None,
-                         "created_at": now, "updated_at": now})
+                         "status": status.value, "created_at": now, "updated_at": now,
+                         "final_label": label if status is ExampleStatus.labelled else None})
         if status is ExampleStatus.labelled:
             annotations += [(i, imported[0].id, label), (i, imported[1].id, label)]
         elif status is ExampleStatus.in_review:
@@ -70,8 +70,9 @@ def build(path: Path, n: int) -> tuple[object, int, list[User]]:
             session.execute(insert(Example), examples[start:start + 5000])
         first_id = session.execute(select(Example.id).where(Example.project_id == project.id)
                                    .order_by(Example.id)).scalars().first()
-        rows = [{"example_id": first_id + i - 1, "annotator_id": who, "label": label, "comment": "", "flags": [],
-                 "row_version": 1, "created_at": now, "updated_at": now} for i, who, label in annotations]
+        rows = [{"example_id": first_id + i - 1, "annotator_id": who, "label": label, "comment": "",
+                 "flags": [], "row_version": 1, "created_at": now, "updated_at": now}
+                for i, who, label in annotations]
         for start in range(0, len(rows), 5000):
             session.execute(insert(Annotation), rows[start:start + 5000])
     with engine.connect() as connection:
@@ -93,7 +94,8 @@ def measure(n: int) -> tuple[float, float, str]:
                     raise SystemExit(f"{n}: the queue ran dry for {person.username}")
                 if round_number >= WARMUP:
                     timings.append(elapsed * 1000)
-                submit_annotation(engine, person, item.example.id, label=rng.choice(LABELS))  # type: ignore[arg-type]
+                label = rng.choice(LABELS)
+                submit_annotation(engine, person, item.example.id, label=label)  # type: ignore[arg-type]
         plan = query_plan(engine)  # type: ignore[arg-type]
         engine.dispose()  # type: ignore[attr-defined]
     timings.sort()
@@ -103,8 +105,9 @@ def measure(n: int) -> tuple[float, float, str]:
 def query_plan(engine: object) -> str:
     """SQLite's plan for the first walk of the queue (new items nobody holds), to show the index."""
     sql = ("EXPLAIN QUERY PLAN SELECT example.id FROM example WHERE example.project_id = 1 "
-           "AND example.status = 'new' AND NOT EXISTS (SELECT 1 FROM annotation WHERE annotation.example_id = "
-           "example.id AND annotation.annotator_id = 2) ORDER BY example.id LIMIT 1")
+           "AND example.status = 'new' AND NOT EXISTS (SELECT 1 FROM annotation "
+           "WHERE annotation.example_id = example.id AND annotation.annotator_id = 2) "
+           "ORDER BY example.id LIMIT 1")
     with read_session(engine) as session:  # type: ignore[arg-type]
         rows = session.execute(text(sql)).all()
     return "; ".join(str(row[-1]) for row in rows)

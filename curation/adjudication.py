@@ -25,7 +25,7 @@ from curation.db import read_session
 from curation.errors import Conflict, InputError, NotFound
 from curation.models import Adjudication, Annotation, Example, ExampleStatus, Project, TaskType, User, utcnow
 from curation.retry import run_write
-from curation.review import resolve_example, status_snapshot
+from curation.review import resolve_example, response_of, status_snapshot
 
 EXCLUSION_REASONS: dict[str, str] = {
     "off_task": "Off-task",
@@ -66,7 +66,8 @@ class ExampleDetail:
     adjudications: list[tuple[Adjudication, str]] = field(default_factory=list)
 
 
-def adjudication_queue(engine: Engine, actor: User, project_id: int, limit: int | None = None) -> list[DisputedItem]:
+def adjudication_queue(engine: Engine, actor: User, project_id: int,
+                       limit: int | None = None) -> list[DisputedItem]:
     """Items whose k labels disagree (status `disputed`), most disputed first: the lowest share for
     the most common answer, then the most distinct answers, then the oldest item."""
     require_role(actor, *LEADS)
@@ -74,15 +75,17 @@ def adjudication_queue(engine: Engine, actor: User, project_id: int, limit: int 
         project = _project(session, project_id)
         generation = TaskType(project.task_type) is TaskType.generation
         rows = session.execute(
-            select(Example.id, Example.external_id, Example.response, Annotation.label, Annotation.response)
+            select(Example.id, Example.external_id, Example.response, Example.messages, Annotation.label,
+                   Annotation.response)
             .join(Annotation, Annotation.example_id == Example.id)
             .where(Example.project_id == project_id, Example.status == ExampleStatus.disputed.value)).all()
     votes: dict[int, Counter[str]] = defaultdict(Counter)
     external: dict[int, str] = {}
-    for example_id, external_id, original, label, response in rows:
+    for example_id, external_id, original, messages, label, response in rows:
         external[example_id] = external_id
         if generation:
-            vote = (response if response is not None else (original or "")).replace("\r\n", "\n").strip()
+            vote = (response if response is not None else response_of(original, messages))
+            vote = vote.replace("\r\n", "\n").strip()
         else:
             vote = label if label is not None else "(no label)"
         votes[example_id][vote] += 1
@@ -112,7 +115,8 @@ def example_detail(engine: Engine, actor: User, example_id: int) -> ExampleDetai
         detail = ExampleDetail(example=example, project=project)
         for annotation, username in session.execute(
                 select(Annotation, User.username).join(User, User.id == Annotation.annotator_id)
-                .where(Annotation.example_id == example_id).order_by(Annotation.created_at, Annotation.id)).all():
+                .where(Annotation.example_id == example_id)
+                .order_by(Annotation.created_at, Annotation.id)).all():
             detail.annotations.append(AnnotationView(annotation, username))
         detail.adjudications = [(a, name) for a, name in session.execute(
             select(Adjudication, User.username).join(User, User.id == Adjudication.lead_id)
@@ -162,7 +166,8 @@ def exclude_example(engine: Engine, actor: User, example_id: int, category: str,
         if example.status == ExampleStatus.excluded:
             raise Conflict(f"Item #{example_id} is already excluded ({example.exclusion_reason}).")
         before = status_snapshot(example)
-        example.status, example.exclusion_reason, example.updated_at = ExampleStatus.excluded, reason, utcnow()
+        example.status, example.exclusion_reason = ExampleStatus.excluded, reason
+        example.updated_at = utcnow()
         session.add(example)
         audit.record(session, actor, "example.exclude", "example", example_id, project_id=example.project_id,
                      before=before, after=status_snapshot(example))
@@ -201,17 +206,19 @@ def annotation_rows(engine: Engine, actor: User, project_id: int) -> Iterator[di
         _project(session, project_id)
         result = session.execute(
             select(Example.external_id, Example.id, User.username, Annotation)
-            .join(Annotation, Annotation.example_id == Example.id).join(User, User.id == Annotation.annotator_id)
+            .join(Annotation, Annotation.example_id == Example.id)
+            .join(User, User.id == Annotation.annotator_id)
             .where(Example.project_id == project_id).order_by(Annotation.created_at, Annotation.id)
             .execution_options(yield_per=2000))
         for external_id, example_id, username, annotation in result:
             yield {"item": external_id, "example_id": example_id, "annotator": username,
-                   "label": annotation.label, "time": _iso(annotation.updated_at), "rating": annotation.rating,
-                   "response": annotation.response, "comment": annotation.comment,
-                   "flags": ",".join(annotation.flags)}
+                   "label": annotation.label, "time": _iso(annotation.updated_at),
+                   "rating": annotation.rating, "response": annotation.response,
+                   "comment": annotation.comment, "flags": ",".join(annotation.flags)}
 
 
-def export_annotations(engine: Engine, actor: User, project_id: int, out: str | Path, file_format: str = "csv") -> int:
+def export_annotations(engine: Engine, actor: User, project_id: int, out: str | Path,
+                       file_format: str = "csv") -> int:
     """Write `annotation_rows` to `out` as CSV or JSONL; returns the number of rows."""
     if file_format not in ANNOTATION_EXPORT_FORMATS:
         raise InputError(f"format must be one of {', '.join(ANNOTATION_EXPORT_FORMATS)}", field="format")
@@ -221,7 +228,8 @@ def export_annotations(engine: Engine, actor: User, project_id: int, out: str | 
     path.parent.mkdir(parents=True, exist_ok=True)
     count = 0
     with path.open("w", encoding="utf-8", newline="") as handle:
-        columns = ["item", "example_id", "annotator", "label", "time", "rating", "response", "comment", "flags"]
+        columns = ["item", "example_id", "annotator", "label", "time", "rating", "response", "comment",
+                   "flags"]
         writer = csv.DictWriter(handle, fieldnames=columns) if file_format == "csv" else None
         if writer:
             writer.writeheader()
@@ -264,7 +272,8 @@ def _final_value(project: Project, label: str | None, response: str | None) -> t
             raise InputError("the final response must not be empty", field="final_response")
         return None, response.replace("\r\n", "\n").strip()
     if response is not None:
-        raise InputError("a classification project takes a final label, not a response", field="final_response")
+        raise InputError("a classification project takes a final label, not a response",
+                         field="final_response")
     if not label or label not in project.labels:
         raise InputError(f"the final label must be one of the project's labels ({', '.join(project.labels)})",
                          field="final_label")

@@ -60,7 +60,8 @@ class EventRow:
     actor: str | None  # username; None for system events (first-start bootstrap)
 
 
-def query_events(engine: Engine, actor: User, flt: EventFilter, limit: int = 500, offset: int = 0) -> list[EventRow]:
+def query_events(engine: Engine, actor: User, flt: EventFilter, limit: int = 500,
+                 offset: int = 0) -> list[EventRow]:
     """Audit events matching `flt`, newest first (leads and admins)."""
     _require_lead(actor)
     query = _filtered(flt)

@@ -85,6 +85,34 @@ def build_parser() -> argparse.ArgumentParser:
     secret.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     listing = users.add_parser("list", help="list accounts")
     listing.add_argument("--json", action="store_true")
+    change = users.add_parser("set", help="change an account's role or deactivate/activate it (admins)")
+    change.add_argument("username")
+    change.add_argument("--role", choices=[r.value for r in Role])
+    active = change.add_mutually_exclusive_group()
+    active.add_argument("--inactive", action="store_true", help="deactivate: no login; labels stay")
+    active.add_argument("--active", action="store_true", help="activate again")
+
+    assign = commands.add_parser("assign", help="reserve the next items of the review queue for an annotator")
+    assign.add_argument("--project", required=True)
+    assign.add_argument("--annotator", required=True)
+    assign.add_argument("--count", type=int, default=20)
+    assign.add_argument("--days", type=float, default=7.0, help="how long the reservation holds (default 7)")
+
+    annotations = commands.add_parser("annotations", help="export every annotation in long format "
+                                                          "(item, annotator, label, time, ...)")
+    annotations.add_argument("--project", required=True)
+    annotations.add_argument("--out", required=True, help="output file; '-' writes CSV to standard output")
+    annotations.add_argument("--format", choices=["csv", "jsonl"], default="csv")
+
+    adjudication = commands.add_parser("adjudication", help="size of the adjudication queue (disputed items)")
+    adjudication.add_argument("--project", required=True)
+    adjudication.add_argument("--list", type=int, default=0, metavar="N", help="also list the N most disputed")
+    adjudication.add_argument("--json", action="store_true")
+
+    queue = commands.add_parser("queue", help="review queue figures; --order sets what it hands out first")
+    queue.add_argument("--project", required=True)
+    queue.add_argument("--order", choices=["unlabelled_first", "suspected_first"])
+    queue.add_argument("--json", action="store_true")
 
     version = commands.add_parser("version", help="dataset versions: build a candidate, approve, verify, export, diff")
     vcmd = version.add_subparsers(dest="version_command", required=True)
@@ -148,6 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from training.cli import HANDLERS as training_handlers
 
         handler.update(training_handlers)
+        handler.update({"assign": _assign, "annotations": _annotations, "adjudication": _adjudication,
+                        "queue": _queue})
         return handler[args.command](engine, args)
     except CurationError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -279,6 +309,8 @@ def _users(engine: Engine, args: argparse.Namespace) -> int:
         user = create_user(engine, actor, args.username, Role(args.role), password, args.display_name)
         print(f"added {user.username} ({user.role})")
         return 0
+    if args.users_command == "set":
+        return _users_set(engine, args)
     users = list_users(engine, _actor(engine, args))
     rows: list[dict[str, Any]] = [{"username": u.username, "role": Role(u.role).value, "active": u.active,
                                    "imported": u.imported, "can_log_in": bool(u.password_hash)} for u in users]
@@ -295,6 +327,89 @@ def _version(engine: Engine, args: argparse.Namespace) -> int:
     from curation.version_cli import run_version_command
 
     return run_version_command(engine, _actor(engine, args) if args.version_command != "verify" else None, args)
+
+
+def _users_set(engine: Engine, args: argparse.Namespace) -> int:
+    from curation.auth import set_active, set_role
+
+    actor = _actor(engine, args)
+    user = get_user(engine, args.username)
+    if args.role is None and not args.active and not args.inactive:
+        raise InputError("say what to change: --role, --active or --inactive")
+    if args.role is not None:
+        user = set_role(engine, actor, user.id, Role(args.role))
+    if args.active or args.inactive:
+        user = set_active(engine, actor, user.id, bool(args.active))
+    print(f"{user.username}: {Role(user.role).value}, {'active' if user.active else 'inactive'}")
+    return 0
+
+
+def _assign(engine: Engine, args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from curation.queue import assign_items
+
+    project = get_project(engine, args.project)
+    annotator = get_user(engine, args.annotator)
+    ids = assign_items(engine, _actor(engine, args), project.id, annotator, args.count,
+                       lease=timedelta(days=args.days))
+    print(f"assigned {len(ids)} items of {project.name} to {annotator.username} for {args.days:g} days")
+    return 0
+
+
+def _annotations(engine: Engine, args: argparse.Namespace) -> int:
+    from curation.adjudication import annotation_rows, export_annotations
+
+    project = get_project(engine, args.project)
+    if args.out == "-":
+        import csv
+
+        writer = None
+        for row in annotation_rows(engine, _actor(engine, args), project.id):
+            if writer is None:
+                writer = csv.DictWriter(sys.stdout, fieldnames=list(row))
+                writer.writeheader()
+            writer.writerow(row)
+        return 0
+    count = export_annotations(engine, _actor(engine, args), project.id, args.out, args.format)
+    print(f"{count} annotations -> {args.out} ({args.format})", file=sys.stderr)
+    return 0
+
+
+def _adjudication(engine: Engine, args: argparse.Namespace) -> int:
+    from curation.adjudication import adjudication_queue, adjudication_queue_size
+
+    actor = _actor(engine, args)
+    project = get_project(engine, args.project)
+    size = adjudication_queue_size(engine, actor, project.id)
+    top = adjudication_queue(engine, actor, project.id, limit=args.list) if args.list else []
+    if args.json:
+        print(json.dumps({"project": project.name, "disputed": size,
+                          "most_disputed": [{"id": item.external_id, "example_id": item.example_id,
+                                             "votes": item.votes, "disagreement": round(item.disagreement, 4)}
+                                            for item in top]}, indent=2, ensure_ascii=False))
+    else:
+        print(f"{project.name}: {size} items wait for adjudication")
+        for item in top:
+            votes = ", ".join(f"{label[:40]} x{n}" for label, n in item.votes.items())
+            print(f"  #{item.example_id} {item.external_id}: {votes}")
+    return 0
+
+
+def _queue(engine: Engine, args: argparse.Namespace) -> int:
+    from curation.queue import queue_stats, set_queue_order
+
+    actor = _actor(engine, args)
+    project = get_project(engine, args.project)
+    if args.order:
+        set_queue_order(engine, actor, project.id, args.order)
+    stats = queue_stats(engine, actor, project.id)
+    if args.json:
+        print(json.dumps(stats, indent=2, ensure_ascii=False))
+    else:
+        for key, value in stats.items():
+            print(f"{key}: {value}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -89,8 +89,8 @@ def skip_item(engine: Engine, actor: User, example_id: int) -> None:
         row = session.execute(select(Assignment).where(Assignment.example_id == example_id,
                                                        Assignment.annotator_id == actor.id)).scalars().first()
         if row is None:
-            session.add(Assignment(project_id=example.project_id, example_id=example_id, annotator_id=actor.id,
-                                   state=AssignmentState.skipped, expires_at=utcnow()))
+            session.add(Assignment(project_id=example.project_id, example_id=example_id,
+                                   annotator_id=actor.id, state=AssignmentState.skipped, expires_at=utcnow()))
         else:
             row.state, row.expires_at = AssignmentState.skipped, utcnow()
             session.add(row)
@@ -131,7 +131,8 @@ def assign_items(engine: Engine, actor: User, project_id: int, annotator: User, 
                 break
             ids.append(example_id)
         audit.record(session, actor, "queue.assign", "user", annotator.id, project_id=project.id,
-                     after={"annotator": annotator.username, "examples": ids, "until": (now + lease).isoformat()})
+                     after={"annotator": annotator.username, "examples": ids,
+                            "until": (now + lease).isoformat()})
         return ids
 
     return run_write(engine, work)
@@ -163,7 +164,8 @@ def set_priority(engine: Engine, actor: User, project_id: int, scores: Mapping[i
         _project(session, project_id)
         changed = 0
         for example_id, score in scores.items():
-            result = session.execute(update(Example).where(Example.id == example_id, Example.project_id == project_id)
+            result = session.execute(update(Example)
+                                     .where(Example.id == example_id, Example.project_id == project_id)
                                      .values(priority=None if score is None else float(score)))
             changed += int(result.rowcount or 0)
         audit.record(session, actor, "queue.priority", "project", project_id, project_id=project_id,
@@ -243,9 +245,11 @@ def queue_stats(engine: Engine, actor: User, project_id: int) -> dict[str, Any]:
             _assignment.c.project_id == project_id, _assignment.c.state == AssignmentState.leased.value,
             _assignment.c.expires_at > now)).scalar_one()
         skips = session.execute(select(func.count()).select_from(_assignment).where(
-            _assignment.c.project_id == project_id, _assignment.c.state == AssignmentState.skipped.value)).scalar_one()
+            _assignment.c.project_id == project_id,
+            _assignment.c.state == AssignmentState.skipped.value)).scalar_one()
         per_annotator = session.execute(select(User.username, func.count()).select_from(_annotation).join(
-            _example, _example.c.id == _annotation.c.example_id).join(User, User.id == _annotation.c.annotator_id)
+            _example, _example.c.id == _annotation.c.example_id)
+            .join(User, User.id == _annotation.c.annotator_id)
             .where(_example.c.project_id == project_id).group_by(User.username).order_by(User.username)).all()
     needs = sum(int(by_status.get(s, 0)) for s in OPEN_STATUSES)
     return {
@@ -278,11 +282,13 @@ def _as_utc(value: datetime) -> datetime:
 
 
 def _labelled_by(annotator_id: int) -> ColumnElement[bool]:
-    return exists().where(and_(_annotation.c.example_id == _example.c.id, _annotation.c.annotator_id == annotator_id))
+    return exists().where(and_(_annotation.c.example_id == _example.c.id,
+                               _annotation.c.annotator_id == annotator_id))
 
 
 def _skipped_by(annotator_id: int) -> ColumnElement[bool]:
-    return exists().where(and_(_assignment.c.example_id == _example.c.id, _assignment.c.annotator_id == annotator_id,
+    return exists().where(and_(_assignment.c.example_id == _example.c.id,
+                               _assignment.c.annotator_id == annotator_id,
                                _assignment.c.state == AssignmentState.skipped.value))
 
 
@@ -292,7 +298,8 @@ def _drop_lapsed(session: Session, project: Project, annotator: User, now: datet
         Assignment.state == AssignmentState.leased.value, Assignment.expires_at <= now))
 
 
-def _current_lease(session: Session, project: Project, actor: User, now: datetime, lease: timedelta) -> int | None:
+def _current_lease(session: Session, project: Project, actor: User, now: datetime,
+                   lease: timedelta) -> int | None:
     """The item the actor already holds (renewed), dropping lapsed leases and ones on items that no
     longer need labels (a lead settled or excluded them)."""
     _drop_lapsed(session, project, actor, now)
@@ -304,7 +311,8 @@ def _current_lease(session: Session, project: Project, actor: User, now: datetim
     for assignment_id, example_id, expires_at, status in rows:
         if status in OPEN_STATUSES:
             if _as_utc(expires_at) < now + lease:
-                session.execute(update(Assignment).where(Assignment.id == assignment_id).values(expires_at=now + lease))
+                session.execute(update(Assignment).where(Assignment.id == assignment_id)
+                                .values(expires_at=now + lease))
             return int(example_id)
         session.execute(delete(Assignment).where(Assignment.id == assignment_id))
     return None
@@ -330,7 +338,8 @@ def _claim(session: Session, project: Project, annotator: User, now: datetime, u
     labels = (select(func.count()).select_from(_annotation)
               .where(_annotation.c.example_id == _example.c.id).scalar_subquery())
     held = (select(func.count()).select_from(_assignment)
-            .where(_assignment.c.example_id == _example.c.id, _assignment.c.state == AssignmentState.leased.value,
+            .where(_assignment.c.example_id == _example.c.id,
+                   _assignment.c.state == AssignmentState.leased.value,
                    _assignment.c.expires_at > now).scalar_subquery())
     mine = exists().where(and_(_assignment.c.example_id == _example.c.id,
                                _assignment.c.annotator_id == annotator.id))
@@ -339,11 +348,12 @@ def _claim(session: Session, project: Project, annotator: User, now: datetime, u
     # finds nothing, a second pass waits for locked rows, so a slot that is free but momentarily
     # locked by someone else's claim is never reported as "nothing left".
     passes = (True,) if session.get_bind().dialect.name == "sqlite" else (True, False)
-    for skip_locked, (conditions, order) in ((skip, phase) for skip in passes for phase in _phases(project, held)):
+    walks = [(skip, phase) for skip in passes for phase in _phases(project, held)]
+    for skip_locked, (conditions, order) in walks:
         for _ in range(_MAX_PROBES):
             query = (select(_example.c.id)
-                     .where(_example.c.project_id == project.id, *conditions, ~_labelled_by(annotator.id), ~mine,
-                            labels + held < k)
+                     .where(_example.c.project_id == project.id, *conditions, ~_labelled_by(annotator.id),
+                            ~mine, labels + held < k)
                      .order_by(*order).limit(1).with_for_update(skip_locked=skip_locked, of=_example))
             if tried:
                 query = query.where(_example.c.id.not_in(tried))
@@ -356,8 +366,8 @@ def _claim(session: Session, project: Project, annotator: User, now: datetime, u
                                                                                  exclude_annotator=None)
             if taken < k:
                 session.add(Assignment(project_id=project.id, example_id=candidate, annotator_id=annotator.id,
-                                       state=AssignmentState.leased, expires_at=until,
-                                       assigned_by_id=assigned_by.id if assigned_by else None, created_at=now))
+                                       state=AssignmentState.leased, expires_at=until, created_at=now,
+                                       assigned_by_id=assigned_by.id if assigned_by else None))
                 session.flush()
                 return int(candidate)
             tried.append(int(candidate))

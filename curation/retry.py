@@ -52,7 +52,7 @@ def run_write(engine: Engine, work: Callable[[Session], T], *, attempts: int = A
             if not is_transient(error):
                 raise
             if attempt == attempts - 1:
-                raise Conflict("The database is busy with other changes; nothing was saved. Please try again.") \
-                    from error
+                raise Conflict("The database is busy with other changes; nothing was saved. "
+                               "Please try again.") from error
             time.sleep(random.uniform(0, min(0.2, 0.002 * 2 ** attempt)))
     raise AssertionError("unreachable")

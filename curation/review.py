@@ -155,19 +155,20 @@ def submit_annotation(
         assert project is not None
         label_value, response_value = _validate_value(project, example, label, response, rating)
         if _own_annotation(session, example_id, actor) is not None:
-            raise Conflict(f"You have already labelled item #{example_id}; go back to it to change your label.")
+            raise Conflict(f"You have already labelled item #{example_id}; "
+                           "go back to it to change your label.")
         if example.status == ExampleStatus.excluded:
             raise Conflict(f"Item #{example_id} was excluded by a lead; your label was not needed. "
                            "Take the next item.")
+        full = Conflict(f"Item #{example_id} already has its {project.overlap_k} labels; "
+                        "your label was not saved. Take the next item.")
         if example.status not in OPEN_STATUSES:
-            raise Conflict(f"Item #{example_id} already has its {project.overlap_k} labels; your label was not "
-                           "saved. Take the next item.")
+            raise full
         now = utcnow()
         taken = _count_annotations(session, example_id) + _count_live_leases(session, example_id, now,
                                                                              exclude_annotator=actor.id)
         if taken >= project.overlap_k:
-            raise Conflict(f"Item #{example_id} already has its {project.overlap_k} labels; your label was not "
-                           "saved. Take the next item.")
+            raise full
         annotation = Annotation(example_id=example_id, annotator_id=actor.id, label=label_value,
                                 response=response_value, rating=rating, comment=comment, flags=flag_list,
                                 created_at=now, updated_at=now)
@@ -207,7 +208,8 @@ def update_annotation(
         if annotation is None:
             raise NotFound(f"No annotation with id {annotation_id}.")
         if annotation.annotator_id != actor.id:
-            raise PermissionDenied("You can change only your own labels; leads settle items on the Adjudication page.")
+            raise PermissionDenied("You can change only your own labels; "
+                                   "leads settle items on the Adjudication page.")
         example = _example(session, annotation.example_id, lock=True)
         project = session.get(Project, example.project_id)
         assert project is not None
@@ -215,13 +217,13 @@ def update_annotation(
         before = _annotation_snapshot(annotation)
         result = session.execute(
             update(Annotation).where(Annotation.id == annotation_id, Annotation.row_version == row_version)
-            .values(label=label_value, response=response_value, rating=rating, comment=comment, flags=flag_list,
-                    row_version=Annotation.row_version + 1, updated_at=utcnow()))
+            .values(label=label_value, response=response_value, rating=rating, comment=comment,
+                    flags=flag_list, row_version=Annotation.row_version + 1, updated_at=utcnow()))
         if result.rowcount != 1:
             session.refresh(annotation)
-            raise Conflict(f"Your label on item #{annotation.example_id} was changed elsewhere since you opened it "
-                           f"(version {row_version}, now {annotation.row_version}); nothing was saved. "
-                           "Reload to see the current label, then edit again.")
+            raise Conflict(f"Your label on item #{annotation.example_id} was changed elsewhere since you "
+                           f"opened it (version {row_version}, now {annotation.row_version}); nothing was "
+                           "saved. Reload to see the current label, then edit again.")
         session.refresh(annotation)
         change = resolve_example(session, project, example)
         audit.record(session, actor, "annotation.update", "example", example.id, project_id=project.id,
@@ -231,7 +233,8 @@ def update_annotation(
     return run_write(engine, work)
 
 
-def previous_annotation(engine: Engine, actor: User, project_id: int, before_id: int | None = None) -> ReviewItem | None:
+def previous_annotation(engine: Engine, actor: User, project_id: int,
+                        before_id: int | None = None) -> ReviewItem | None:
     """The caller's own most recent annotation in the project (before annotation `before_id` when
     given), as a review item to change: the review screen's "back"."""
     require_role(actor, *ANNOTATING_ROLES)
@@ -250,7 +253,8 @@ def previous_annotation(engine: Engine, actor: User, project_id: int, before_id:
         return review_item(session, project, example, annotation)
 
 
-def resolve_example(session: Session, project: Project, example: Example) -> tuple[dict[str, Any], dict[str, Any]]:
+def resolve_example(session: Session, project: Project,
+                    example: Example) -> tuple[dict[str, Any], dict[str, Any]]:
     """Set the example's status and final label/response from its annotations by the project rule
     (`resolve_status`). An excluded item stays excluded; an item a lead settled keeps the lead's
     decision. Returns the (before, after) status snapshot for the audit event."""
@@ -279,6 +283,20 @@ def resolve_example(session: Session, project: Project, example: Example) -> tup
     return before, after
 
 
+def original_response(example: Example) -> str:
+    """The response a generation annotator edits: `response`, or a chat's last assistant turn."""
+    return response_of(example.response, example.messages)
+
+
+def response_of(response: str | None, messages: list[dict[str, Any]] | None) -> str:
+    if response is not None:
+        return response
+    for message in reversed(messages or []):
+        if message.get("role") == "assistant":
+            return str(message.get("content") or "")
+    return ""
+
+
 def status_snapshot(example: Example) -> dict[str, Any]:
     return {"status": ExampleStatus(example.status).value, "final_label": example.final_label,
             "final_response": example.final_response, "exclusion_reason": example.exclusion_reason}
@@ -286,14 +304,15 @@ def status_snapshot(example: Example) -> dict[str, Any]:
 
 def _response_vote(example: Example, annotation: Annotation) -> str:
     """A generation annotation's vote: its (edited) response, line endings and outer blanks normalised."""
-    text = annotation.response if annotation.response is not None else (example.response or "")
+    text = annotation.response if annotation.response is not None else original_response(example)
     return text.replace("\r\n", "\n").strip()
 
 
 def _annotation_snapshot(annotation: Annotation) -> dict[str, Any]:
-    return {"annotation_id": annotation.id, "annotator_id": annotation.annotator_id, "label": annotation.label,
-            "response": annotation.response, "rating": annotation.rating, "comment": annotation.comment,
-            "flags": list(annotation.flags), "row_version": annotation.row_version}
+    return {"annotation_id": annotation.id, "annotator_id": annotation.annotator_id,
+            "label": annotation.label, "response": annotation.response, "rating": annotation.rating,
+            "comment": annotation.comment, "flags": list(annotation.flags),
+            "row_version": annotation.row_version}
 
 
 def _validate_value(project: Project, example: Example, label: str | None, response: str | None,
@@ -301,7 +320,7 @@ def _validate_value(project: Project, example: Example, label: str | None, respo
     if TaskType(project.task_type) is TaskType.generation:
         if rating is None or not 1 <= int(rating) <= 5:
             raise InputError("rate the response from 1 to 5", field="rating")
-        text = example.response or "" if response is None else response
+        text = original_response(example) if response is None else response
         if not text.strip():
             raise InputError("the response must not be empty", field="response")
         if label is not None:
@@ -312,7 +331,8 @@ def _validate_value(project: Project, example: Example, label: str | None, respo
     if not label:
         raise InputError("choose a label", field="label")
     if label not in project.labels:
-        raise InputError(f"'{label}' is not one of the project's labels ({', '.join(project.labels)})", field="label")
+        raise InputError(f"'{label}' is not one of the project's labels ({', '.join(project.labels)})",
+                         field="label")
     return label, None
 
 
@@ -344,7 +364,8 @@ def _count_annotations(session: Session, example_id: int) -> int:
                                .where(Annotation.example_id == example_id)).scalar_one())
 
 
-def _count_live_leases(session: Session, example_id: int, now: datetime, *, exclude_annotator: int | None) -> int:
+def _count_live_leases(session: Session, example_id: int, now: datetime, *,
+                       exclude_annotator: int | None) -> int:
     query = select(func.count()).select_from(Assignment).where(
         Assignment.example_id == example_id, Assignment.state == AssignmentState.leased.value,
         Assignment.expires_at > now)

@@ -21,7 +21,7 @@ from curation.audit import example_history
 from curation.errors import CurationError
 from curation.models import ExampleStatus, QueueOrder, Role, TaskType
 from curation.queue import queue_stats, set_queue_order
-from curation.review import FLAGS
+from curation.review import FLAGS, original_response
 from ui.keyboard import escape_markdown, label_key
 from ui.session import current_project, flash, get_engine, require_user, show_flash, switch_project
 from ui.widgets import show_example
@@ -51,8 +51,8 @@ metrics[3].metric("Excluded", stats["excluded"])
 with st.expander("Annotators' queue order"):
     orders = [order.value for order in QueueOrder]
     names = {"unlabelled_first": "Unlabelled items first", "suspected_first": "Suspected problems first"}
-    order = st.radio("Hand out first", orders, index=orders.index(stats["queue_order"]), format_func=names.__getitem__,
-                     horizontal=True, key=f"{key}.order")
+    order = st.radio("Hand out first", orders, index=orders.index(stats["queue_order"]),
+                     format_func=names.__getitem__, horizontal=True, key=f"{key}.order")
     if order != stats["queue_order"]:
         set_queue_order(engine, user, project.id, order)
         flash(f"The queue now hands out {names[order].lower()}.")
@@ -84,7 +84,8 @@ if current is None and queue:
 if pick_options:
     c1.selectbox("Disputed item", pick_options, index=pick_options.index(current) if current in by_id else 0,
                  format_func=lambda i: f"#{i} · {by_id[i].external_id} · {by_id[i].distinct} answers",
-                 key=f"{key}.pick.{current}", on_change=lambda: open_example(st.session_state[f"{key}.pick.{current}"]))
+                 key=f"{key}.pick.{current}",
+                 on_change=lambda: open_example(st.session_state[f"{key}.pick.{current}"]))
 c2.number_input("Open any item #", min_value=0, value=0, step=1, key=f"{key}.any",
                 help="relabel or exclude an item that is not disputed",
                 on_change=lambda: open_example(int(st.session_state[f"{key}.any"]) or None))
@@ -119,7 +120,8 @@ st.markdown(f"**Labels** ({len(detail.annotations)} of k = {detail.project.overl
 if detail.annotations:
     st.dataframe(pd.DataFrame([{
         "annotator": view.annotator,
-        ("rating" if generation else "label"): view.annotation.rating if generation else view.annotation.label,
+        ("rating" if generation else "label"): (view.annotation.rating if generation
+                                                else view.annotation.label),
         "comment": view.annotation.comment,
         "flags": ", ".join(FLAGS.get(flag, flag) for flag in view.annotation.flags),
         "at": view.annotation.updated_at,
@@ -129,8 +131,9 @@ else:
 if generation:
     for view in detail.annotations:
         with st.expander(f"{escape_markdown(view.annotator)}'s response (rating {view.annotation.rating})"):
-            edited = view.annotation.response if view.annotation.response is not None else (example.response or "")
-            diff = list(difflib.unified_diff((example.response or "").splitlines(), edited.splitlines(), "original",
+            original = original_response(example)
+            edited = view.annotation.response if view.annotation.response is not None else original
+            diff = list(difflib.unified_diff(original.splitlines(), edited.splitlines(), "original",
                                              view.annotator, lineterm=""))
             st.code("\n".join(diff) if diff else "(unchanged)", language="diff")
 if detail.adjudications:
@@ -150,8 +153,9 @@ def decided(message: str) -> None:
 
 
 if generation:
-    votes = Counter(view.annotation.response for view in detail.annotations if view.annotation.response is not None)
-    proposal = example.final_response or (votes.most_common(1)[0][0] if votes else example.response or "")
+    votes = Counter(view.annotation.response for view in detail.annotations
+                    if view.annotation.response is not None)
+    proposal = example.final_response or (votes.most_common(1)[0][0] if votes else original_response(example))
     final = st.text_area("Final response", proposal, height=200, key=f"{item_key}.final")
     if st.button("Set final response", type="primary", key=f"{item_key}.set"):
         try:
@@ -194,7 +198,8 @@ with st.expander("Exclude or include" if example.status != ExampleStatus.exclude
 with st.expander("History"):
     history = example_history(engine, user, example.id)
     if history:
-        st.dataframe(pd.DataFrame([{"at": row.event.at, "by": row.actor or "system", "action": row.event.action,
+        st.dataframe(pd.DataFrame([{"at": row.event.at, "by": row.actor or "system",
+                                    "action": row.event.action,
                                     "before": json.dumps(row.event.before, ensure_ascii=False, default=str),
                                     "after": json.dumps(row.event.after, ensure_ascii=False, default=str)}
                                    for row in history]), hide_index=True, width="stretch")

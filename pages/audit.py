@@ -39,7 +39,8 @@ if len(dates) >= 1:
 if len(dates) == 2:
     until = datetime.combine(dates[1], time.min, tzinfo=timezone.utc) + timedelta(days=1)
 flt = EventFilter(project_id=project_id, actions=tuple(actions), actor_ids=tuple(actors),
-                  entity="example" if example_id else None, entity_id=int(example_id) or None, since=since, until=until)
+                  entity="example" if example_id else None, entity_id=int(example_id) or None,
+                  since=since, until=until)
 total = count_events(engine, user, flt)
 rows = query_events(engine, user, flt, limit=PAGE_SIZE, offset=(int(page) - 1) * PAGE_SIZE)
 st.caption(f"{total:,} events · newest first · page {int(page)} of {max(1, -(-total // PAGE_SIZE))}")

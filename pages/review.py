@@ -9,7 +9,15 @@ import streamlit as st
 from curation.errors import CurationError
 from curation.models import TaskType
 from curation.queue import next_item, progress, return_skipped, skip_item
-from curation.review import FLAGS, ReviewItem, get_review_item, previous_annotation, submit_annotation, update_annotation
+from curation.review import (
+    FLAGS,
+    ReviewItem,
+    get_review_item,
+    original_response,
+    previous_annotation,
+    submit_annotation,
+    update_annotation,
+)
 from ui.keyboard import BACK, NEXT, SKIP, enable_shortcuts_on_checkboxes, escape_markdown, label_key
 from ui.session import current_project, flash, get_engine, require_user, show_flash
 from ui.widgets import show_example
@@ -27,7 +35,8 @@ show_flash()
 mine = progress(engine, user, project.id)
 total = mine.done + mine.remaining
 st.progress(mine.done / total if total else 1.0,
-            text=f"{mine.done} done · {mine.remaining} remaining" + (f" · {mine.skipped} skipped" if mine.skipped else ""))
+            text=f"{mine.done} done · {mine.remaining} remaining"
+            + (f" · {mine.skipped} skipped" if mine.skipped else ""))
 
 
 def go_back(before_id: int | None) -> None:
@@ -76,7 +85,7 @@ with left:
 
     edited = None
     if item.task_type is TaskType.generation:
-        original = example.response or ""
+        original = original_response(example)
         edited = st.text_area("Your response (edit the reply as it should be)",
                               own.response if own is not None and own.response is not None else original,
                               height=200, key=f"{item_key}.response")
@@ -87,7 +96,8 @@ with left:
             st.code("\n".join(diff), language="diff")
         else:
             st.caption("Unchanged from the original response.")
-    comment = st.text_input("Comment (optional)", own.comment if own is not None else "", key=f"{item_key}.comment")
+    comment = st.text_input("Comment (optional)", own.comment if own is not None else "",
+                            key=f"{item_key}.comment")
     flag_columns = st.columns(len(FLAGS))
     flags = [name for (name, title), column in zip(FLAGS.items(), flag_columns, strict=True)
              if column.checkbox(title, own is not None and name in own.flags, key=f"{item_key}.flag.{name}")]
@@ -125,8 +135,8 @@ with left:
         buttons = st.container(horizontal=True)
         for index, label in enumerate(item.labels):
             current = own is not None and own.label == label
-            if buttons.button(escape_markdown(label), key=f"{item_key}.label.{index}", shortcut=label_key(index),
-                              type="primary" if current else "secondary"):
+            if buttons.button(escape_markdown(label), key=f"{item_key}.label.{index}",
+                              shortcut=label_key(index), type="primary" if current else "secondary"):
                 save(label=label)
 
     nav = st.container(horizontal=True)

@@ -61,9 +61,8 @@ _CHECKBOX_SCRIPT = """
   document.addEventListener("keydown", function (event) {
     const target = event.target;
     if (!target || target.tagName !== "INPUT" || ["checkbox", "radio"].indexOf(target.type) < 0) { return; }
-    if (event.ctrlKey || event.metaKey || event.altKey || event.repeat || !event.key || event.key.length !== 1) {
-      return;
-    }
+    if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) { return; }
+    if (!event.key || event.key.length !== 1) { return; }
     if (!/^[a-z0-9]$/i.test(event.key)) { return; }
     event.preventDefault();
     setTimeout(function () { press(event.key.toLowerCase(), 50); }, 50);

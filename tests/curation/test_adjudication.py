@@ -42,7 +42,8 @@ def _disputed_world(engine: Engine, admin: User, lead: User):  # type: ignore[no
              ids[2]: ["billing", "refund", "shipping"], ids[3]: ["refund", "shipping"]}
     for example_id, labels in votes.items():
         for person, label in zip((a, b, c), labels, strict=False):
-            submit_annotation(engine, person, example_id, label=label, comment=f"{person.username} thinks {label}")
+            submit_annotation(engine, person, example_id, label=label,
+                              comment=f"{person.username} thinks {label}")
     return project, ids, (a, b, c)
 
 

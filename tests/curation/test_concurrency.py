@@ -29,7 +29,8 @@ K = 2
 __all__ = ["fast_passwords"]
 
 
-def _run_workers(url: str, people: list[User], project_id: int, per_worker: int) -> tuple[dict[int, list[int]], list[str]]:
+def _run_workers(url: str, people: list[User], project_id: int,
+                 per_worker: int) -> tuple[dict[int, list[int]], list[str]]:
     done: dict[int, list[int]] = {person.id: [] for person in people}
     errors: list[str] = []
     start = threading.Barrier(len(people))
@@ -127,7 +128,8 @@ def test_the_last_slot_goes_to_exactly_k_of_many_at_once(engine: Engine, databas
     for thread in threads:
         thread.join(timeout=120)
     assert errors == []
-    assert sorted(got, key=str) == sorted([example_ids(engine, project)[0]] * K + [None] * (WORKERS - K), key=str)
+    expected = [example_ids(engine, project)[0]] * K + [None] * (WORKERS - K)
+    assert sorted(got, key=str) == sorted(expected, key=str)
 
 
 pytestmark = pytest.mark.timeout(300)

@@ -61,7 +61,7 @@ def fast_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
-# --------------------------------------------------------------------------- helpers (used by the other review tests)
+# --------------------------------------------------------------------------- helpers (shared)
 
 
 def make_project(engine: Engine, lead: User, n: int = 10, *, k: int = 2, name: str = "Tickets",
@@ -231,7 +231,7 @@ def test_assigned_items_come_first(engine: Engine, admin: User, lead: User) -> N
     assert [label_item(engine, a, project, "billing") for _ in range(3)] == ids[:3]
     assert next_item(engine, a, project.id).example.id == ids[4]
     stats = queue_stats(engine, lead, project.id)
-    assert stats["needs_labels"] == 3 and stats["live_leases"] == 2 and stats["labels_by_annotator"] == {"a": 3}
+    assert (stats["needs_labels"], stats["live_leases"], stats["labels_by_annotator"]) == (3, 2, {"a": 3})
 
 
 def test_excluded_or_settled_items_leave_the_queue(engine: Engine, admin: User, lead: User) -> None:
@@ -322,7 +322,8 @@ def test_bad_submissions_are_refused_with_a_clear_message(engine: Engine, admin:
         submit_annotation(engine, a, only, label="billing", flags=["spam"])
     with pytest.raises(NotFound):
         submit_annotation(engine, a, 12345, label="billing")
-    submit_annotation(engine, a, only, label="billing", flags=["personal_data", "ambiguous"], comment="  hm  ")
+    submit_annotation(engine, a, only, label="billing", flags=["personal_data", "ambiguous"],
+                      comment="  hm  ")
     with pytest.raises(Conflict, match="already labelled"):
         submit_annotation(engine, a, only, label="billing")
     with read_session(engine) as session:
@@ -341,7 +342,8 @@ def test_generation_items_agree_on_the_response(engine: Engine, admin: User, lea
     submit_annotation(engine, a, first, rating=4)  # unchanged response
     submit_annotation(engine, b, first, response="reply 1\n", rating=5)  # the same text
     example = get_example(engine, first)
-    assert (example.status, example.final_response, example.final_label) == (ExampleStatus.labelled, "reply 1", None)
+    assert (example.status, example.final_response, example.final_label) == (
+        ExampleStatus.labelled, "reply 1", None)
     submit_annotation(engine, a, second, response="A better reply.", rating=2)
     submit_annotation(engine, b, second, response="Another reply.", rating=2)
     assert get_example(engine, second).status == ExampleStatus.disputed
@@ -350,7 +352,8 @@ def test_generation_items_agree_on_the_response(engine: Engine, admin: User, lea
 # --------------------------------------------------------------------------- going back
 
 
-def test_going_back_and_changing_a_label_uses_the_row_version(engine: Engine, admin: User, lead: User) -> None:
+def test_going_back_and_changing_a_label_uses_the_row_version(engine: Engine, admin: User,
+                                                              lead: User) -> None:
     project = make_project(engine, lead, 2, k=2)
     a, b = users(engine, admin, "a", "b")
     ids = example_ids(engine, project)
@@ -392,7 +395,8 @@ def test_every_label_writes_its_audit_event(engine: Engine, admin: User, lead: U
         for _ in range(4):
             label_item(engine, person, project, "billing")
     with read_session(engine) as session:
-        events = session.execute(select(AuditEvent).where(AuditEvent.action == "annotation.create")).scalars().all()
+        events = session.execute(select(AuditEvent)
+                                 .where(AuditEvent.action == "annotation.create")).scalars().all()
     assert len(events) == 8
     assert {(e.entity, e.project_id) for e in events} == {("example", project.id)}
     assert sorted((e.actor_id, e.entity_id) for e in events) == sorted(
@@ -410,3 +414,19 @@ def test_a_failed_submission_leaves_no_trace(engine: Engine, admin: User, lead: 
         assert session.execute(select(func.count()).select_from(Annotation)).scalar_one() == 0
         assert session.execute(select(func.count()).select_from(AuditEvent)
                                .where(AuditEvent.action.like("annotation%"))).scalar_one() == 0
+
+
+def test_chat_items_edit_the_last_assistant_turn(engine: Engine, admin: User, lead: User) -> None:
+    project = create_project(engine, lead, "Chats", TaskType.generation, overlap_k=2)
+    chat = [{"role": "user", "content": "Where is my order?"},
+            {"role": "assistant", "content": "On its way."},
+            {"role": "user", "content": "When?"}, {"role": "assistant", "content": "Tomorrow."}]
+    with write_session(engine) as session:
+        session.add(Example(project_id=project.id, external_id="c1", messages=chat, content_hash="c1"))
+    a, b = users(engine, admin, "a", "b")
+    only = example_ids(engine, project)[0]
+    first = submit_annotation(engine, a, only, rating=5)  # unchanged: the last assistant turn
+    assert first.response == "Tomorrow."
+    submit_annotation(engine, b, only, response="Tomorrow.", rating=4)
+    example = get_example(engine, only)
+    assert (example.status, example.final_response) == (ExampleStatus.labelled, "Tomorrow.")

@@ -36,7 +36,8 @@ class World:
                        "target": create_user(engine, admin, "tim", Role.annotator, "tim-password")}
         item = queue.next_item(engine, self.people["target"], self.project.id)
         assert item is not None
-        self.annotation = review.submit_annotation(engine, self.people["target"], item.example.id, label="billing")
+        self.annotation = review.submit_annotation(engine, self.people["target"], item.example.id,
+                                                   label="billing")
 
 
 # (name, allowed roles, call(world, actor)). Each call is valid for an allowed role.
@@ -45,14 +46,17 @@ CALLS: list[tuple[str, set[str], Callable[[World, User], Any]]] = [
     ("progress", ANYONE, lambda w, u: queue.progress(w.engine, u, w.project.id)),
     ("skip_item", ANYONE, lambda w, u: queue.skip_item(w.engine, u, w.ids[3])),
     ("return_skipped", ANYONE, lambda w, u: queue.return_skipped(w.engine, u, w.project.id)),
-    ("submit_annotation", ANYONE, lambda w, u: review.submit_annotation(w.engine, u, w.ids[2], label="refund")),
+    ("submit_annotation", ANYONE,
+     lambda w, u: review.submit_annotation(w.engine, u, w.ids[2], label="refund")),
     ("previous_annotation", ANYONE, lambda w, u: review.previous_annotation(w.engine, u, w.project.id)),
     ("get_review_item (own label)", {"target", "lead", "admin"},
      lambda w, u: review.get_review_item(w.engine, u, w.annotation.example_id)),
     ("update_annotation (own)", {"target"},
      lambda w, u: review.update_annotation(w.engine, u, w.annotation.id, 1, label="shipping")),
-    ("assign_items", LEADS, lambda w, u: queue.assign_items(w.engine, u, w.project.id, w.people["annotator"], 1)),
-    ("set_queue_order", LEADS, lambda w, u: queue.set_queue_order(w.engine, u, w.project.id, "suspected_first")),
+    ("assign_items", LEADS,
+     lambda w, u: queue.assign_items(w.engine, u, w.project.id, w.people["annotator"], 1)),
+    ("set_queue_order", LEADS,
+     lambda w, u: queue.set_queue_order(w.engine, u, w.project.id, "suspected_first")),
     ("set_priority", LEADS, lambda w, u: queue.set_priority(w.engine, u, w.project.id, {w.ids[1]: 0.5})),
     ("queue_stats", LEADS, lambda w, u: queue.queue_stats(w.engine, u, w.project.id)),
     ("adjudication_queue", LEADS, lambda w, u: adjudication.adjudication_queue(w.engine, u, w.project.id)),
@@ -61,16 +65,19 @@ CALLS: list[tuple[str, set[str], Callable[[World, User], Any]]] = [
     ("example_detail", LEADS, lambda w, u: adjudication.example_detail(w.engine, u, w.ids[0])),
     ("adjudicate", LEADS, lambda w, u: adjudication.adjudicate(w.engine, u, w.ids[0], final_label="refund",
                                                               reason="guideline 2")),
-    ("exclude_example", LEADS, lambda w, u: adjudication.exclude_example(w.engine, u, w.ids[1], "personal_data")),
+    ("exclude_example", LEADS,
+     lambda w, u: adjudication.exclude_example(w.engine, u, w.ids[1], "personal_data")),
     ("annotation_rows", LEADS, lambda w, u: list(adjudication.annotation_rows(w.engine, u, w.project.id))),
     ("export_annotations", LEADS,
-     lambda w, u: adjudication.export_annotations(w.engine, u, w.project.id, w.tmp_path / f"{u.username}.csv")),
+     lambda w, u: adjudication.export_annotations(w.engine, u, w.project.id,
+                                                  w.tmp_path / f"{u.username}.csv")),
     ("query_events", LEADS, lambda w, u: audit.query_events(w.engine, u, audit.EventFilter())),
     ("count_events", LEADS, lambda w, u: audit.count_events(w.engine, u, audit.EventFilter())),
     ("example_history", LEADS, lambda w, u: audit.example_history(w.engine, u, w.ids[0])),
     ("event_actions", LEADS, lambda w, u: audit.event_actions(w.engine, u, w.project.id)),
     ("list_users", LEADS, lambda w, u: auth.list_users(w.engine, u)),
-    ("create_user", ADMINS, lambda w, u: create_user(w.engine, u, f"new-by-{u.username}", Role.annotator, None)),
+    ("create_user", ADMINS,
+     lambda w, u: create_user(w.engine, u, f"new-by-{u.username}", Role.annotator, None)),
     ("set_role", ADMINS, lambda w, u: set_role(w.engine, u, w.people["target"].id, Role.lead)),
     ("set_active", ADMINS, lambda w, u: set_active(w.engine, u, w.people["target"].id, False)),
 ]
@@ -122,7 +129,8 @@ def test_a_deactivated_account_is_refused_everywhere_at_once(engine: Engine, adm
     assert queue.next_item(engine, anna, project.id) is not None
     anna = set_active(engine, admin, anna.id, False)
     for call in (lambda: queue.next_item(engine, anna, project.id),
-                 lambda: review.submit_annotation(engine, anna, example_ids(engine, project)[0], label="billing"),
+                 lambda: review.submit_annotation(engine, anna, example_ids(engine, project)[0],
+                                                  label="billing"),
                  lambda: queue.progress(engine, anna, project.id)):
         with pytest.raises(PermissionDenied, match="active account"):
             call()
@@ -147,7 +155,8 @@ def test_role_changes_are_audited_and_keep_an_admin(engine: Engine, admin: User,
                                  .where(AuditEvent.action.in_(["user.role", "user.active"]))
                                  .order_by(AuditEvent.id)).all()
     assert [(e.action, e.actor_id, e.entity_id) for e in events] == [
-        ("user.role", admin.id, lead.id), ("user.role", admin.id, lead.id), ("user.active", admin.id, lead.id)]
+        ("user.role", admin.id, lead.id), ("user.role", admin.id, lead.id),
+        ("user.active", admin.id, lead.id)]
     assert (events[0].before["role"], events[0].after["role"]) == ("lead", "admin")
     assert (events[2].before["active"], events[2].after["active"]) == (True, False)
 

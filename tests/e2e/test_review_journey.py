@@ -31,7 +31,15 @@ from curation.auth import create_user
 from curation.db import make_engine, migrate, read_session, write_session
 from curation.models import Adjudication, Annotation, Example, ExampleStatus, Role, User
 from curation.projects import create_project
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, REPO, START_TIMEOUT_S, VIEWPORT, _free_port, _require_chromium
+from tests.e2e.conftest import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    REPO,
+    START_TIMEOUT_S,
+    VIEWPORT,
+    _free_port,
+    _require_chromium,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -71,8 +79,8 @@ def _seed(database_url: str) -> list[int]:
     lead = create_user(engine, admin, "lead", Role.lead, "lead-password")
     for name in ("alice", "bob"):
         create_user(engine, admin, name, Role.annotator, f"{name}-password")
-    project = create_project(engine, lead, PROJECT, labels=LABELS, guidelines="Label by what the customer needs.",
-                             overlap_k=2)
+    project = create_project(engine, lead, PROJECT, labels=LABELS,
+                             guidelines="Label by what the customer needs.", overlap_k=2)
     with write_session(engine) as session:
         for i, text in enumerate(TEXTS, start=1):
             session.add(Example(project_id=project.id, external_id=f"K-{i}", text=text,
@@ -104,7 +112,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             if process.poll() is not None:
-                pytest.fail(f"streamlit exited with {process.returncode}:\n{log_path.read_text(errors='replace')}")
+                log = log_path.read_text(errors="replace")
+                pytest.fail(f"streamlit exited with {process.returncode}:\n{log}")
             try:
                 with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
                     if response.status == 200:
@@ -143,8 +152,9 @@ def page(chromium: Any, server: Server) -> Iterator[Any]:
     context = chromium.new_context(viewport=VIEWPORT, base_url=server.url)
     context.set_default_timeout(30_000)
     page = context.new_page()
-    page.dialogs = []  # type: ignore[attr-defined]
-    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))  # type: ignore[attr-defined]
+    dialogs: list[str] = []  # any alert() that dataset text managed to run would land here
+    page.dialogs = dialogs  # type: ignore[attr-defined]
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     yield page
     context.close()
 
@@ -214,7 +224,8 @@ def _assert_literal(page: Any, main: Any, text: str) -> None:
 
     expect(main.get_by_text(text, exact=True)).to_be_visible()
     assert page.locator("img[src='x']").count() == 0
-    assert page.evaluate("() => [...document.scripts].some(s => s.textContent.includes(\"alert('xss')\"))") is False
+    injected = "() => [...document.scripts].some(s => s.textContent.includes(\"alert('xss')\"))"
+    assert page.evaluate(injected) is False
 
 
 # --------------------------------------------------------------------------- journeys
@@ -235,7 +246,8 @@ def test_alice_labels_five_items_by_keyboard_alone(page: Any, server: Server) ->
         if index == 2:  # B goes back to the previous item; 3 changes its label; then on with the queue
             _press_and_wait(page, "B", current)
             assert _item(main) == seen[1]
-            expect(main.get_by_text(f"Changing your earlier label on item #{seen[1]} (version 1).")).to_be_visible()
+            changing = f"Changing your earlier label on item #{seen[1]} (version 1)."
+            expect(main.get_by_text(changing)).to_be_visible()
             _press_and_wait(page, "3", seen[1])
             assert _item(main) == current
         if index == 3:  # digits typed into the comment box label nothing; Tab, Space sets a flag
@@ -275,11 +287,15 @@ def test_bob_labels_the_same_items_blind(page: Any, server: Server) -> None:
         _press_and_wait(page, key, current, last=index == 4)
     assert seen == server.alice_items
     assert page.dialogs == []  # type: ignore[attr-defined]
+    page.reload()  # a reload asks to log in again: nobody's view survives it
+    expect(page.get_by_role("button", name="Log in")).to_be_visible()
+    expect(page.get_by_test_id("stSidebar")).to_have_count(0)
     with read_session(server.engine) as session:
         statuses = dict(session.execute(select(Example.id, Example.status)).all())
     ids = server.ids
-    assert [statuses[i] for i in ids] == [ExampleStatus.labelled, ExampleStatus.disputed, ExampleStatus.labelled,
-                                          ExampleStatus.labelled, ExampleStatus.disputed]
+    assert [statuses[i] for i in ids] == [ExampleStatus.labelled, ExampleStatus.disputed,
+                                          ExampleStatus.labelled, ExampleStatus.labelled,
+                                          ExampleStatus.disputed]
 
 
 def test_lead_resolves_a_disagreement(page: Any, server: Server) -> None:
@@ -292,7 +308,8 @@ def test_lead_resolves_a_disagreement(page: Any, server: Server) -> None:
     first = server.ids[1]
     expect(main.get_by_role("heading", name=f"Item #{first}")).to_be_visible()
     _assert_literal(page, main, IMG)
-    main.get_by_role("textbox", name="Reason (required; goes into the audit trail)").fill("shipping damage: refund")
+    reason = main.get_by_role("textbox", name="Reason (required; goes into the audit trail)")
+    reason.fill("shipping damage: refund")
     page.keyboard.press("Tab")
     _idle(page)
     page.keyboard.press("3")  # refund

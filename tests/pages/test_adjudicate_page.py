@@ -49,7 +49,8 @@ def test_lead_settles_the_most_disputed_item_first(engine: Engine, admin: User, 
     assert IMG in values(at.text) and IMG not in markup_values(at)  # dataset text stays literal
     labels = at.dataframe[1].value
     assert labels[["annotator", "label", "comment"]].values.tolist() == [
-        ["ana", "billing", "ana: billing?"], ["ben", "refund", "ben: refund?"], ["cy", "shipping", "cy: shipping?"]]
+        ["ana", "billing", "ana: billing?"], ["ben", "refund", "ben: refund?"],
+        ["cy", "shipping", "cy: shipping?"]]
 
     by_label(at.button, "refund").click().run()  # no reason yet
     assert values(at.error) == ["field 'reason': give a reason: it goes into the audit trail"]
@@ -74,7 +75,8 @@ def test_another_page_opens_an_item_here(engine: Engine, admin: User, lead: User
     assert any("final label: billing" in t for t in values(at.text))
 
 
-def test_a_requested_item_of_another_project_switches_project(engine: Engine, admin: User, lead: User) -> None:
+def test_a_requested_item_of_another_project_switches_project(engine: Engine, admin: User,
+                                                              lead: User) -> None:
     _world(engine, admin, lead)
     other = make_project(engine, lead, 1, name="Other")
     at = logged_in("lena", "lead-password")

@@ -43,7 +43,8 @@ def test_lead_filters_events_and_reads_an_items_history(engine: Engine, admin: U
     assert at.dataframe[0].value["action"].tolist() == ["example.adjudicate", "annotation.create"]
     assert values(at.subheader) == [f"History of item #{ids[0]}"]
     history = values(at.text)
-    assert [line.split(" · ", 1)[1] for line in history] == ["ana · annotation.create", "lena · example.adjudicate"]
+    assert [line.split(" · ", 1)[1] for line in history] == ["ana · annotation.create",
+                                                             "lena · example.adjudicate"]
     assert '"reason": "it is about a parcel"' in at.code[-1].value
 
 

@@ -49,7 +49,8 @@ def test_annotator_labels_items_with_comment_and_flags(engine: Engine, lead: Use
     at = _review()
     assert _shown_item(at) == f"Item #{ids[0]} · T-001"
     assert values(at.text) == ["ticket text 1"]
-    assert [b.label for b in at.button if b.label != "Log out"] == ["billing", "shipping", "refund", "Skip", "Back"]
+    assert [b.label for b in at.button if b.label != "Log out"] == ["billing", "shipping", "refund", "Skip",
+                                                                     "Back"]
     assert at.get("progress")[0].proto.text == "0 done · 3 remaining"
     assert "Label by **need**." in values(at.markdown)  # the guidelines beside the item
 
@@ -61,8 +62,8 @@ def test_annotator_labels_items_with_comment_and_flags(engine: Engine, lead: Use
     assert _shown_item(at) == f"Item #{ids[1]} · T-002"
     assert at.get("progress")[0].proto.text == "1 done · 2 remaining"
     (saved,) = _annotations(engine, annotator)
-    assert (saved.example_id, saved.label, saved.comment, saved.flags) == (ids[0], "shipping", "double charge?",
-                                                                          ["ambiguous"])
+    assert (saved.example_id, saved.label, saved.comment, saved.flags) == (
+        ids[0], "shipping", "double charge?", ["ambiguous"])
     # The next item's widgets start empty.
     assert at.text_input(key=f"review.{project.id}.{ids[1]}.comment").value == ""
 
@@ -88,8 +89,8 @@ def test_going_back_changes_an_earlier_label(engine: Engine, lead: User, annotat
     _button(at, "shipping").click().run()
     by_label(at.button, "Back").click().run()
     assert values(at.info) == [f"Changing your earlier label on item #{ids[1]} (version 1)."]
-    assert [b.label for b in at.button if b.label != "Log out"] == ["billing", "shipping", "refund", "Next item",
-                                                                     "Back"]
+    assert [b.label for b in at.button if b.label != "Log out"] == ["billing", "shipping", "refund",
+                                                                     "Next item", "Back"]
     assert _button(at, "shipping").proto.type == "primary"  # one's own earlier label is marked
     by_label(at.button, "Back").click().run()  # further back
     assert _shown_item(at) == f"Item #{ids[0]} · T-001"
@@ -97,7 +98,8 @@ def test_going_back_changes_an_earlier_label(engine: Engine, lead: User, annotat
     no_exception(at)
     assert f"Changed your label on item #{ids[0]}." in values(at.success)
     assert _shown_item(at) == f"Item #{ids[2]} · T-003"  # back in the queue
-    assert [(a.label, a.row_version) for a in _annotations(engine, annotator)] == [("refund", 2), ("shipping", 1)]
+    assert [(a.label, a.row_version) for a in _annotations(engine, annotator)] == [
+        ("refund", 2), ("shipping", 1)]
 
 
 def test_a_stale_edit_gets_a_clear_message_and_changes_nothing(engine: Engine, lead: User,
@@ -137,7 +139,8 @@ def test_review_is_blind_and_dataset_text_is_literal(engine: Engine, admin: User
         assert "bob" not in everything and "secret" not in everything and "final" not in everything.lower()
         assert expected not in markup_values(at)
         assert all(b.proto.type != "primary" for b in at.button)  # no label pre-selected
-        assert not at.dataframe and not at.checkbox(key=f"review.{project.id}.{example_id}.flag.personal_data").value
+        flag = at.checkbox(key=f"review.{project.id}.{example_id}.flag.personal_data")
+        assert not at.dataframe and not flag.value
         _button(at, "billing").click().run()
         no_exception(at)
 

@@ -26,7 +26,8 @@ def _users_page() -> AppTest:
     return at
 
 
-def test_admin_adds_a_user_and_changes_roles(engine: Engine, admin: User, lead: User, annotator: User) -> None:
+def test_admin_adds_a_user_and_changes_roles(engine: Engine, admin: User, lead: User,
+                                             annotator: User) -> None:
     at = _users_page()
     assert at.dataframe[0].value[["username", "role", "active"]].values.tolist() == [
         ["anna", "annotator", True], ["lena", "lead", True], ["root", "admin", True]]
