@@ -18,11 +18,14 @@ import codecs
 import csv
 import hashlib
 import json
+import math
+import operator
 import os
 import re
 import shutil
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")  # local files only; never rea
 
 import datasets  # noqa: E402
 import pyarrow as pa  # noqa: E402
+import pyarrow.compute as pc  # noqa: E402
 from sqlalchemy import bindparam, insert, select, update  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
 from sqlmodel import Session  # noqa: E402
@@ -52,7 +56,7 @@ from curation.models import (  # noqa: E402
     User,
     utcnow,
 )
-from curation.projects import clean_labels  # noqa: E402
+from curation.projects import clean_labels, get_project_by_id  # noqa: E402
 from curation.review import resolve_status  # noqa: E402
 from curation.settings import Settings, get_settings  # noqa: E402
 
@@ -266,7 +270,7 @@ def _check_size(path: Path, settings: Settings) -> None:
         raise InputError("the file is empty", file=path.name)
     limit = settings.max_import_mb * 1024 * 1024
     if size > limit:
-        raise InputError(f"the file is {size / 2**30:.1f} GiB, over the import limit of {settings.max_import_mb} MiB "
+        raise InputError(f"the file is {size / 2**20:.1f} MiB, over the import limit of {settings.max_import_mb} MiB "
                          "(MAX_IMPORT_MB); split it or raise the limit", file=path.name)
     settings.cache_dir.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(settings.cache_dir).free
@@ -301,9 +305,13 @@ def _check_utf8(path: Path) -> None:
 def _load_csv(path: Path, file_format: str, cache: str) -> datasets.Dataset:
     delimiter = "\t" if file_format == "tsv" else ","
     with path.open(encoding="utf-8-sig", newline="") as handle:
-        header = next(csv.reader(handle, delimiter=delimiter), None)
+        reader = csv.reader(handle, delimiter=delimiter)
+        header = next(reader, None)
+        has_rows = any(any(cell.strip() for cell in row) for row in reader)
     if not header or not any(name.strip() for name in header):
         raise InputError("the file has no header row", file=path.name)
+    if not has_rows:
+        raise InputError("the file has no data rows (only a header)", file=path.name)
     blank = [i + 1 for i, name in enumerate(header) if not name.strip()]
     if blank:
         raise InputError(f"header column {blank[0]} has no name", file=path.name)
@@ -374,9 +382,11 @@ def _explain_load_error(path: Path, file_format: str, error: Exception) -> Input
                 except json.JSONDecodeError as bad:
                     return InputError(f"line {bad.lineno}: malformed JSON ({bad.msg})", file=path.name)
             else:
+                seen_data = False
                 for number, line in enumerate(handle, start=1):
                     if not line.strip():
                         continue
+                    seen_data = True
                     try:
                         value = json.loads(line)
                     except json.JSONDecodeError as bad:
@@ -384,9 +394,38 @@ def _explain_load_error(path: Path, file_format: str, error: Exception) -> Input
                     if not isinstance(value, dict):
                         return InputError(f"line {number}: expected a JSON object, got {type(value).__name__}",
                                           file=path.name)
+                if not seen_data:
+                    return InputError("the file has no data rows", file=path.name)
+    if file_format in ("csv", "tsv"):
+        bad_row = _first_overlong_csv_row(path, "\t" if file_format == "tsv" else ",")
+        if bad_row is not None:
+            row, line, expected, found = bad_row
+            return InputError(f"line {line}: expected {expected} fields like the header, found {found}",
+                              file=path.name, row=row)
+    # `datasets` wraps the reader's error ("An error occurred while generating the dataset"): the
+    # innermost cause says what is wrong.
+    while error.__cause__ is not None or error.__context__ is not None:
+        error = error.__cause__ or error.__context__  # type: ignore[assignment]
     message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     message = re.sub(r"^Error tokenizing data\. C error: ", "", message)
     return InputError(f"cannot read the file as {file_format}: {message}", file=path.name)
+
+
+def _first_overlong_csv_row(path: Path, delimiter: str) -> tuple[int, int, int, int] | None:
+    """(row, line, header fields, row fields) of the first data row with more fields than the header."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle, delimiter=delimiter)
+        header = next(reader, None) or []
+        row_number, start_line = 0, reader.line_num + 1
+        for row in reader:
+            if not row:  # blank lines are skipped by the reader too; they are not rows
+                start_line = reader.line_num + 1
+                continue
+            row_number += 1
+            if len(row) > len(header):
+                return row_number, start_line, len(header), len(row)
+            start_line = reader.line_num + 1
+    return None
 
 
 # --------------------------------------------------------------------------- mapping
@@ -471,17 +510,22 @@ class _Item:
     row: int
     values: dict[str, Any]  # the Example column values
     annotations: dict[str, dict[str, Any]] = field(default_factory=dict)  # annotator -> annotation values
+    inserted: bool = False
+
+
+_HASH_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False)  # = json.dumps(..., sort_keys, ensure_ascii=False)
+_json_string = json.encoder.encode_basestring  # how that encoder writes a str (ensure_ascii=False)
 
 
 def content_hash(text: str | None, prompt: str | None, response: str | None, messages: Any) -> str:
     """SHA-256 of the example's content in a canonical JSON form (exact duplicates share it)."""
     if messages is not None:
-        payload: dict[str, Any] = {"messages": messages}
-    elif prompt is not None:
-        payload = {"prompt": prompt, "response": response or ""}
+        canonical = _HASH_JSON.encode({"messages": messages})
+    elif prompt is not None:  # the same text as the encoder makes for {"prompt": ..., "response": ...}
+        canonical = f'{{"prompt": {_json_string(prompt)}, "response": {_json_string(response or "")}}}'
     else:
-        payload = {"text": text}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+        canonical = "{\"text\": null}" if text is None else f'{{"text": {_json_string(text)}}}'
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def file_sha256(path: Path) -> str:
@@ -561,10 +605,18 @@ def _check_mapping(table: Table, mapping: ColumnMapping) -> None:
         raise InputError("a long-format file (one row per annotator) needs id column(s) that identify the item",
                          file=table.name, field="id")
     features = table.dataset.features
-    for field_name in ("text", "prompt", "response", "source", "licence", "split", "annotator"):
+    for field_name in ("text", "prompt", "response", "source", "licence", "split", "annotator", "label"):
         column = getattr(mapping, field_name)
+        if field_name == "label" and column and isinstance(features[column], datasets.ClassLabel):
+            continue  # class ids, read as their names
         if column and not _is_scalar_feature(features[column]):
             raise InputError(f"column '{column}' holds {_describe(features[column])}, not text",
+                             file=table.name, field=field_name)
+    for field_name in ("text", "prompt", "response"):
+        # Content is text: a typed column of numbers or booleans is a mis-mapped column, not content.
+        column = getattr(mapping, field_name)
+        if column and features[column].dtype not in ("string", "large_string", "null"):
+            raise InputError(f"column '{column}' holds {_describe(features[column])} values, not text",
                              file=table.name, field=field_name)
     if mapping.messages and not isinstance(features[mapping.messages], (datasets.List, datasets.LargeList, list)):
         raise InputError(f"column '{mapping.messages}' holds {_describe(features[mapping.messages])}, "
@@ -596,6 +648,24 @@ def _describe(feature: Any) -> str:
     return type(feature).__name__.lower()
 
 
+_MAX_LENGTHS = {"source": 500, "licence": 200, "split": 20}
+_NEW, _LABELLED = ExampleStatus.new.value, ExampleStatus.labelled.value
+
+
+def _first_nul(batch: pa.Table) -> tuple[int, str] | None:
+    """(row index, column) of the first text cell in the batch holding a NUL character, or None.
+    PostgreSQL cannot store NUL in text; checked per column by Arrow instead of per cell in Python."""
+    found: tuple[int, str] | None = None
+    for name in batch.column_names:
+        column = batch.column(name)
+        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            continue
+        index = pc.index(pc.match_substring(column, "\x00"), True).as_py()
+        if index >= 0 and (found is None or index < found[0]):
+            found = (index, name)
+    return found
+
+
 class _Importer:
     """One import's row loop: validation, grouping of long-format rows, batched inserts."""
 
@@ -614,25 +684,56 @@ class _Importer:
                              else [c for c in table.columns if c not in mapped])
         self.existing: dict[str, int] = dict(session.execute(
             select(Example.external_id, Example.id).where(Example.project_id == project.id)).all())
-        self.items: dict[str, _Item] = {}
-        self.pending: list[dict[str, Any]] = []
+        self.items: dict[str, _Item] = {}  # long format: the items, with their annotations
+        self.wide_rows: list[dict[str, Any]] = []  # wide format: example values waiting for the batch insert
+        self.connection: Any = None  # the session's connection, taken once before the first write
+        self.writer: Future[Any] | None = None  # the batch insert in flight (wide format)
+        self.writer_pool: ThreadPoolExecutor | None = None
         self.by_hash: dict[str, list[int]] = defaultdict(list)
+        self.first_row: dict[str, int] = {}  # wide format: id -> its row, for duplicate ids across batches
         self.now = utcnow()
+        label_feature = table.dataset.features.get(mapping.label) if mapping.label else None
+        self.class_names = label_feature.names if isinstance(label_feature, datasets.ClassLabel) else None
+        # Per-row constants, looked up once (the row loop runs 100k times and more).
+        self.project_id, self.import_id, self.long_format = project.id, record.id, mapping.long_format
+        self.length_checks = [(name, column, _MAX_LENGTHS[name]) for name, column in
+                              (("source", mapping.source), ("licence", mapping.licence), ("split", mapping.split))
+                              if column]
+        for name, default in (("source", mapping.default_source), ("licence", mapping.default_licence)):
+            if default and not getattr(mapping, name) and len(default) > _MAX_LENGTHS[name]:
+                raise InputError(f"default {name} '{default[:40]}...' is longer than {_MAX_LENGTHS[name]} "
+                                 "characters", file=table.name, field=name)
 
     def run(self) -> None:
+        try:
+            self._run()
+            self._wait_for_writer()
+        finally:
+            if self.writer is not None:  # an error is on its way: let the batch in flight end first, so the
+                wait([self.writer])     # rollback never runs while the connection is in use
+                self.writer = None
+            if self.writer_pool is not None:
+                self.writer_pool.shutdown()
+
+    def _run(self) -> None:
         total = self.table.n_rows
         row_number = 0
-        for batch in self.table.dataset.iter(batch_size=self.settings.import_batch_rows):
-            columns = list(batch)
-            for values in zip(*(batch[c] for c in columns), strict=True):
+        # Arrow batches to Python rows in one call each (much cheaper than the per-value formatter).
+        for batch in self.table.dataset.with_format("arrow").iter(batch_size=self.settings.import_batch_rows):
+            nul = _first_nul(batch)  # (row in batch, column) of the first text holding a NUL, found by Arrow
+            for index, row in enumerate(batch.to_pylist()):
                 row_number += 1
-                self._row(row_number, dict(zip(columns, values, strict=True)))
-            if not self.mapping.long_format:
+                if nul is not None and nul[0] == index:
+                    raise InputError("contains a NUL character (0x00), which the database cannot store",
+                                     file=self.table.name, row=row_number, field=nul[1])
+                self._row(row_number, row)
+            if not self.long_format:
                 self._flush_examples()
             if self.progress:
                 self.progress(row_number, total)
         self.report.rows = row_number
         self._flush_examples()
+        self._wait_for_writer()
         if self.mapping.long_format:
             self._insert_annotations()
         if self.new_labels:
@@ -647,25 +748,32 @@ class _Importer:
     def _row(self, number: int, row: dict[str, Any]) -> None:
         external_id = self._external_id(number, row)
         label = self._label(number, row)
+        if not self.long_format:  # one row, one example: straight to the next batch insert
+            first = self.first_row.setdefault(external_id, number)
+            if first != number:
+                raise InputError(f"id '{external_id}' is also on row {first}; ids must be unique",
+                                 file=self.table.name, row=number,
+                                 field=self.mapping.id[0] if self.mapping.id else "id")
+            values = self._example_values(number, row, external_id, label)
+            if values:
+                self.wide_rows.append(values)
+                self.by_hash[values["content_hash"]].append(number)
+            return
         item = self.items.get(external_id)
         if item is None:
             item = _Item(row=number, values=self._example_values(number, row, external_id, label))
             self.items[external_id] = item
             if item.values:
                 self.by_hash[item.values["content_hash"]].append(number)
-        elif not self.mapping.long_format:
-            raise InputError(f"id '{external_id}' is also on row {item.row}; ids must be unique",
-                             file=self.table.name, row=number, field=self.mapping.id[0] if self.mapping.id else "id")
-        if self.mapping.long_format:
-            annotator = _text(row.get(self.mapping.annotator))
-            if annotator and (label is not None or self._response(row) is not None):
-                if annotator in item.annotations:
-                    self.report.repeat_annotations += 1
-                item.annotations[annotator] = {
-                    "label": label,
-                    "response": self._response(row),
-                    "created_at": _timestamp(row.get(self.mapping.annotated_at)) if self.mapping.annotated_at else None,
-                }
+        annotator = _text(row.get(self.mapping.annotator))
+        if annotator and (label is not None or self._response(row) is not None):
+            if annotator in item.annotations:
+                self.report.repeat_annotations += 1
+            item.annotations[annotator] = {
+                "label": label,
+                "response": self._response(row),
+                "created_at": _timestamp(row.get(self.mapping.annotated_at)) if self.mapping.annotated_at else None,
+            }
 
     def _external_id(self, number: int, row: dict[str, Any]) -> str:
         if not self.mapping.id:
@@ -691,7 +799,11 @@ class _Importer:
             return chosen[0]
         if not self.mapping.label:
             return None
-        label = _text(row.get(self.mapping.label))
+        value = row.get(self.mapping.label)
+        if self.class_names is not None and isinstance(value, int):  # a ClassLabel id; -1 means no label
+            label = self.class_names[value] if 0 <= value < len(self.class_names) else None
+        else:
+            label = _text(value)
         if label is None:
             return None
         if label not in self.allowed_labels:
@@ -729,42 +841,68 @@ class _Importer:
                              field=self.mapping.id[0] if self.mapping.id else "id")
         if not (text or prompt or messages) or not (text or prompt or "x").strip():
             raise InputError("empty content", file=self.table.name, row=number, field=field_name)
+        mapping = self.mapping
         values: dict[str, Any] = {
-            "project_id": self.project.id,
+            "project_id": self.project_id,
             "external_id": external_id,
             "text": text,
             "prompt": prompt,
             "response": response,
             "messages": messages,
-            "meta": {c: _jsonable(row[c]) for c in self.meta_columns if row.get(c) not in (None, "")},
-            "source": _text(row.get(self.mapping.source)) if self.mapping.source else self.mapping.default_source,
-            "licence": _text(row.get(self.mapping.licence)) if self.mapping.licence else self.mapping.default_licence,
+            "meta": {c: value for c in self.meta_columns if (value := _jsonable(row.get(c))) not in (None, "")},
+            "source": _text(row.get(mapping.source)) if mapping.source else mapping.default_source,
+            "licence": _text(row.get(mapping.licence)) if mapping.licence else mapping.default_licence,
             "content_hash": content_hash(text, prompt, response, messages),
-            "split": _text(row.get(self.mapping.split)) if self.mapping.split else None,
-            "status": ExampleStatus.new.value,
+            "split": _text(row.get(mapping.split)) if mapping.split else None,
+            "status": _NEW,
             "final_label": None,
             "final_response": None,
             "exclusion_reason": None,
-            "import_id": self.record.id,
+            "import_id": self.import_id,
             "created_at": self.now,
             "updated_at": self.now,
         }
-        if label is not None and not self.mapping.long_format:
-            values["status"], values["final_label"] = ExampleStatus.labelled.value, label
+        for name, column, limit in self.length_checks:  # the column sizes (PostgreSQL enforces them, SQLite not)
+            value = values[name]
+            if value is not None and len(value) > limit:
+                raise InputError(f"{name} '{value[:40]}...' is longer than {limit} characters",
+                                 file=self.table.name, row=number, field=column)
+        if label is not None and not self.long_format:
+            values["status"], values["final_label"] = _LABELLED, label
         return values
 
     # -- writing
 
     def _flush_examples(self) -> None:
-        rows = [item.values for item in self.items.values() if item.values and not item.values.get("_inserted")]
+        if self.long_format:
+            pending = [item for item in self.items.values() if item.values and not item.inserted]
+            for item in pending:
+                item.inserted = True
+            rows = [item.values for item in pending]
+        else:  # wide rows are independent: written per batch, which keeps memory flat on big files
+            rows, self.wide_rows = self.wide_rows, []
         if not rows:
             return
-        self.session.execute(insert(Example), [{k: v for k, v in r.items() if k != "_inserted"} for r in rows])
-        for row in rows:
-            row["_inserted"] = True
+        if self.connection is None:
+            self.connection = self.session.connection()
+        statement, params = _executemany_parameters(self.connection.dialect, Example.__table__, rows)
+        self._wait_for_writer()
+        if self.long_format:
+            self.connection.exec_driver_sql(statement, params)
+        else:
+            # The database writes this batch in a thread (sqlite3 and psycopg release the GIL while
+            # they work) while this thread reads and checks the next one. Nothing else touches the
+            # session until the writer is waited for.
+            if self.writer_pool is None:
+                self.writer_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer")
+            self.writer = self.writer_pool.submit(self.connection.exec_driver_sql, statement, params)
         self.report.examples_added += len(rows)
-        if not self.mapping.long_format:
-            self.items.clear()  # wide rows are independent: keep memory flat on big files
+
+    def _wait_for_writer(self) -> None:
+        """Wait for the batch being written; its error, if any, is raised here."""
+        if self.writer is not None:
+            writer, self.writer = self.writer, None
+            writer.result()
 
     def _insert_annotations(self) -> None:
         ids = dict(self.session.execute(
@@ -834,6 +972,43 @@ class _Importer:
                 updates)
 
 
+def _executemany_parameters(dialect: Any, table: Any, rows: list[dict[str, Any]]) -> tuple[str, list[Any]]:
+    """The INSERT statement and driver parameters for many rows (all with the same keys).
+
+    SQLAlchemy compiles the statement once for the dialect (placeholders, casts) and every value goes
+    through its column type's own bind processor, so the driver's executemany stores exactly what
+    `session.execute(insert(table), rows)` stores; only the per-row parameter machinery, which cost
+    more than the database itself on large imports, is skipped. A value that is the same object as
+    in the first row (the import's timestamp, None) is converted once."""
+    compiled = insert(table).compile(dialect=dialect, column_keys=list(rows[0]), for_executemany=True)
+    names = list(compiled.positiontup) if compiled.positional else list(compiled.params)
+    plan = []  # (position, processor, value in the first row, that value processed)
+    for position, name in enumerate(names):
+        if name not in rows[0]:  # a column the rows leave out that has a Python-side default
+            default = table.c[name].default
+            value = default.arg(None) if default.is_callable else default.arg
+            rows = [{**row, name: value} for row in rows]
+        processor = table.c[name].type._cached_bind_processor(dialect)
+        if processor is not None:
+            plan.append((position, processor, rows[0][name], processor(rows[0][name])))
+    pick = operator.itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
+
+    def convert(row: dict[str, Any]) -> tuple[Any, ...]:
+        values = pick(row)
+        if not plan:
+            return values
+        values = list(values)
+        for position, processor, first, done in plan:
+            value = values[position]
+            values[position] = done if value is first else processor(value)
+        return tuple(values)
+
+    params: list[Any] = [convert(row) for row in rows]
+    if not compiled.positional:
+        params = [dict(zip(names, values, strict=True)) for values in params]
+    return compiled.string, params
+
+
 def _text(value: Any, *, strip: bool = True) -> str | None:
     """A cell as text, or None when empty. Numbers written as floats by spreadsheets lose '.0'."""
     if value is None:
@@ -855,19 +1030,20 @@ def _timestamp(value: Any) -> Any:
     if value in (None, ""):
         return None
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
     try:
         parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    # Stored in UTC: SQLite keeps no offset, so 05:00+01:00 must be written as 04:00.
+    return parsed.astimezone(timezone.utc) if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, (str, int, bool)) or value is None:
         return value
     if isinstance(value, float):
-        return None if value != value else value
+        return value if math.isfinite(value) else None  # JSON has no NaN or Infinity
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     if isinstance(value, dict):
@@ -942,6 +1118,8 @@ def export_project(engine: Engine, actor: User, project_id: int, out: str | Path
     through `save_to_disk`. Nothing is left behind when writing fails."""
     if file_format not in EXPORT_FORMATS:
         raise InputError(f"unknown export format '{file_format}'; use one of {', '.join(EXPORT_FORMATS)}")
+    require_role(actor, *LEADS)  # before anything is written (export_rows checks again when it starts)
+    features = _export_features(TaskType(get_project_by_id(engine, project_id).task_type))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     rows = export_rows(engine, actor, project_id, selection, include_excluded)
@@ -960,10 +1138,11 @@ def export_project(engine: Engine, actor: User, project_id: int, out: str | Path
                 by_split: dict[str, list[dict[str, Any]]] = defaultdict(list)
                 for record in records:
                     by_split[record["split"] or "train"].append(record)
-                dataset_dict = datasets.DatasetDict({name: _dataset(part) for name, part in sorted(by_split.items())})
+                dataset_dict = datasets.DatasetDict({name: _dataset(part, features)
+                                                     for name, part in sorted(by_split.items())})
                 dataset_dict.save_to_disk(str(partial))
             else:
-                dataset = _dataset(records)
+                dataset = _dataset(records, features)
                 if file_format == "csv":
                     if "messages" in dataset.column_names:
                         dataset = dataset.map(lambda r: {"messages": json.dumps(r["messages"], ensure_ascii=False)})
@@ -979,7 +1158,18 @@ def export_project(engine: Engine, actor: User, project_id: int, out: str | Path
     return count
 
 
-def _dataset(records: list[dict[str, Any]]) -> datasets.Dataset:
-    if records:
-        return datasets.Dataset.from_list(records)
-    return datasets.Dataset.from_dict({"id": pa.array([], pa.string())})
+def _export_features(task_type: TaskType) -> datasets.Features:
+    """The export schema, fixed per task type: a column that happens to be empty keeps its type, and
+    every split of an `hf` export has the same features."""
+    string = datasets.Value("string")
+    common = {"split": string, "source": string, "licence": string, "metadata": string}
+    if task_type is TaskType.generation:
+        return datasets.Features({"id": string, "messages": datasets.List({"role": string, "content": string}),
+                                  **common})
+    return datasets.Features({"id": string, "text": string, "label": string, "status": string, **common})
+
+
+def _dataset(records: list[dict[str, Any]], features: datasets.Features) -> datasets.Dataset:
+    if not records:  # from_list cannot take features without rows
+        return datasets.Dataset.from_dict({name: [] for name in features}, features=features)
+    return datasets.Dataset.from_list(records, features=features)

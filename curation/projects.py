@@ -94,7 +94,8 @@ def update_project(engine: Engine, actor: User, project_id: int, **changes: Any)
                 raise Conflict(f"Labels still in use cannot be removed: {', '.join(sorted(in_use))}.")
         if "final_label_rule" in changes:
             changes["final_label_rule"] = FinalLabelRule(changes["final_label_rule"])
-        _validate(project.task_type, changes.get("labels", project.labels), changes.get("overlap_k", project.overlap_k))
+        _validate(TaskType(project.task_type), changes.get("labels", project.labels),
+                  changes.get("overlap_k", project.overlap_k))
         if "guidelines" in changes and changes["guidelines"] != project.guidelines:
             project.guidelines_version += 1
         for key, value in changes.items():
@@ -119,7 +120,7 @@ def _labels_in_use(session: Session, project_id: int, labels: set[str]) -> set[s
 def _snapshot(project: Project) -> dict[str, Any]:
     return {
         "name": project.name,
-        "task_type": project.task_type.value,
+        "task_type": TaskType(project.task_type).value,  # a plain str once read back from the database
         "labels": list(project.labels),
         "guidelines_version": project.guidelines_version,
         "overlap_k": project.overlap_k,
