@@ -24,8 +24,11 @@ BANKING77 texts, against `SentenceTransformer.encode` in fp32 at its default bat
 So the project encodes under `torch.autocast("cpu", dtype=torch.bfloat16)` (AMX does the matmuls)
 with batches of 128 texts sorted by length (little padding), and falls back to fp32 on a CPU without
 native bf16 support, where autocast is slower than fp32. ONNX Runtime / OpenVINO are not installed
-offline here and were not measured. `bench/embed.py` re-measures the chosen path against the plain
-fp32 encode in one run and prints the ratio and the cosine.
+offline here and were not measured. (The first rows come from short runs of 1-2k texts on a machine
+shared with other jobs, so single ratios are noisy; batch size alone, fp32 at 128, gave ~1.4x.)
+`bench/embed.py` re-measures the chosen path against the plain fp32 encode on 5,000 texts in one run:
+3.07x the throughput (48.7 vs 15.9 texts/s under a load average of ~14), mean cosine 0.99999
+(min 0.99997), and a warm re-run over unchanged data 2,511x faster than the cold run (0.041 s).
 """
 
 from __future__ import annotations
