@@ -60,4 +60,4 @@ else:
             log_out()
             st.rerun()
     project_picker()
-    st.navigation(pages).run()
+    st.navigation(pages, expanded=True).run()  # every page listed: no "View more" fold past ten

@@ -63,12 +63,18 @@ def main() -> None:
     exact = exact_faiss(x, threshold)
     t_exact = time.perf_counter() - start
     print(f"{args.n:,} x 384 vectors, {args.pairs:,} planted pairs, threshold {threshold}")
-    print(f"  ours (faiss IVF + exact verification): {t_ours:7.2f} s  recall {recall(ours, truth):.4f}  "
-          f"pairs {len(ours):,}")
-    print(f"  exact faiss range search:              {t_exact:7.2f} s  recall {recall(exact, truth):.4f}  "
-          f"pairs {len(exact):,}")
-    print(f"  speed-up {t_exact / t_ours:.1f}x (target >= 5x); recall of ours {recall(ours, truth):.4f} "
-          f"(target >= 0.99); ours finds {len(ours & exact) / max(1, len(exact)):.4f} of the exact pairs")
+    print(
+        f"  ours (faiss IVF + exact verification): {t_ours:7.2f} s  recall {recall(ours, truth):.4f}  "
+        f"pairs {len(ours):,}"
+    )
+    print(
+        f"  exact faiss range search:              {t_exact:7.2f} s  recall {recall(exact, truth):.4f}  "
+        f"pairs {len(exact):,}"
+    )
+    print(
+        f"  speed-up {t_exact / t_ours:.1f}x (target >= 5x); recall of ours {recall(ours, truth):.4f} "
+        f"(target >= 0.99); ours finds {len(ours & exact) / max(1, len(exact)):.4f} of the exact pairs"
+    )
 
     n = args.cleanlab_n
     pairs = max(1, args.pairs * n // args.n)

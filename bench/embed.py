@@ -22,7 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
-from curation.embeddings import BATCH_SIZE, EmbeddingCache, bf16_is_fast, embed_texts, load_model, resolve_model
+from curation.embeddings import (
+    BATCH_SIZE,
+    EmbeddingCache,
+    bf16_is_fast,
+    embed_texts,
+    load_model,
+    resolve_model,
+)
 
 TEXTS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "banking77" / "train.csv"
 
@@ -56,14 +63,19 @@ def main() -> None:
     cosine = (cold.vectors * reference).sum(axis=1)
     assert np.allclose(warm.vectors, cold.vectors)
 
-    print(f"{len(texts):,} BANKING77 texts, all-MiniLM-L6-v2 (packaged), torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, bf16 autocast: {bf16_is_fast()}, batch {BATCH_SIZE} by length")
+    print(
+        f"{len(texts):,} BANKING77 texts, all-MiniLM-L6-v2 (packaged), torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, bf16 autocast: {bf16_is_fast()}, batch {BATCH_SIZE} by length"
+    )
     print(f"  SentenceTransformer.encode fp32: {t_plain:7.2f} s  ({len(texts) / t_plain:6.1f} texts/s)")
     print(f"  ours, cold (empty cache):        {t_cold:7.2f} s  ({len(texts) / t_cold:6.1f} texts/s)")
     print(f"  ours, warm (unchanged data):     {t_warm:7.3f} s")
-    print(f"  throughput ratio {t_plain / t_cold:.2f}x (target >= 1.8x); mean cosine to fp32 {cosine.mean():.5f} "
-          f"(min {cosine.min():.5f}; target >= 0.995); warm re-run {t_cold / t_warm:.0f}x faster than cold "
-          f"(target >= 50x)")
+    print(
+        f"  throughput ratio {t_plain / t_cold:.2f}x (target >= 1.8x); "
+        f"mean cosine to fp32 {cosine.mean():.5f} "
+        f"(min {cosine.min():.5f}; target >= 0.995); warm re-run {t_cold / t_warm:.0f}x faster than cold "
+        f"(target >= 50x)"
+    )
 
 
 if __name__ == "__main__":

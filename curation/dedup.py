@@ -46,8 +46,13 @@ _BLOCK = 4096
 # --------------------------------------------------------------------------- search
 
 
-def near_duplicate_pairs(vectors: np.ndarray, threshold: float = DEFAULT_THRESHOLD, *,
-                         method: str = "auto", nprobe: int | None = None) -> np.ndarray:
+def near_duplicate_pairs(
+    vectors: np.ndarray,
+    threshold: float = DEFAULT_THRESHOLD,
+    *,
+    method: str = "auto",
+    nprobe: int | None = None,
+) -> np.ndarray:
     """Pairs (i, j), i < j, of rows of `vectors` (unit vectors) whose cosine is >= `threshold`, as an
     int64 array of shape (m, 2), sorted. `method`: "exact", "ivf", or "auto" (exact up to
     EXACT_SEARCH_MAX rows)."""
@@ -67,7 +72,7 @@ def near_duplicate_pairs(vectors: np.ndarray, threshold: float = DEFAULT_THRESHO
 def _exact_pairs(x: np.ndarray, threshold: float) -> np.ndarray:
     found: list[np.ndarray] = []
     for start in range(0, len(x), _BLOCK):
-        block = x[start:start + _BLOCK] @ x[start:].T  # only the upper triangle and the diagonal block
+        block = x[start : start + _BLOCK] @ x[start:].T  # only the upper triangle and the diagonal block
         rows, cols = np.nonzero(block >= threshold)
         cols = cols + start
         rows = rows + start
@@ -102,13 +107,13 @@ def _ivf_pairs(x: np.ndarray, threshold: float, nprobe: int | None) -> np.ndarra
     qbounds = np.searchsorted(primary[queries], np.arange(nlist + 1))
     found: list[np.ndarray] = []
     for cell in range(nlist):
-        members = rows[bounds[cell]:bounds[cell + 1]]
-        asking = queries[qbounds[cell]:qbounds[cell + 1]]
+        members = rows[bounds[cell] : bounds[cell + 1]]
+        asking = queries[qbounds[cell] : qbounds[cell + 1]]
         if not len(members) or not len(asking):
             continue
         block = x[members]
         for start in range(0, len(asking), 1024):
-            q = asking[start:start + 1024]
+            q = asking[start : start + 1024]
             sims = x[q] @ block.T
             i, j = np.nonzero(sims >= threshold)
             a, b = q[i], members[j]
@@ -220,21 +225,42 @@ class DuplicateReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "project_id": self.project_id, "threshold": self.threshold, "fingerprint": self.fingerprint,
-            "examples": self.examples, "pairs": self.pairs, "groups": len(self.groups),
-            "conflicting_groups": len(self.conflicts), "redundant_examples": self.redundant,
-            "duplicate_groups": [{
-                "kind": g.kind, "conflict": g.conflict, "labels": g.labels,
-                "min_similarity": round(g.min_similarity, 4), "suggested_keep": g.suggested_keep(),
-                "members": [{"example_id": m.example_id, "id": m.external_id, "label": m.label,
-                             "status": m.status, "split": m.split, "similarity": round(m.similarity, 4),
-                             "text": m.text} for m in g.members],
-            } for g in self.groups],
+            "project_id": self.project_id,
+            "threshold": self.threshold,
+            "fingerprint": self.fingerprint,
+            "examples": self.examples,
+            "pairs": self.pairs,
+            "groups": len(self.groups),
+            "conflicting_groups": len(self.conflicts),
+            "redundant_examples": self.redundant,
+            "duplicate_groups": [
+                {
+                    "kind": g.kind,
+                    "conflict": g.conflict,
+                    "labels": g.labels,
+                    "min_similarity": round(g.min_similarity, 4),
+                    "suggested_keep": g.suggested_keep(),
+                    "members": [
+                        {
+                            "example_id": m.example_id,
+                            "id": m.external_id,
+                            "label": m.label,
+                            "status": m.status,
+                            "split": m.split,
+                            "similarity": round(m.similarity, 4),
+                            "text": m.text,
+                        }
+                        for m in g.members
+                    ],
+                }
+                for g in self.groups
+            ],
         }
 
 
-def duplicate_report(items: ProjectItems, vectors: np.ndarray | None, threshold: float = DEFAULT_THRESHOLD
-                     ) -> DuplicateReport:
+def duplicate_report(
+    items: ProjectItems, vectors: np.ndarray | None, threshold: float = DEFAULT_THRESHOLD
+) -> DuplicateReport:
     """Groups of exact and near-duplicates among `items` (vectors: their unit embeddings; None for
     exact duplicates only)."""
     n = len(items)
@@ -252,16 +278,32 @@ def duplicate_report(items: ProjectItems, vectors: np.ndarray | None, threshold:
         else:
             sims, edge = np.ones(len(group)), [1.0]
         kind = "exact" if len({normalised[i] for i in group}) == 1 else "near"
-        members = [GroupMember(items.ids[i], items.external_ids[i], items.texts[i], items.labels[i],
-                               items.statuses[i], items.splits[i], float(min(1.0, s)))
-                   for i, s in zip(group, sims)]
+        members = [
+            GroupMember(
+                items.ids[i],
+                items.external_ids[i],
+                items.texts[i],
+                items.labels[i],
+                items.statuses[i],
+                items.splits[i],
+                float(min(1.0, s)),
+            )
+            for i, s in zip(group, sims)
+        ]
         report.groups.append(DuplicateGroup(members, kind, min(1.0, min(edge) if edge else 1.0)))
     report.groups.sort(key=lambda g: (not g.conflict, g.min_similarity < 1.0, -len(g.members), g.ids[0]))
     return report
 
 
-def find_duplicates(engine: Any, actor: Any, project_id: int, threshold: float = DEFAULT_THRESHOLD,
-                    model: str | None = None, *, progress: Any = None) -> DuplicateReport:
+def find_duplicates(
+    engine: Any,
+    actor: Any,
+    project_id: int,
+    threshold: float = DEFAULT_THRESHOLD,
+    model: str | None = None,
+    *,
+    progress: Any = None,
+) -> DuplicateReport:
     """Exact and near-duplicate groups of the project's examples (excluded ones left out). Leads."""
     from curation.auth import LEADS, require_role
 
@@ -299,8 +341,9 @@ def exclude_duplicates(engine: Any, actor: Any, keep_id: int, exclude_ids: Seque
     return done
 
 
-def exclude_groups(engine: Any, actor: Any, groups: Sequence[DuplicateGroup], *,
-                   include_conflicts: bool = False) -> int:
+def exclude_groups(
+    engine: Any, actor: Any, groups: Sequence[DuplicateGroup], *, include_conflicts: bool = False
+) -> int:
     """Bulk: in each group keep `suggested_keep()` and exclude the rest. Conflicting groups are left for
     a person unless `include_conflicts`. Returns how many examples were excluded."""
     total = 0

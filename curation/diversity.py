@@ -35,8 +35,9 @@ def map_2d(vectors: np.ndarray, method: str = "auto", seed: int = 0) -> tuple[np
         try:
             import umap
 
-            reducer = umap.UMAP(n_components=2, metric="cosine", random_state=seed, n_neighbors=min(15, n - 1),
-                                n_jobs=1)
+            reducer = umap.UMAP(
+                n_components=2, metric="cosine", random_state=seed, n_neighbors=min(15, n - 1), n_jobs=1
+            )
             return np.asarray(reducer.fit_transform(vectors)), "umap"
         except ImportError:
             pass
@@ -98,7 +99,9 @@ def top_terms(texts: list[str], assignments: np.ndarray, n_terms: int = 6) -> di
     if not texts:
         return {}
     try:
-        vectorizer = TfidfVectorizer(stop_words="english", max_features=20_000, token_pattern=r"(?u)\b[a-zA-Z]{3,}\b")
+        vectorizer = TfidfVectorizer(
+            stop_words="english", max_features=20_000, token_pattern=r"(?u)\b[a-zA-Z]{3,}\b"
+        )
         matrix = vectorizer.fit_transform(texts)
     except ValueError:  # no usable words
         return {c: [] for c in ids}
@@ -114,8 +117,9 @@ def top_terms(texts: list[str], assignments: np.ndarray, n_terms: int = 6) -> di
     return out
 
 
-def diversity_report(items: ProjectItems, vectors: np.ndarray, k: int | None = None, seed: int = 0,
-                     samples: int = 3) -> DiversityReport:
+def diversity_report(
+    items: ProjectItems, vectors: np.ndarray, k: int | None = None, seed: int = 0, samples: int = 3
+) -> DiversityReport:
     n = len(items)
     assignments = cluster(vectors, k, seed)
     report = DiversityReport(items.project_id, items.fingerprint, n, assignments)
@@ -136,11 +140,16 @@ def diversity_report(items: ProjectItems, vectors: np.ndarray, k: int | None = N
             rows = np.flatnonzero(assignments == c)
             centre = vectors[rows].mean(axis=0)
             nearest = rows[np.argsort(-(vectors[rows] @ centre))[:samples]]
-            report.clusters.append(Cluster(
-                cluster_id=int(c), size=len(rows),
-                label_mix=dict(Counter(labels[i] for i in rows).most_common()),
-                samples=[items.texts[i] for i in nearest], top_terms=terms.get(c, []),
-                under_covered=len(rows) < UNDER_COVERED * mean_size))
+            report.clusters.append(
+                Cluster(
+                    cluster_id=int(c),
+                    size=len(rows),
+                    label_mix=dict(Counter(labels[i] for i in rows).most_common()),
+                    samples=[items.texts[i] for i in nearest],
+                    top_terms=terms.get(c, []),
+                    under_covered=len(rows) < UNDER_COVERED * mean_size,
+                )
+            )
     lengths: dict[str, list[int]] = defaultdict(list)
     for text, label in zip(items.texts, labels):
         lengths[label].append(len(text.split()))
@@ -156,8 +165,11 @@ def agreement_by_example(engine: Any, project_id: int) -> dict[int, float]:
     from curation.models import Annotation, Example
 
     with read_session(engine) as session:
-        rows = session.execute(select(Annotation.example_id, Annotation.label).join(
-            Example, Example.id == Annotation.example_id).where(Example.project_id == project_id)).all()
+        rows = session.execute(
+            select(Annotation.example_id, Annotation.label)
+            .join(Example, Example.id == Annotation.example_id)
+            .where(Example.project_id == project_id)
+        ).all()
     votes: dict[int, Counter[str]] = defaultdict(Counter)
     for example_id, label in rows:
         votes[int(example_id)][label or ""] += 1

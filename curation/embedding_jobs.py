@@ -59,7 +59,11 @@ def read_job(project_id: int) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     if state.get("status") == RUNNING and not _alive(state.get("pid")):
-        state = {**state, "status": FAILED, "error": state.get("error") or "the embedding process ended unexpectedly"}
+        state = {
+            **state,
+            "status": FAILED,
+            "error": state.get("error") or "the embedding process ended unexpectedly",
+        }
     return state
 
 
@@ -71,14 +75,39 @@ def start_job(project_id: int, model: str | None = None) -> dict[str, Any]:
     path = job_path(project_id)
     log = path.with_suffix(".log")
     path.parent.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "curation", "embed", "--project-id", str(project_id), "--job-file", str(path)]
+    command = [
+        sys.executable,
+        "-m",
+        "curation",
+        "embed",
+        "--project-id",
+        str(project_id),
+        "--job-file",
+        str(path),
+    ]
     if model:
         command += ["--model", model]
     with open(log, "ab") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   start_new_session=True, cwd=os.getcwd(), env=os.environ.copy())
-    state = {"status": RUNNING, "done": 0, "total": 0, "error": None, "pid": process.pid, "model": model,
-             "started_at": time.time(), "updated_at": time.time(), "fingerprint": None}
+        process = subprocess.Popen(
+            command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=os.getcwd(),
+            env=os.environ.copy(),
+        )
+    state = {
+        "status": RUNNING,
+        "done": 0,
+        "total": 0,
+        "error": None,
+        "pid": process.pid,
+        "model": model,
+        "started_at": time.time(),
+        "updated_at": time.time(),
+        "fingerprint": None,
+    }
     write_job(path, state)
     return state
 
@@ -87,9 +116,17 @@ def run_job(engine: Any, project_id: int, model: str | None, path: Path | None) 
     """The work of a job (run inside the background process, or directly by the CLI)."""
     from curation.embeddings import embed_texts, load_items
 
-    state: dict[str, Any] = {"status": RUNNING, "done": 0, "total": 0, "error": None, "pid": os.getpid(),
-                             "model": model, "started_at": time.time(), "updated_at": time.time(),
-                             "fingerprint": None}
+    state: dict[str, Any] = {
+        "status": RUNNING,
+        "done": 0,
+        "total": 0,
+        "error": None,
+        "pid": os.getpid(),
+        "model": model,
+        "started_at": time.time(),
+        "updated_at": time.time(),
+        "fingerprint": None,
+    }
     last = [0.0]
 
     def save(force: bool = False) -> None:
@@ -110,7 +147,7 @@ def run_job(engine: Any, project_id: int, model: str | None, path: Path | None) 
 
         result = embed_texts(items.texts, model, progress=progress)
         state.update(status=DONE, done=len(items), encoded=result.encoded, cached=result.cached)
-    except Exception as error:  # noqa: BLE001 - the job file must say why it stopped
+    except Exception as error:
         state.update(status=FAILED, error=f"{type(error).__name__}: {error}")
         save(force=True)
         raise
@@ -127,32 +164,47 @@ def add_commands(commands: Any) -> None:
 
     from curation.dedup import DEFAULT_THRESHOLD
 
-    embed = commands.add_parser("embed", help="embed a project's texts into the cache (only new or changed text)")
+    embed = commands.add_parser(
+        "embed", help="embed a project's texts into the cache (only new or changed text)"
+    )
     who = embed.add_mutually_exclusive_group(required=True)
     who.add_argument("--project")
     who.add_argument("--project-id", type=int, help=argparse.SUPPRESS)
-    embed.add_argument("--model", help="sentence-transformers model: local path or cached hub id "
-                                       "(default: EMBEDDING_MODEL, else the packaged all-MiniLM-L6-v2)")
+    embed.add_argument(
+        "--model",
+        help="sentence-transformers model: local path or cached hub id "
+        "(default: EMBEDDING_MODEL, else the packaged all-MiniLM-L6-v2)",
+    )
     embed.add_argument("--job-file", help=argparse.SUPPRESS)
-    for name, text in (("dedup", "exact and near-duplicate groups, with label conflicts"),
-                       ("label-issues", "suspected label errors (cleanlab + kNN disagreement), ranked"),
-                       ("leakage", "eval items that duplicate train items (by the examples' split)")):
+    for name, text in (
+        ("dedup", "exact and near-duplicate groups, with label conflicts"),
+        ("label-issues", "suspected label errors (cleanlab + kNN disagreement), ranked"),
+        ("leakage", "eval items that duplicate train items (by the examples' split)"),
+    ):
         sub = commands.add_parser(name, help=text)
         sub.add_argument("--project", required=True)
         sub.add_argument("--model")
         if name != "label-issues":
-            sub.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
-                             help=f"cosine for a near-duplicate (default {DEFAULT_THRESHOLD})")
+            sub.add_argument(
+                "--threshold",
+                type=float,
+                default=DEFAULT_THRESHOLD,
+                help=f"cosine for a near-duplicate (default {DEFAULT_THRESHOLD})",
+            )
         sub.add_argument("--json", action="store_true")
 
 
 def _embed(engine: Any, args: Any) -> int:
     from curation.projects import get_project, get_project_by_id
 
-    project = get_project_by_id(engine, args.project_id) if args.project_id else get_project(engine, args.project)
+    project = (
+        get_project_by_id(engine, args.project_id) if args.project_id else get_project(engine, args.project)
+    )
     state = run_job(engine, project.id, args.model, Path(args.job_file) if args.job_file else None)
-    print(f"{project.name}: {state['total']} texts, {state.get('encoded', 0)} encoded, "
-          f"{state.get('cached', 0)} from the cache")
+    print(
+        f"{project.name}: {state['total']} texts, {state.get('encoded', 0)} encoded, "
+        f"{state.get('cached', 0)} from the cache"
+    )
     return 0
 
 
@@ -161,17 +213,22 @@ def _dedup(engine: Any, args: Any) -> int:
     from curation.dedup import find_duplicates
     from curation.projects import get_project
 
-    report = find_duplicates(engine, _actor(engine, args), get_project(engine, args.project).id, args.threshold,
-                             args.model)
+    report = find_duplicates(
+        engine, _actor(engine, args), get_project(engine, args.project).id, args.threshold, args.model
+    )
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
         return 0
-    print(f"{args.project}: {len(report.groups)} duplicate groups ({len(report.conflicts)} with conflicting "
-          f"labels), {report.redundant} redundant examples at cosine >= {args.threshold}")
+    print(
+        f"{args.project}: {len(report.groups)} duplicate groups ({len(report.conflicts)} with conflicting "
+        f"labels), {report.redundant} redundant examples at cosine >= {args.threshold}"
+    )
     for group in report.groups[:20]:
         flag = " CONFLICT" if group.conflict else ""
-        print(f"  {group.kind}{flag}: " + ", ".join(f"#{m.example_id} {m.external_id} ({m.label or '-'})"
-                                                    for m in group.members))
+        print(
+            f"  {group.kind}{flag}: "
+            + ", ".join(f"#{m.example_id} {m.external_id} ({m.label or '-'})" for m in group.members)
+        )
     return 0
 
 
@@ -180,15 +237,18 @@ def _label_issues(engine: Any, args: Any) -> int:
     from curation.projects import get_project
     from curation.quality import find_label_issues_in_project
 
-    report = find_label_issues_in_project(engine, _actor(engine, args), get_project(engine, args.project).id,
-                                          args.model)
+    report = find_label_issues_in_project(
+        engine, _actor(engine, args), get_project(engine, args.project).id, args.model
+    )
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
         return 0
     print(f"{args.project}: {len(report.flagged)} suspected label errors among {report.labelled} labelled")
     for issue in report.flagged[:20]:
-        print(f"  #{issue.example_id} {issue.external_id}: {issue.given_label} -> {issue.predicted_label} "
-              f"(score {issue.score:.2f})")
+        print(
+            f"  #{issue.example_id} {issue.external_id}: {issue.given_label} -> {issue.predicted_label} "
+            f"(score {issue.score:.2f})"
+        )
     return 0
 
 
@@ -197,17 +257,35 @@ def _leakage(engine: Any, args: Any) -> int:
     from curation.projects import get_project
     from curation.splits import project_leakage
 
-    leaks, sizes = project_leakage(engine, _actor(engine, args), get_project(engine, args.project).id,
-                                   args.threshold, args.model)
+    leaks, sizes = project_leakage(
+        engine, _actor(engine, args), get_project(engine, args.project).id, args.threshold, args.model
+    )
     if args.json:
-        print(json.dumps({"project": args.project, "threshold": args.threshold, "splits": sizes,
-                          "leaks": [{"eval_id": leak.eval_id, "split": leak.eval_side, "train_id": leak.train_id,
-                                     "similarity": round(leak.similarity, 4), "kind": leak.kind}
-                                    for leak in leaks]}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "project": args.project,
+                    "threshold": args.threshold,
+                    "splits": sizes,
+                    "leaks": [
+                        {
+                            "eval_id": leak.eval_id,
+                            "split": leak.eval_side,
+                            "train_id": leak.train_id,
+                            "similarity": round(leak.similarity, 4),
+                            "kind": leak.kind,
+                        }
+                        for leak in leaks
+                    ],
+                },
+                indent=2,
+            )
+        )
         return 0
     print(f"{args.project}: {len(leaks)} eval items duplicate a train item (splits: {sizes})")
     for leak in leaks[:20]:
-        print(f"  {leak.eval_side} #{leak.eval_id} ~ train #{leak.train_id} ({leak.kind}, {leak.similarity:.3f})")
+        where = f"{leak.eval_side} #{leak.eval_id} ~ train #{leak.train_id}"
+        print(f"  {where} ({leak.kind}, {leak.similarity:.3f})")
     return 0
 
 

@@ -58,8 +58,12 @@ Progress = Callable[[int, int], None]
 # --------------------------------------------------------------------------- text
 
 
-def example_text(text: str | None = None, prompt: str | None = None, response: str | None = None,
-                 messages: Sequence[dict[str, Any]] | None = None) -> str:
+def example_text(
+    text: str | None = None,
+    prompt: str | None = None,
+    response: str | None = None,
+    messages: Sequence[dict[str, Any]] | None = None,
+) -> str:
     """The string embedded for an example: its text, or prompt and response, or the chat turns."""
     if messages:
         return "\n".join(f"{m.get('role', '')}: {m.get('content', '')}" for m in messages)
@@ -97,8 +101,10 @@ def model_key(model: str | None = None) -> str:
     path = Path(resolved)
     ident = resolved
     if path.exists():
-        stamp = [f"{p.name}:{p.stat().st_size}:{int(p.stat().st_mtime)}"
-                 for p in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin"))]
+        stamp = [
+            f"{p.name}:{p.stat().st_size}:{int(p.stat().st_mtime)}"
+            for p in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin"))
+        ]
         ident = f"{path.resolve()}|{'|'.join(stamp)}"
     slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in path.name or resolved)[-60:]
     return f"{slug}-{hashlib.sha256(ident.encode()).hexdigest()[:12]}"
@@ -132,8 +138,13 @@ def bf16_is_fast() -> bool:
     return " amx_bf16" in flags or " avx512_bf16" in flags
 
 
-def encode_texts(texts: Sequence[str], model: str | None = None, *, batch_size: int = BATCH_SIZE,
-                 progress: Progress | None = None) -> np.ndarray:
+def encode_texts(
+    texts: Sequence[str],
+    model: str | None = None,
+    *,
+    batch_size: int = BATCH_SIZE,
+    progress: Progress | None = None,
+) -> np.ndarray:
     """Unit vectors (float32, one row per text) from the model, without the cache: batches of
     `batch_size` in order of token length, under bf16 autocast where the CPU has native bf16."""
     import torch
@@ -148,11 +159,17 @@ def encode_texts(texts: Sequence[str], model: str | None = None, *, batch_size: 
     use_bf16 = bf16_is_fast()
     done = 0
     for start in range(0, n, batch_size):
-        idx = order[start:start + batch_size]
+        idx = order[start : start + batch_size]
         batch = [texts[i] for i in idx]
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
-            vectors = encoder.encode(batch, batch_size=len(batch), convert_to_numpy=False, convert_to_tensor=True,
-                                     normalize_embeddings=False, show_progress_bar=False)
+            vectors = encoder.encode(
+                batch,
+                batch_size=len(batch),
+                convert_to_numpy=False,
+                convert_to_tensor=True,
+                normalize_embeddings=False,
+                show_progress_bar=False,
+            )
         vectors = vectors.float()
         vectors = torch.nn.functional.normalize(vectors, dim=1)
         out[idx] = vectors.numpy()
@@ -257,9 +274,15 @@ class EmbedResult:
     cached: int  # how many came from the cache
 
 
-def embed_texts(texts: Sequence[str], model: str | None = None, *, cache: EmbeddingCache | None = None,
-                use_cache: bool = True, progress: Progress | None = None,
-                batch_size: int = BATCH_SIZE) -> EmbedResult:
+def embed_texts(
+    texts: Sequence[str],
+    model: str | None = None,
+    *,
+    cache: EmbeddingCache | None = None,
+    use_cache: bool = True,
+    progress: Progress | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> EmbedResult:
     """Unit vectors for `texts`: cached ones from disk, the rest encoded (and cached). Duplicate texts
     are encoded once. `progress(done, total)` counts texts, cached ones first."""
     n = len(texts)
@@ -282,9 +305,13 @@ def embed_texts(texts: Sequence[str], model: str | None = None, *, cache: Embedd
         chunk = max(batch_size * 8, 1024)
         keys = list(missing)
         for start in range(0, len(todo), chunk):
-            part = encode_texts(todo[start:start + chunk], model, batch_size=batch_size,
-                                progress=(lambda d, _t, s=start: report(s + d, len(todo))) if report else None)
-            cache.add(keys[start:start + chunk], part)
+            part = encode_texts(
+                todo[start : start + chunk],
+                model,
+                batch_size=batch_size,
+                progress=(lambda d, _t, s=start: report(s + d, len(todo))) if report else None,
+            )
+            cache.add(keys[start : start + chunk], part)
             fresh_parts.append(part)
         fresh = np.concatenate(fresh_parts)
         if vectors.shape[1] == 0:
@@ -332,8 +359,19 @@ def load_items(engine: Any, project_id: int, *, include_excluded: bool = False) 
     from curation.db import read_session
     from curation.models import Example, ExampleStatus
 
-    columns = (Example.id, Example.external_id, Example.text, Example.prompt, Example.response, Example.messages,
-               Example.final_label, Example.status, Example.split, Example.content_hash, Example.updated_at)
+    columns = (
+        Example.id,
+        Example.external_id,
+        Example.text,
+        Example.prompt,
+        Example.response,
+        Example.messages,
+        Example.final_label,
+        Example.status,
+        Example.split,
+        Example.content_hash,
+        Example.updated_at,
+    )
     query = select(*columns).where(Example.project_id == project_id)
     if not include_excluded:
         query = query.where(Example.status != ExampleStatus.excluded.value)
@@ -353,7 +391,8 @@ def load_items(engine: Any, project_id: int, *, include_excluded: bool = False) 
     return items
 
 
-def project_vectors(items: ProjectItems, model: str | None = None, *,
-                    progress: Progress | None = None) -> np.ndarray:
+def project_vectors(
+    items: ProjectItems, model: str | None = None, *, progress: Progress | None = None
+) -> np.ndarray:
     """Unit vectors of the items' texts (cached ones from disk, the rest encoded now)."""
     return embed_texts(items.texts, model, progress=progress).vectors

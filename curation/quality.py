@@ -7,6 +7,8 @@
    that carry a different label.
 
 Score = mean of (1 - out-of-sample probability of the given label) and the kNN disagreement, in [0, 1].
+Suspected (`LabelIssueReport.flagged`): cleanlab flags it, or more than half of its neighbours carry
+another label and the classifier also prefers another label. Every scored item stays in `issues`.
 Only labelled items (a final label) take part; classes with fewer than 2 items cannot be
 cross-validated and are left out (said in `LabelIssueReport.skipped_labels`).
 """
@@ -50,23 +52,44 @@ class LabelIssueReport:
 
     @property
     def flagged(self) -> list[LabelIssue]:
-        """Items cleanlab flags or whose neighbours mostly disagree: the suspected errors."""
-        return [i for i in self.issues if i.flagged_by_cleanlab or i.knn_disagreement > 0.5]
+        """The suspected errors: items cleanlab flags, and items whose neighbours mostly carry another
+        label that the classifier also prefers (both signals agree)."""
+        return [
+            i
+            for i in self.issues
+            if i.flagged_by_cleanlab or (i.knn_disagreement > 0.5 and i.predicted_label != i.given_label)
+        ]
 
     def to_dict(self, limit: int | None = None) -> dict[str, Any]:
         flagged = self.flagged
-        return {"project_id": self.project_id, "fingerprint": self.fingerprint, "labelled": self.labelled,
-                "folds": self.folds, "skipped_labels": self.skipped_labels, "suspected": len(flagged),
-                "issues": [{"example_id": i.example_id, "id": i.external_id, "given_label": i.given_label,
-                            "predicted_label": i.predicted_label,
-                            "given_probability": round(i.given_probability, 4),
-                            "knn_disagreement": round(i.knn_disagreement, 4), "neighbour_label": i.neighbour_label,
-                            "cleanlab": i.flagged_by_cleanlab, "score": round(i.score, 4), "text": i.text}
-                           for i in flagged[:limit]]}
+        return {
+            "project_id": self.project_id,
+            "fingerprint": self.fingerprint,
+            "labelled": self.labelled,
+            "folds": self.folds,
+            "skipped_labels": self.skipped_labels,
+            "suspected": len(flagged),
+            "issues": [
+                {
+                    "example_id": i.example_id,
+                    "id": i.external_id,
+                    "given_label": i.given_label,
+                    "predicted_label": i.predicted_label,
+                    "given_probability": round(i.given_probability, 4),
+                    "knn_disagreement": round(i.knn_disagreement, 4),
+                    "neighbour_label": i.neighbour_label,
+                    "cleanlab": i.flagged_by_cleanlab,
+                    "score": round(i.score, 4),
+                    "text": i.text,
+                }
+                for i in flagged[:limit]
+            ],
+        }
 
 
-def out_of_sample_probabilities(vectors: np.ndarray, labels: np.ndarray, *, folds: int = 5,
-                                seed: int = 0) -> tuple[np.ndarray, int]:
+def out_of_sample_probabilities(
+    vectors: np.ndarray, labels: np.ndarray, *, folds: int = 5, seed: int = 0
+) -> tuple[np.ndarray, int]:
     """(n x classes) probabilities from stratified k-fold cross-validation of a logistic regression,
     and the number of folds used (at most the smallest class size)."""
     from sklearn.linear_model import LogisticRegression
@@ -79,7 +102,9 @@ def out_of_sample_probabilities(vectors: np.ndarray, labels: np.ndarray, *, fold
     return cross_val_predict(model, vectors, labels, cv=splitter, method="predict_proba"), folds
 
 
-def knn_disagreement(vectors: np.ndarray, labels: np.ndarray, k: int = K_NEIGHBOURS) -> tuple[np.ndarray, np.ndarray]:
+def knn_disagreement(
+    vectors: np.ndarray, labels: np.ndarray, k: int = K_NEIGHBOURS
+) -> tuple[np.ndarray, np.ndarray]:
     """For each row: the share of its k nearest other rows (cosine) with another label, and the most
     common label among them."""
     n = len(vectors)
@@ -87,19 +112,20 @@ def knn_disagreement(vectors: np.ndarray, labels: np.ndarray, k: int = K_NEIGHBO
     share = np.zeros(n)
     majority = np.zeros(n, dtype=np.int64)
     for start in range(0, n, 2048):
-        sims = vectors[start:start + 2048] @ vectors.T
+        sims = vectors[start : start + 2048] @ vectors.T
         for row in range(len(sims)):
             sims[row, start + row] = -np.inf
         nearest = np.argpartition(-sims, k - 1, axis=1)[:, :k]
         neighbour_labels = labels[nearest]
-        own = labels[start:start + len(sims)][:, None]
-        share[start:start + len(sims)] = (neighbour_labels != own).mean(axis=1)
-        majority[start:start + len(sims)] = [np.bincount(row).argmax() for row in neighbour_labels]
+        own = labels[start : start + len(sims)][:, None]
+        share[start : start + len(sims)] = (neighbour_labels != own).mean(axis=1)
+        majority[start : start + len(sims)] = [np.bincount(row).argmax() for row in neighbour_labels]
     return share, majority
 
 
-def label_issue_report(items: ProjectItems, vectors: np.ndarray, *, folds: int = 5, k: int = K_NEIGHBOURS,
-                       seed: int = 0) -> LabelIssueReport:
+def label_issue_report(
+    items: ProjectItems, vectors: np.ndarray, *, folds: int = 5, k: int = K_NEIGHBOURS, seed: int = 0
+) -> LabelIssueReport:
     """Score every labelled item of `items` (vectors: their unit embeddings, row for row)."""
     from cleanlab.filter import find_label_issues
 
@@ -121,16 +147,26 @@ def label_issue_report(items: ProjectItems, vectors: np.ndarray, *, folds: int =
     scores = 0.5 * (1 - given) + 0.5 * share
     for j in np.argsort(-scores, kind="stable"):
         i = rows[j]
-        report.issues.append(LabelIssue(
-            example_id=items.ids[i], external_id=items.external_ids[i], text=items.texts[i],
-            given_label=classes[y[j]], predicted_label=classes[int(probs[j].argmax())],
-            given_probability=float(given[j]), knn_disagreement=float(share[j]),
-            neighbour_label=classes[int(majority[j])], flagged_by_cleanlab=bool(flagged[j]), score=float(scores[j])))
+        report.issues.append(
+            LabelIssue(
+                example_id=items.ids[i],
+                external_id=items.external_ids[i],
+                text=items.texts[i],
+                given_label=classes[y[j]],
+                predicted_label=classes[int(probs[j].argmax())],
+                given_probability=float(given[j]),
+                knn_disagreement=float(share[j]),
+                neighbour_label=classes[int(majority[j])],
+                flagged_by_cleanlab=bool(flagged[j]),
+                score=float(scores[j]),
+            )
+        )
     return report
 
 
-def find_label_issues_in_project(engine: Any, actor: Any, project_id: int, model: str | None = None, *,
-                                 progress: Any = None) -> LabelIssueReport:
+def find_label_issues_in_project(
+    engine: Any, actor: Any, project_id: int, model: str | None = None, *, progress: Any = None
+) -> LabelIssueReport:
     """Suspected label errors among the project's labelled examples (leads)."""
     from curation.auth import LEADS, require_role
 
@@ -141,7 +177,9 @@ def find_label_issues_in_project(engine: Any, actor: Any, project_id: int, model
     return label_issue_report(items, vectors)
 
 
-def send_to_rereview(engine: Any, actor: Any, project_id: int, issues: Sequence[LabelIssue], reason: str = "") -> int:
+def send_to_rereview(
+    engine: Any, actor: Any, project_id: int, issues: Sequence[LabelIssue], reason: str = ""
+) -> int:
     """Send suspected items back to expert review (`curation.queue.request_rereview`): each gets its
     suspicion score as queue priority and goes to the leads' adjudication queue. Audited there."""
     from curation.queue import request_rereview

@@ -24,7 +24,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from curation.dedup import DEFAULT_THRESHOLD, _unique_pairs, components, exact_duplicate_pairs, near_duplicate_pairs
+from curation.dedup import (
+    DEFAULT_THRESHOLD,
+    _unique_pairs,
+    components,
+    exact_duplicate_pairs,
+    near_duplicate_pairs,
+)
 from curation.embeddings import load_items, normalise_text, project_vectors
 
 Side = Literal["train", "eval"]
@@ -41,9 +47,16 @@ def _groups(n: int, texts: Sequence[str], vectors: np.ndarray | None, threshold:
     return grouped + [[i] for i in range(n) if i not in seen]
 
 
-def build_split(ids: Sequence[int], labels: Sequence[str | None], texts: Sequence[str],
-                vectors: np.ndarray | None = None, *, eval_fraction: float = 0.2, seed: int = 0,
-                threshold: float = DEFAULT_THRESHOLD) -> dict[int, Side]:
+def build_split(
+    ids: Sequence[int],
+    labels: Sequence[str | None],
+    texts: Sequence[str],
+    vectors: np.ndarray | None = None,
+    *,
+    eval_fraction: float = 0.2,
+    seed: int = 0,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> dict[int, Side]:
     """Assign each example id to "train" or "eval" (see the module docstring)."""
     if not 0 < eval_fraction < 1:
         raise ValueError("eval_fraction must be between 0 and 1")
@@ -94,8 +107,14 @@ class Leak:
     kind: str  # "exact" (same normalised text) or "near"
 
 
-def find_leakage(split: Mapping[int, str | None], ids: Sequence[int], texts: Sequence[str],
-                 vectors: np.ndarray | None = None, *, threshold: float = DEFAULT_THRESHOLD) -> list[Leak]:
+def find_leakage(
+    split: Mapping[int, str | None],
+    ids: Sequence[int],
+    texts: Sequence[str],
+    vectors: np.ndarray | None = None,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> list[Leak]:
     """Eval items (any side but "train") that duplicate a train item; most similar first."""
     train = [i for i, example_id in enumerate(ids) if split.get(example_id) == TRAIN]
     held = [i for i, example_id in enumerate(ids) if split.get(example_id) not in (None, "", TRAIN)]
@@ -112,20 +131,32 @@ def find_leakage(split: Mapping[int, str | None], ids: Sequence[int], texts: Seq
     if vectors is not None:
         x_train = np.ascontiguousarray(vectors[train], dtype=np.float32)
         for start in range(0, len(held), 2048):
-            rows = held[start:start + 2048]
+            rows = held[start : start + 2048]
             sims = np.ascontiguousarray(vectors[rows], dtype=np.float32) @ x_train.T
             best = sims.argmax(axis=1)
             top = sims[np.arange(len(rows)), best]
             for r, row in enumerate(rows):
                 if row in leaks or top[r] < threshold:
                     continue
-                leaks[row] = Leak(int(ids[row]), str(split[ids[row]]), int(ids[train[best[r]]]),
-                                  float(min(1.0, top[r])), "near")
+                leaks[row] = Leak(
+                    int(ids[row]),
+                    str(split[ids[row]]),
+                    int(ids[train[best[r]]]),
+                    float(min(1.0, top[r])),
+                    "near",
+                )
     return sorted(leaks.values(), key=lambda leak: (-leak.similarity, leak.eval_id))
 
 
-def project_leakage(engine: Any, actor: Any, project_id: int, threshold: float = DEFAULT_THRESHOLD,
-                    model: str | None = None, *, progress: Any = None) -> tuple[list[Leak], dict[str, int]]:
+def project_leakage(
+    engine: Any,
+    actor: Any,
+    project_id: int,
+    threshold: float = DEFAULT_THRESHOLD,
+    model: str | None = None,
+    *,
+    progress: Any = None,
+) -> tuple[list[Leak], dict[str, int]]:
     """Leaks between the project's `split` values (excluded examples left out), and the size of each side."""
     from curation.auth import LEADS, require_role
 
@@ -139,9 +170,17 @@ def project_leakage(engine: Any, actor: Any, project_id: int, threshold: float =
     return find_leakage(split, items.ids, items.texts, vectors, threshold=threshold), sizes
 
 
-def project_split(engine: Any, actor: Any, project_id: int, *, eval_fraction: float = 0.2, seed: int = 0,
-                  threshold: float = DEFAULT_THRESHOLD, model: str | None = None,
-                  labelled_only: bool = False) -> dict[int, Side]:
+def project_split(
+    engine: Any,
+    actor: Any,
+    project_id: int,
+    *,
+    eval_fraction: float = 0.2,
+    seed: int = 0,
+    threshold: float = DEFAULT_THRESHOLD,
+    model: str | None = None,
+    labelled_only: bool = False,
+) -> dict[int, Side]:
     """`build_split` over the project's examples (not excluded; only labelled ones if asked)."""
     from curation.auth import LEADS, require_role
 
@@ -149,9 +188,15 @@ def project_split(engine: Any, actor: Any, project_id: int, *, eval_fraction: fl
     items = load_items(engine, project_id)
     keep = [i for i, status in enumerate(items.statuses) if not labelled_only or status == "labelled"]
     vectors = project_vectors(items, model)[keep] if keep else None
-    return build_split([items.ids[i] for i in keep], [items.labels[i] for i in keep],
-                       [items.texts[i] for i in keep], vectors, eval_fraction=eval_fraction, seed=seed,
-                       threshold=threshold)
+    return build_split(
+        [items.ids[i] for i in keep],
+        [items.labels[i] for i in keep],
+        [items.texts[i] for i in keep],
+        vectors,
+        eval_fraction=eval_fraction,
+        seed=seed,
+        threshold=threshold,
+    )
 
 
 def apply_split(engine: Any, actor: Any, project_id: int, assignment: Mapping[int, str]) -> int:
@@ -172,13 +217,22 @@ def apply_split(engine: Any, actor: Any, project_id: int, assignment: Mapping[in
             by_side[side].append(int(example_id))
         for side, example_ids in by_side.items():
             for start in range(0, len(example_ids), 500):
-                chunk = example_ids[start:start + 500]
-                result = session.execute(update(Example).where(Example.project_id == project_id,
-                                                               Example.id.in_(chunk))
-                                         .values(split=side, updated_at=utcnow()))
+                chunk = example_ids[start : start + 500]
+                result = session.execute(
+                    update(Example)
+                    .where(Example.project_id == project_id, Example.id.in_(chunk))
+                    .values(split=side, updated_at=utcnow())
+                )
                 changed += int(result.rowcount or 0)
-        audit.record(session, actor, "project.split", "project", project_id, project_id=project_id,
-                     after={side: len(v) for side, v in by_side.items()})
+        audit.record(
+            session,
+            actor,
+            "project.split",
+            "project",
+            project_id,
+            project_id=project_id,
+            after={side: len(v) for side, v in by_side.items()},
+        )
         return changed
 
     return run_write(engine, work)

@@ -38,49 +38,95 @@ def _map(fingerprint: str, method: str, _vectors: object):  # type: ignore[no-un
 
 c1, c2, c3 = st.columns(3)
 colour = c1.selectbox("Colour by", ["label", "cluster", "status", "agreement"], key=f"{key}.colour")
-k = c2.number_input("Clusters (k-means)", 2, min(60, max(2, len(items))), min(default_k(len(items)), len(items)),
-                    key=f"{key}.k")
-method = c3.selectbox("Map", ["auto", "umap", "pca"], key=f"{key}.method",
-                      help="auto: UMAP from 30 examples on, PCA below")
+k = c2.number_input(
+    "Clusters (k-means)",
+    2,
+    min(60, max(2, len(items))),
+    min(default_k(len(items)), len(items)),
+    key=f"{key}.k",
+)
+method = c3.selectbox(
+    "Map", ["auto", "umap", "pca"], key=f"{key}.method", help="auto: UMAP from 30 examples on, PCA below"
+)
 report = _report(items.fingerprint, int(k), items, vectors)
 coords, used = _map(items.fingerprint, method, vectors)
 freshness(items)
 
 agreement = agreement_by_example(engine, project.id)
-frame = pd.DataFrame({
-    "x": coords[:, 0], "y": coords[:, 1], "id": items.external_ids,
-    "label": [label or "(unlabelled)" for label in items.labels],
-    "cluster": [str(c) for c in report.assignments], "status": items.statuses,
-    "agreement": [agreement.get(i) for i in items.ids],
-    # plotly renders a subset of HTML in hover labels: escape, so dataset text shows literally
-    "text": [html.escape(t[:300]) for t in items.texts],
-})
-figure = px.scatter(frame, x="x", y="y", color=colour, hover_data={"id": True, "text": True, "label": True,
-                    "x": False, "y": False}, title=f"{used.upper()} map of {len(items):,} examples")
+frame = pd.DataFrame(
+    {
+        "x": coords[:, 0],
+        "y": coords[:, 1],
+        "id": items.external_ids,
+        "label": [label or "(unlabelled)" for label in items.labels],
+        "cluster": [str(c) for c in report.assignments],
+        "status": items.statuses,
+        "agreement": [agreement.get(i) for i in items.ids],
+        # plotly renders a subset of HTML in hover labels: escape, so dataset text shows literally
+        "text": [html.escape(t[:300]) for t in items.texts],
+    }
+)
+figure = px.scatter(
+    frame,
+    x="x",
+    y="y",
+    color=colour,
+    hover_data={"id": True, "text": True, "label": True, "x": False, "y": False},
+    title=f"{used.upper()} map of {len(items):,} examples",
+)
 st.plotly_chart(figure, width="stretch", key=f"{key}.map")
 
 st.subheader("Coverage")
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("Labels in use", len(report.label_counts))
 m2.metric("Label balance", f"{report.label_balance:.2f}", help="normalised entropy: 1 = equal counts")
-m3.metric("Effective clusters", f"{report.effective_clusters:.1f} of {len(report.clusters)}",
-          help="exp(entropy of cluster sizes): k when all clusters are the same size")
+m3.metric(
+    "Effective clusters",
+    f"{report.effective_clusters:.1f} of {len(report.clusters)}",
+    help="exp(entropy of cluster sizes): k when all clusters are the same size",
+)
 m4.metric("Under-covered clusters", len(report.under_covered), help="fewer than half the mean cluster size")
 if report.label_counts:
-    st.dataframe(pd.DataFrame([{"label": label, "examples": n, "share": round(n / sum(report.label_counts.values()), 3)}
-                               for label, n in report.label_counts.items()]), hide_index=True)
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {"label": label, "examples": n, "share": round(n / sum(report.label_counts.values()), 3)}
+                for label, n in report.label_counts.items()
+            ]
+        ),
+        hide_index=True,
+    )
 
 st.subheader("Clusters")
-st.dataframe(pd.DataFrame([{
-    "cluster": c.cluster_id, "size": c.size, "under-covered": c.under_covered,
-    "label mix": ", ".join(f"{label} {n}" for label, n in c.label_mix.items()),
-    "top terms": ", ".join(c.top_terms)} for c in report.clusters]), hide_index=True, width="stretch")
+st.dataframe(
+    pd.DataFrame(
+        [
+            {
+                "cluster": c.cluster_id,
+                "size": c.size,
+                "under-covered": c.under_covered,
+                "label mix": ", ".join(f"{label} {n}" for label, n in c.label_mix.items()),
+                "top terms": ", ".join(c.top_terms),
+            }
+            for c in report.clusters
+        ]
+    ),
+    hide_index=True,
+    width="stretch",
+)
 for c in report.clusters:
-    with st.expander(f"Cluster {c.cluster_id}: {c.size} examples{' · under-covered' if c.under_covered else ''}"):
+    with st.expander(
+        f"Cluster {c.cluster_id}: {c.size} examples{' · under-covered' if c.under_covered else ''}"
+    ):
         for sample in c.samples:
             st.text(sample)
 
 st.subheader("Lengths (words)")
-lengths = pd.DataFrame([{"label": label, "words": n} for label, values in report.lengths.items() for n in values])
-st.plotly_chart(px.histogram(lengths, x="words", color="label", barmode="overlay", nbins=40), width="stretch",
-                key=f"{key}.lengths")
+lengths = pd.DataFrame(
+    [{"label": label, "words": n} for label, values in report.lengths.items() for n in values]
+)
+st.plotly_chart(
+    px.histogram(lengths, x="words", color="label", barmode="overlay", nbins=40),
+    width="stretch",
+    key=f"{key}.lengths",
+)

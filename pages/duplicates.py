@@ -1,9 +1,17 @@
 """Duplicates (leads): exact and near-duplicate groups side by side with their labels, conflicts
 flagged; keep one and exclude the rest ("duplicate of #id", audited), per group or in bulk."""
 
+from typing import Any
+
 import streamlit as st
 
-from curation.dedup import DEFAULT_THRESHOLD, duplicate_report, exclude_duplicates, exclude_groups
+from curation.dedup import (
+    DEFAULT_THRESHOLD,
+    DuplicateReport,
+    duplicate_report,
+    exclude_duplicates,
+    exclude_groups,
+)
 from curation.errors import CurationError
 from curation.models import Role
 from ui.embedding import current_items, freshness, vectors_or_stop
@@ -26,13 +34,20 @@ vectors = vectors_or_stop(project.id, items)
 
 
 @st.cache_data(show_spinner="Finding duplicates...", max_entries=8)
-def _report(fingerprint: str, threshold: float, _items: object, _vectors: object):  # type: ignore[no-untyped-def]
-    return duplicate_report(_items, _vectors, threshold)  # type: ignore[arg-type]
+def _report(fingerprint: str, threshold: float, _items: Any, _vectors: Any) -> DuplicateReport:
+    return duplicate_report(_items, _vectors, threshold)
 
 
 c1, c2 = st.columns([3, 1])
-threshold = c1.slider("Near-duplicate threshold (cosine)", 0.80, 1.0, DEFAULT_THRESHOLD, 0.01, key=f"{key}.threshold",
-                      help=f"default {DEFAULT_THRESHOLD}: chosen on the demo data (see curation/dedup.py)")
+threshold = c1.slider(
+    "Near-duplicate threshold (cosine)",
+    0.80,
+    1.0,
+    DEFAULT_THRESHOLD,
+    0.01,
+    key=f"{key}.threshold",
+    help=f"default {DEFAULT_THRESHOLD}: chosen on the demo data (see curation/dedup.py)",
+)
 only_conflicts = c2.checkbox("Only conflicts", key=f"{key}.conflicts")
 report = _report(items.fingerprint, float(threshold), items, vectors)
 freshness(items)
@@ -47,8 +62,9 @@ if not groups:
     st.stop()
 
 with st.expander(f"Bulk: keep one in each group ({len(groups)} groups)"):
-    include_conflicts = st.checkbox("Also groups with conflicting labels (keeps the majority label)",
-                                    key=f"{key}.bulk_conflicts")
+    include_conflicts = st.checkbox(
+        "Also groups with conflicting labels (keeps the majority label)", key=f"{key}.bulk_conflicts"
+    )
     if st.button("Keep one per group, exclude the rest", key=f"{key}.bulk"):
         try:
             count = exclude_groups(engine, user, groups, include_conflicts=include_conflicts)
@@ -60,25 +76,39 @@ with st.expander(f"Bulk: keep one in each group ({len(groups)} groups)"):
 per_page = 20
 pages = (len(groups) - 1) // per_page + 1
 page = st.number_input(f"Page (of {pages})", 1, pages, 1, key=f"{key}.page") if pages > 1 else 1
-for number, group in enumerate(groups[(page - 1) * per_page: page * per_page], start=(page - 1) * per_page + 1):
+for number, group in enumerate(
+    groups[(page - 1) * per_page : page * per_page], start=(page - 1) * per_page + 1
+):
     with st.container(border=True):
         flag = "⚠️ conflicting labels: " + ", ".join(group.labels) if group.conflict else "same label"
-        st.caption(f"Group {number} · {group.kind} · {len(group.members)} examples · min cosine "
-                   f"{group.min_similarity:.3f} · {flag}")
+        st.caption(
+            f"Group {number} · {group.kind} · {len(group.members)} examples · min cosine "
+            f"{group.min_similarity:.3f} · {flag}"
+        )
         columns = st.columns(min(len(group.members), 4))
         for i, member in enumerate(group.members):
             with columns[i % len(columns)]:
-                st.caption(f"#{member.example_id} · {member.external_id} · {STATUS_ICONS.get(member.status, '')} "
-                           f"{member.status} · cos {member.similarity:.3f}")
+                st.caption(
+                    f"#{member.example_id} · {member.external_id} · {STATUS_ICONS.get(member.status, '')} "
+                    f"{member.status} · cos {member.similarity:.3f}"
+                )
                 st.text(f"label: {member.label or '—'}")
                 st.text(member.text)
         gkey = f"{key}.g{group.ids[0]}"
-        choice = st.radio("Keep", group.ids, index=group.ids.index(group.suggested_keep()), horizontal=True,
-                          format_func=lambda i: f"#{i}", key=f"{gkey}.keep")
+        choice = st.radio(
+            "Keep",
+            group.ids,
+            index=group.ids.index(group.suggested_keep()),
+            horizontal=True,
+            format_func=lambda i: f"#{i}",
+            key=f"{gkey}.keep",
+        )
         if st.button(f"Keep #{choice}, exclude the rest", key=f"{gkey}.exclude"):
             try:
                 done = exclude_duplicates(engine, user, choice, group.ids)
-                flash(f"Kept #{choice}; excluded {', '.join(f'#{i}' for i in done)} as duplicates of #{choice}.")
+                flash(
+                    f"Kept #{choice}; excluded {', '.join(f'#{i}' for i in done)} as duplicates of #{choice}."
+                )
                 st.rerun()
             except CurationError as error:
                 st.error(str(error))

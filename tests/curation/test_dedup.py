@@ -56,8 +56,16 @@ def test_exact_duplicates_and_components() -> None:
 
 def _items(texts: list[str], labels: list[str | None]) -> ProjectItems:
     n = len(texts)
-    return ProjectItems(1, list(range(10, 10 + n)), [f"x{i}" for i in range(n)], texts, labels, ["labelled"] * n,
-                        [None] * n, "fp")
+    return ProjectItems(
+        1,
+        list(range(10, 10 + n)),
+        [f"x{i}" for i in range(n)],
+        texts,
+        labels,
+        ["labelled"] * n,
+        [None] * n,
+        "fp",
+    )
 
 
 def test_report_groups_and_conflicts() -> None:
@@ -85,10 +93,19 @@ def dup_project(engine: Engine, lead: User, tmp_path: Path, monkeypatch: pytest.
     texts = ["card lost", "card lost!!", "where is my parcel", "Where is my  parcel", "refund", "pin"]
     labels = ["x", "y", "x", "x", "y", "y"]
     path = tmp_path / "d.jsonl"
-    path.write_text("".join(json.dumps({"id": f"d{i}", "text": t, "label": label}) + "\n"
-                            for i, (t, label) in enumerate(zip(texts, labels))))
-    import_table(engine, lead, open_table(path), ColumnMapping(id=["id"], text="text", label="label", metadata=[]),
-                 "Dups")
+    path.write_text(
+        "".join(
+            json.dumps({"id": f"d{i}", "text": t, "label": label}) + "\n"
+            for i, (t, label) in enumerate(zip(texts, labels))
+        )
+    )
+    import_table(
+        engine,
+        lead,
+        open_table(path),
+        ColumnMapping(id=["id"], text="text", label="label", metadata=[]),
+        "Dups",
+    )
     rng = np.random.default_rng(0)
     vectors = unit(rng.normal(size=(6, 32)))
     vectors[1] = unit(vectors[0] + 0.05 * rng.normal(size=32))
@@ -118,8 +135,12 @@ def test_exclude_group_is_audited(engine: Engine, lead: User, dup_project: int) 
 def test_bulk_skips_conflicts_unless_asked(engine: Engine, lead: User, dup_project: int) -> None:
     report = find_duplicates(engine, lead, dup_project)
     assert exclude_groups(engine, lead, report.groups) == 1
-    assert exclude_groups(engine, lead, find_duplicates(engine, lead, dup_project).groups,
-                          include_conflicts=True) == 1
+    assert (
+        exclude_groups(
+            engine, lead, find_duplicates(engine, lead, dup_project).groups, include_conflicts=True
+        )
+        == 1
+    )
     assert find_duplicates(engine, lead, dup_project).groups == []
 
 
@@ -132,7 +153,9 @@ def test_roles_and_bad_input(engine: Engine, lead: User, annotator: User, dup_pr
         exclude_duplicates(engine, lead, 99_999, [1])
 
 
-def test_cli_dedup_json(engine: Engine, lead: User, dup_project: int, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_dedup_json(
+    engine: Engine, lead: User, dup_project: int, capsys: pytest.CaptureFixture[str]
+) -> None:
     from curation.cli import main
 
     assert main(["--user", "lena", "dedup", "--project", "Dups", "--threshold", "0.95", "--json"]) == 0

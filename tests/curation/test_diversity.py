@@ -12,8 +12,9 @@ from tests.curation.embedding_helpers import labelled_clusters
 
 def _items(texts: list[str], labels: list[str | None]) -> ProjectItems:
     n = len(texts)
-    return ProjectItems(1, list(range(n)), [f"e{i}" for i in range(n)], texts, labels, ["labelled"] * n,
-                        [None] * n, "fp")
+    return ProjectItems(
+        1, list(range(n)), [f"e{i}" for i in range(n)], texts, labels, ["labelled"] * n, [None] * n, "fp"
+    )
 
 
 def test_clusters_recover_planted_topics_and_flag_the_small_one() -> None:
@@ -21,7 +22,12 @@ def test_clusters_recover_planted_topics_and_flag_the_small_one() -> None:
     small, small_labels = labelled_clusters(6, ["rare"], spread=0.1, seed=9)
     vectors = np.vstack([vectors, small])
     labels = labels + small_labels
-    words = {"billing": "invoice charge", "shipping": "parcel courier", "refund": "money back", "rare": "firmware"}
+    words = {
+        "billing": "invoice charge",
+        "shipping": "parcel courier",
+        "refund": "money back",
+        "rare": "firmware",
+    }
     texts = [f"{words[label]} ticket {i}" for i, label in enumerate(labels)]
     report = diversity_report(_items(texts, labels), vectors, k=4)
     assert sorted(c.size for c in report.clusters) == [6, 40, 40, 40]

@@ -94,9 +94,16 @@ def test_texts_and_normalisation() -> None:
 def _project(engine: Engine, lead: User, tmp_path: Path, texts: list[str]) -> int:
     project = create_project(engine, lead, "Emb", labels=["a", "b"])
     path = tmp_path / "rows.jsonl"
-    path.write_text("".join(json.dumps({"id": f"e{i}", "text": t, "label": "a"}) + "\n" for i, t in enumerate(texts)))
-    import_table(engine, lead, open_table(path), ColumnMapping(id=["id"], text="text", label="label", metadata=[]),
-                 "Emb")
+    path.write_text(
+        "".join(json.dumps({"id": f"e{i}", "text": t, "label": "a"}) + "\n" for i, t in enumerate(texts))
+    )
+    import_table(
+        engine,
+        lead,
+        open_table(path),
+        ColumnMapping(id=["id"], text="text", label="label", metadata=[]),
+        "Emb",
+    )
     assert project.id is not None
     return project.id
 
@@ -118,7 +125,7 @@ def test_job_runs_and_reports(engine: Engine, lead: User, tmp_path: Path, tiny: 
     assert (state["status"], state["done"], state["total"], state["encoded"]) == (DONE, 3, 3, 3)
     assert read_job(project_id)["status"] == DONE
     # A "running" job whose process is gone reads as failed.
-    write_job(job_path(project_id), {**state, "status": RUNNING, "pid": 2 ** 22 + 12345})
+    write_job(job_path(project_id), {**state, "status": RUNNING, "pid": 2**22 + 12345})
     assert read_job(project_id)["status"] == FAILED
 
 

@@ -16,7 +16,12 @@ from curation.errors import PermissionDenied
 from curation.io import ColumnMapping, import_table, open_table
 from curation.models import AuditEvent, Example, User
 from curation.projects import create_project
-from curation.quality import find_label_issues_in_project, knn_disagreement, label_issue_report, send_to_rereview
+from curation.quality import (
+    find_label_issues_in_project,
+    knn_disagreement,
+    label_issue_report,
+    send_to_rereview,
+)
 from tests.curation.embedding_helpers import fill_cache, labelled_clusters
 
 LABELS = ["billing", "shipping", "refund", "access"]
@@ -32,8 +37,16 @@ def _flipped(n_per: int, flips: int, seed: int = 0) -> tuple[np.ndarray, list[st
 
 def _items(labels: list[str | None]) -> ProjectItems:
     n = len(labels)
-    return ProjectItems(1, list(range(n)), [f"e{i}" for i in range(n)], [f"text {i}" for i in range(n)], labels,
-                        ["labelled"] * n, [None] * n, "fp")
+    return ProjectItems(
+        1,
+        list(range(n)),
+        [f"e{i}" for i in range(n)],
+        [f"text {i}" for i in range(n)],
+        labels,
+        ["labelled"] * n,
+        [None] * n,
+        "fp",
+    )
 
 
 def test_planted_flips_recall() -> None:
@@ -42,7 +55,7 @@ def test_planted_flips_recall() -> None:
     flagged = {issue.example_id for issue in report.flagged}
     assert len(flagged & planted) / len(planted) >= 0.9
     assert len(flagged - planted) <= 6  # few false alarms
-    top = {issue.example_id for issue in report.issues[:len(planted)]}
+    top = {issue.example_id for issue in report.issues[: len(planted)]}
     assert len(top & planted) >= 10  # the planted flips rank first
     flip = next(i for i in report.issues if i.example_id in planted)
     assert flip.predicted_label != flip.given_label and flip.neighbour_label == flip.predicted_label
@@ -63,24 +76,36 @@ def test_small_classes_are_left_out() -> None:
 
 
 @pytest.fixture
-def flipped_project(engine: Engine, lead: User, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[int, set[str]]:
+def flipped_project(
+    engine: Engine, lead: User, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[int, set[str]]:
     monkeypatch.setenv("EMBEDDING_MODEL", "test-vectors")
     create_project(engine, lead, "Flips", labels=LABELS)
     vectors, labels, planted = _flipped(20, 5, seed=4)
     texts = [f"ticket number {i}" for i in range(len(labels))]
     path = tmp_path / "f.jsonl"
-    path.write_text("".join(json.dumps({"id": f"f{i}", "text": t, "label": label}) + "\n"
-                            for i, (t, label) in enumerate(zip(texts, labels))))
-    import_table(engine, lead, open_table(path), ColumnMapping(id=["id"], text="text", label="label", metadata=[]),
-                 "Flips")
+    path.write_text(
+        "".join(
+            json.dumps({"id": f"f{i}", "text": t, "label": label}) + "\n"
+            for i, (t, label) in enumerate(zip(texts, labels))
+        )
+    )
+    import_table(
+        engine,
+        lead,
+        open_table(path),
+        ColumnMapping(id=["id"], text="text", label="label", metadata=[]),
+        "Flips",
+    )
     fill_cache(texts, vectors)
     with read_session(engine) as session:
         project_id = session.exec(select(Example.project_id)).first()
     return int(project_id), {f"f{i}" for i in planted}
 
 
-def test_rereview_sends_suspects_to_adjudication(engine: Engine, lead: User, annotator: User,
-                                                 flipped_project: tuple[int, set[str]]) -> None:
+def test_rereview_sends_suspects_to_adjudication(
+    engine: Engine, lead: User, annotator: User, flipped_project: tuple[int, set[str]]
+) -> None:
     from curation.adjudication import adjudication_queue
 
     project_id, planted = flipped_project
@@ -103,8 +128,9 @@ def test_rereview_sends_suspects_to_adjudication(engine: Engine, lead: User, ann
     assert not {i.example_id for i in again.issues} & {i.example_id for i in suspects}
 
 
-def test_cli_label_issues_json(engine: Engine, lead: User, flipped_project: tuple[int, set[str]],
-                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_label_issues_json(
+    engine: Engine, lead: User, flipped_project: tuple[int, set[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
     from curation.cli import main
 
     assert main(["--user", "lena", "label-issues", "--project", "Flips", "--json"]) == 0

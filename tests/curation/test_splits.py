@@ -18,7 +18,9 @@ from curation.splits import apply_split, build_split, find_leakage, project_leak
 from tests.curation.embedding_helpers import fill_cache, planted, unit
 
 
-def _data(n: int = 400, pairs: int = 40) -> tuple[list[int], list[str], list[str], np.ndarray, set[tuple[int, int]]]:
+def _data(
+    n: int = 400, pairs: int = 40
+) -> tuple[list[int], list[str], list[str], np.ndarray, set[tuple[int, int]]]:
     vectors, truth = planted(n, pairs, dim=48, seed=5)
     ids = [1000 + i for i in range(n)]
     labels = [["a", "b", "c", "d"][i % 4] for i in range(n)]
@@ -50,7 +52,7 @@ def test_deterministic_and_seeded() -> None:
 
 
 def test_leakage_finds_planted_pairs_across_sides() -> None:
-    ids, labels, texts, vectors, truth = _data()
+    ids, _labels, texts, vectors, truth = _data()
     split = {i: "train" for i in ids}
     crossing = list(truth)[:10]
     for _, b in crossing:
@@ -64,17 +66,29 @@ def test_leakage_finds_planted_pairs_across_sides() -> None:
     assert find_leakage(split, ids, texts, None) == [exact]  # without vectors: exact only
 
 
-def test_project_leakage_split_and_cli(engine: Engine, lead: User, tmp_path: Path,
-                                       monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_project_leakage_split_and_cli(
+    engine: Engine,
+    lead: User,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     monkeypatch.setenv("EMBEDDING_MODEL", "test-vectors")
     project = create_project(engine, lead, "Leaky", labels=["a", "b"])
     texts = [f"item {i}" for i in range(20)]
-    rows = [{"id": f"l{i}", "text": t, "label": "ab"[i % 2], "split": "test" if i in (1, 5) else "train"}
-            for i, t in enumerate(texts)]
+    rows = [
+        {"id": f"l{i}", "text": t, "label": "ab"[i % 2], "split": "test" if i in (1, 5) else "train"}
+        for i, t in enumerate(texts)
+    ]
     path = tmp_path / "l.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    import_table(engine, lead, open_table(path), ColumnMapping(id=["id"], text="text", label="label", split="split",
-                                                                metadata=[]), "Leaky")
+    import_table(
+        engine,
+        lead,
+        open_table(path),
+        ColumnMapping(id=["id"], text="text", label="label", split="split", metadata=[]),
+        "Leaky",
+    )
     rng = np.random.default_rng(0)
     vectors = unit(rng.normal(size=(20, 16)))
     vectors[1] = unit(vectors[0] + 0.02 * rng.normal(size=16))  # test item 1 ~ train item 0

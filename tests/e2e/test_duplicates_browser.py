@@ -24,13 +24,18 @@ pytestmark = pytest.mark.browser
 
 
 def _server_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    found = {p.resolve() for p in tmp_path_factory.getbasetemp().glob("e2e-data*") if (p / "streamlit.log").exists()}
+    found = {
+        p.resolve()
+        for p in tmp_path_factory.getbasetemp().glob("e2e-data*")
+        if (p / "streamlit.log").exists()
+    }
     assert len(found) == 1, found
     return found.pop()
 
 
-def test_lead_excludes_a_duplicate_group(page: Any, tmp_path_factory: pytest.TempPathFactory,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_lead_excludes_a_duplicate_group(
+    page: Any, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from playwright.sync_api import expect
 
     monkeypatch.delenv("EMBEDDING_MODEL", raising=False)  # the server's default model key
@@ -61,7 +66,11 @@ def test_lead_excludes_a_duplicate_group(page: Any, tmp_path_factory: pytest.Tem
 
         main = page.get_by_test_id("stMain")
         expect(main.get_by_role("heading", name="Duplicates")).to_be_visible()
-        groups = main.get_by_test_id("stMetric").filter(has_text="Duplicate groups").get_by_test_id("stMetricValue")
+        groups = (
+            main.get_by_test_id("stMetric")
+            .filter(has_text="Duplicate groups")
+            .get_by_test_id("stMetricValue")
+        )
         expect(groups).to_have_text(re.compile(r"^\d+$"))
         before = int(groups.inner_text())
         assert before >= 3  # the demo's exact duplicates

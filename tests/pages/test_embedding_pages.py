@@ -31,14 +31,20 @@ def test_vectors(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EMBEDDING_MODEL", "test-vectors")
 
 
-def _import(engine: Engine, lead: User, tmp_path: Path, name: str, rows: list[dict[str, Any]],
-            labels: list[str]) -> int:
+def _import(
+    engine: Engine, lead: User, tmp_path: Path, name: str, rows: list[dict[str, Any]], labels: list[str]
+) -> int:
     project = create_project(engine, lead, name, labels=labels)
     path = tmp_path / f"{name}.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     split = "split" if "split" in rows[0] else None
-    import_table(engine, lead, open_table(path), ColumnMapping(id=["id"], text="text", label="label", split=split,
-                                                                metadata=[]), name)
+    import_table(
+        engine,
+        lead,
+        open_table(path),
+        ColumnMapping(id=["id"], text="text", label="label", split=split, metadata=[]),
+        name,
+    )
     assert project.id is not None
     return project.id
 
@@ -46,9 +52,14 @@ def _import(engine: Engine, lead: User, tmp_path: Path, name: str, rows: list[di
 def _dups(engine: Engine, lead: User, tmp_path: Path) -> int:
     texts = ["card lost", "card lost!!", IMG, IMG.upper(), "refund", "pin", "limits", "fees"]
     labels = ["billing", "shipping", "billing", "billing", "shipping", "billing", "shipping", "billing"]
-    project_id = _import(engine, lead, tmp_path, "Dups", [{"id": f"d{i}", "text": t, "label": lab}
-                                                          for i, (t, lab) in enumerate(zip(texts, labels))],
-                         ["billing", "shipping"])
+    project_id = _import(
+        engine,
+        lead,
+        tmp_path,
+        "Dups",
+        [{"id": f"d{i}", "text": t, "label": lab} for i, (t, lab) in enumerate(zip(texts, labels))],
+        ["billing", "shipping"],
+    )
     rng = np.random.default_rng(0)
     vectors = unit(rng.normal(size=(len(texts), 32)))
     vectors[1] = unit(vectors[0] + 0.05 * rng.normal(size=32))
@@ -99,22 +110,30 @@ def test_duplicates_bulk_keeps_conflicts_for_a_person(engine: Engine, lead: User
     assert (_metric(at, "Duplicate groups"), _metric(at, "Groups with conflicting labels")) == ("1", "1")
 
 
-def test_missing_embeddings_go_to_the_background_job(engine: Engine, lead: User, tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_embeddings_go_to_the_background_job(
+    engine: Engine, lead: User, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import ui.embedding
 
     project_id = _dups(engine, lead, tmp_path)
     monkeypatch.setattr(ui.embedding, "INLINE_MAX", 0)
     path = tmp_path / "new.jsonl"
     path.write_text(json.dumps({"id": "n1", "text": "a brand new text", "label": "billing"}) + "\n")
-    import_table(engine, lead, open_table(path), ColumnMapping(id=["id"], text="text", label="label", metadata=[]),
-                 "Dups")
+    import_table(
+        engine,
+        lead,
+        open_table(path),
+        ColumnMapping(id=["id"], text="text", label="label", metadata=[]),
+        "Dups",
+    )
     at = _open("pages/duplicates.py", "Duplicates")
     assert any("1 of 9 texts have no embedding yet" in w for w in values(at.warning))
     assert by_label(at.button, "Embed in the background") is not None
     assert not at.metric  # no results computed on incomplete data
     # A running job (as after a reload): the page reattaches to its progress from the job file.
-    write_job(job_path(project_id), {"status": RUNNING, "done": 4, "total": 9, "pid": os.getpid(), "error": None})
+    write_job(
+        job_path(project_id), {"status": RUNNING, "done": 4, "total": 9, "pid": os.getpid(), "error": None}
+    )
     at.run()
     no_exception(at)
     assert any("a background job is embedding them" in i for i in values(at.info))
@@ -127,8 +146,14 @@ def test_label_issues_page_sends_suspects_back(engine: Engine, lead: User, tmp_p
     flips = {0: "shipping", 13: "refund", 26: "billing"}
     labels = [flips.get(i, label) for i, label in enumerate(labels)]
     texts = [f"ticket {i}" for i in range(len(labels))]
-    _import(engine, lead, tmp_path, "Flips", [{"id": f"f{i}", "text": t, "label": lab}
-                                              for i, (t, lab) in enumerate(zip(texts, labels))], labels_set)
+    _import(
+        engine,
+        lead,
+        tmp_path,
+        "Flips",
+        [{"id": f"f{i}", "text": t, "label": lab} for i, (t, lab) in enumerate(zip(texts, labels))],
+        labels_set,
+    )
     fill_cache(texts, vectors)
     at = _open("pages/label_issues.py", "Label issues")
     assert _metric(at, "Labelled examples scored") == "36"
@@ -148,8 +173,14 @@ def test_diversity_page(engine: Engine, lead: User, tmp_path: Path) -> None:
     vectors, labels = labelled_clusters(8, ["billing", "shipping"], spread=0.1, seed=1)
     texts = [f"{'invoice' if lab == 'billing' else 'parcel'} question {i}" for i, lab in enumerate(labels)]
     texts[0] = IMG
-    _import(engine, lead, tmp_path, "Div", [{"id": f"v{i}", "text": t, "label": lab}
-                                            for i, (t, lab) in enumerate(zip(texts, labels))], ["billing", "shipping"])
+    _import(
+        engine,
+        lead,
+        tmp_path,
+        "Div",
+        [{"id": f"v{i}", "text": t, "label": lab} for i, (t, lab) in enumerate(zip(texts, labels))],
+        ["billing", "shipping"],
+    )
     fill_cache(texts, vectors)
     at = _open("pages/diversity.py", "Diversity")
     assert _metric(at, "Labels in use") == "2" and _metric(at, "Label balance") == "1.00"
@@ -164,9 +195,17 @@ def test_diversity_page(engine: Engine, lead: User, tmp_path: Path) -> None:
 
 def test_leakage_page_finds_and_fixes_a_leak(engine: Engine, lead: User, tmp_path: Path) -> None:
     texts = [f"item {i}" for i in range(12)]
-    _import(engine, lead, tmp_path, "Leaky", [{"id": f"l{i}", "text": t, "label": "ab"[i % 2],
-                                               "split": "test" if i in (1, 4) else "train"}
-                                              for i, t in enumerate(texts)], ["a", "b"])
+    _import(
+        engine,
+        lead,
+        tmp_path,
+        "Leaky",
+        [
+            {"id": f"l{i}", "text": t, "label": "ab"[i % 2], "split": "test" if i in (1, 4) else "train"}
+            for i, t in enumerate(texts)
+        ],
+        ["a", "b"],
+    )
     rng = np.random.default_rng(0)
     vectors = unit(rng.normal(size=(12, 16)))
     vectors[1] = unit(vectors[0] + 0.02 * rng.normal(size=16))
@@ -180,8 +219,9 @@ def test_leakage_page_finds_and_fixes_a_leak(engine: Engine, lead: User, tmp_pat
     assert "No eval item duplicates a train item at this threshold." in values(at.success)
 
 
-@pytest.mark.parametrize("page", ["pages/duplicates.py", "pages/label_issues.py", "pages/diversity.py",
-                                  "pages/leakage.py"])
+@pytest.mark.parametrize(
+    "page", ["pages/duplicates.py", "pages/label_issues.py", "pages/diversity.py", "pages/leakage.py"]
+)
 def test_annotators_cannot_open(engine: Engine, annotator: User, page: str) -> None:
     at = logged_in("anna", "annotator-password")
     with pytest.raises(ValueError):  # not in an annotator's navigation
