@@ -74,6 +74,9 @@ def create_user(
         if actor is None:
             if session.exec(select(User.id).where(User.password_hash.is_not(None))).first() is not None:
                 raise PermissionDenied("Only an admin can add users once the first account exists.")
+            if Role(role) is not Role.admin:
+                # Otherwise nobody could ever add accounts: only admins can, and there would be none.
+                raise InputError("the first account must be an admin", field="role")
         else:
             require_role(actor, Role.admin)
         if session.exec(select(User.id).where(User.username == username)).first() is not None:

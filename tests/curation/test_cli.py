@@ -39,12 +39,12 @@ def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 def test_users_add_first_account_then_only_through_an_admin(engine: Engine, capsys: pytest.CaptureFixture[str],
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # the first account must be an admin, or nobody could ever add accounts
     assert cli(capsys, "users", "add", "lena", "--role", "lead", "--password", "lead-password") == (
-        0, "added lena (lead)\n", "")
-    # no admin exists, and a lead may not add accounts
-    assert cli(capsys, "users", "add", "bob", "--role", "annotator", "--password", "bob-password") == (
-        2, "", "error: No admin account yet: create one with `python -m curation users add NAME --role admin "
-               "--password-stdin`.\n")
+        2, "", "error: field 'role': the first account must be an admin\n")
+    assert cli(capsys, "users", "add", "root", "--role", "admin", "--password", "root-password")[0] == 0
+    assert cli(capsys, "users", "add", "lena", "--role", "lead", "--password", "lead-password")[0] == 0
+    # a lead may not add accounts
     assert cli(capsys, "--user", "lena", "users", "add", "bob", "--role", "annotator", "--password",
                "bob-password") == (2, "", "error: User 'lena' is lead; this needs admin.\n")
     assert cli(capsys, "--user", "lena", "users", "add", "boss", "--role", "admin", "--password",
