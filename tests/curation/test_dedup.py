@@ -26,6 +26,7 @@ from curation.errors import InputError, PermissionDenied
 from curation.io import ColumnMapping, import_table, open_table
 from curation.models import AuditEvent, Example, User
 from curation.projects import create_project
+from curation.settings import get_settings
 from tests.conftest import BOTH_BACKENDS
 from tests.curation.embedding_helpers import fill_cache, planted, unit
 
@@ -89,6 +90,7 @@ def test_report_groups_and_conflicts() -> None:
 def dup_project(engine: Engine, lead: User, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> int:
     """6 examples: 0~1 near (conflicting labels), 2=3 exact, 4 and 5 alone; vectors in the cache."""
     monkeypatch.setenv("EMBEDDING_MODEL", "test-vectors")
+    get_settings.cache_clear()
     project = create_project(engine, lead, "Dups", labels=["x", "y"])
     texts = ["card lost", "card lost!!", "where is my parcel", "Where is my  parcel", "refund", "pin"]
     labels = ["x", "y", "x", "x", "y", "y"]

@@ -26,6 +26,7 @@ from curation.embeddings import (
 from curation.io import ColumnMapping, import_table, open_table
 from curation.models import User
 from curation.projects import create_project
+from curation.settings import get_settings
 from tests.curation.embedding_helpers import tiny_model
 
 
@@ -74,9 +75,11 @@ def test_bf16_path_stays_close_to_fp32(tiny: str, monkeypatch: pytest.MonkeyPatc
     from curation import embeddings
 
     monkeypatch.setenv("EMBEDDING_PRECISION", "fp32")
+    get_settings.cache_clear()
     embeddings.bf16_is_fast.cache_clear()
     fp32 = encode_texts(TEXTS, tiny)
     monkeypatch.setenv("EMBEDDING_PRECISION", "bf16")
+    get_settings.cache_clear()
     embeddings.bf16_is_fast.cache_clear()
     bf16 = encode_texts(TEXTS, tiny)
     embeddings.bf16_is_fast.cache_clear()
@@ -156,6 +159,7 @@ def test_packaged_minilm(monkeypatch: pytest.MonkeyPatch) -> None:
     assert vectors.shape == (3, 384)
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.2
     monkeypatch.setenv("EMBEDDING_PRECISION", "fp32")
+    get_settings.cache_clear()
     embeddings.bf16_is_fast.cache_clear()
     fp32 = encode_texts(texts)
     embeddings.bf16_is_fast.cache_clear()

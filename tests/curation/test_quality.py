@@ -22,6 +22,7 @@ from curation.quality import (
     label_issue_report,
     send_to_rereview,
 )
+from curation.settings import get_settings
 from tests.curation.embedding_helpers import fill_cache, labelled_clusters
 
 LABELS = ["billing", "shipping", "refund", "access"]
@@ -80,6 +81,7 @@ def flipped_project(
     engine: Engine, lead: User, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[int, set[str]]:
     monkeypatch.setenv("EMBEDDING_MODEL", "test-vectors")
+    get_settings.cache_clear()
     create_project(engine, lead, "Flips", labels=LABELS)
     vectors, labels, planted = _flipped(20, 5, seed=4)
     texts = [f"ticket number {i}" for i in range(len(labels))]

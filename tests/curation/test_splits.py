@@ -15,6 +15,7 @@ from curation.io import ColumnMapping, import_table, open_table
 from curation.models import User
 from curation.projects import create_project
 from curation.splits import apply_split, build_split, find_leakage, project_leakage, project_split
+from curation.settings import get_settings
 from tests.curation.embedding_helpers import fill_cache, planted, unit
 
 
@@ -74,6 +75,7 @@ def test_project_leakage_split_and_cli(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("EMBEDDING_MODEL", "test-vectors")
+    get_settings.cache_clear()
     project = create_project(engine, lead, "Leaky", labels=["a", "b"])
     texts = [f"item {i}" for i in range(20)]
     rows = [

@@ -19,6 +19,7 @@ from curation.db import make_engine, read_session
 from curation.embeddings import EmbeddingCache, load_items, text_hash
 from curation.models import Example
 from curation.projects import get_project
+from curation.settings import get_settings
 
 pytestmark = pytest.mark.browser
 
@@ -39,6 +40,7 @@ def test_lead_excludes_a_duplicate_group(
     from playwright.sync_api import expect
 
     monkeypatch.delenv("EMBEDDING_MODEL", raising=False)  # the server's default model key
+    get_settings.cache_clear()
     page.goto("/")
     page.get_by_role("textbox", name="Username").fill("lead")
     page.get_by_role("textbox", name="Password").fill("lead-demo")

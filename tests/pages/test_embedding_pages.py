@@ -20,6 +20,7 @@ from curation.embedding_jobs import RUNNING, job_path, write_job
 from curation.io import ColumnMapping, import_table, open_table
 from curation.models import Example, User
 from curation.projects import create_project
+from curation.settings import get_settings
 from tests.curation.embedding_helpers import fill_cache, labelled_clusters, unit
 from tests.pages.helpers import by_label, by_label_prefix, logged_in, markup_values, no_exception, values
 
@@ -29,6 +30,7 @@ IMG = "<img src=x onerror=alert(1)>"
 @pytest.fixture(autouse=True)
 def test_vectors(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EMBEDDING_MODEL", "test-vectors")
+    get_settings.cache_clear()
 
 
 def _import(
