@@ -102,9 +102,24 @@ def update_project(engine: Engine, actor: User, project_id: int, **changes: Any)
             setattr(project, key, value)
         project.updated_at = utcnow()
         session.add(project)
+        rule_changed = before["overlap_k"] != project.overlap_k or before["final_label_rule"] != project.final_label_rule
+        resolved = _re_resolve(session, project) if rule_changed else 0
         audit.record(session, actor, "project.update", "project", project.id, project_id=project.id,
-                     before=before, after=_snapshot(project))
+                     before=before, after={**_snapshot(project), "examples_re_resolved": resolved})
     return project
+
+
+def _re_resolve(session: Session, project: Project) -> int:
+    """After k or the final-label rule changed: status and final label of every annotated example
+    again by the new rule (lead decisions and exclusions stay). Returns how many changed."""
+    from curation.review import resolve_example  # review builds on projects' tables, not the reverse
+
+    annotated = select(Annotation.example_id).where(Annotation.example_id == Example.id).exists()
+    changed = 0
+    for example in session.exec(select(Example).where(Example.project_id == project.id, annotated)):
+        before, after = resolve_example(session, project, example)
+        changed += before != after
+    return changed
 
 
 def _labels_in_use(session: Session, project_id: int, labels: set[str]) -> set[str]:

@@ -264,3 +264,33 @@ def test_inactive_lead_is_refused_everywhere(engine: Engine, admin: User, lead: 
         create_project(engine, None, "anonymous", labels=["a", "b"])  # type: ignore[arg-type]
     with read_session(engine) as session:
         assert session.execute(select(func.count(Project.id))).scalar_one() == 1
+
+
+def test_changing_k_or_rule_re_resolves_annotated_examples(engine: Engine, lead: User, tmp_path: Path) -> None:
+    """Two annotators agree on e1 and disagree on e2; e3 has one label. With k=2 and majority: e1 labelled,
+    e2 disputed, e3 in review. Raising k to 3 reopens e1; dropping k to 1 settles e3; unanimous keeps e2 disputed."""
+    project = create_project(engine, lead, "rules", labels=["a", "b"], overlap_k=2)
+    items = tmp_path / "items.jsonl"
+    items.write_text("".join(f'{{"id": "e{i}", "text": "text {i}"}}\n' for i in (1, 2, 3)))
+    import_table(engine, lead, open_table(items), ColumnMapping(id=["id"], text="text"), "rules")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("id,annotator,label\ne1,x,a\ne1,y,a\ne2,x,a\ne2,y,b\ne3,x,b\n")
+    import_table(engine, lead, open_table(labels), ColumnMapping(id=["id"], annotator="annotator", label="label"),
+                 "rules")
+
+    def states() -> dict[str, tuple[str, str | None]]:
+        with read_session(engine) as session:
+            rows = session.execute(select(Example).where(Example.project_id == project.id)).scalars().all()
+        return {e.external_id: (str(e.status), e.final_label) for e in rows}
+
+    assert states() == {"e1": ("labelled", "a"), "e2": ("disputed", None), "e3": ("in_review", None)}
+    update_project(engine, lead, project.id, overlap_k=3)
+    assert states() == {"e1": ("in_review", None), "e2": ("in_review", None), "e3": ("in_review", None)}
+    update_project(engine, lead, project.id, overlap_k=1)
+    assert states() == {"e1": ("labelled", "a"), "e2": ("disputed", None), "e3": ("labelled", "b")}
+    update_project(engine, lead, project.id, overlap_k=2, final_label_rule="unanimous")
+    assert states() == {"e1": ("labelled", "a"), "e2": ("disputed", None), "e3": ("in_review", None)}
+    with read_session(engine) as session:
+        events = session.execute(select(AuditEvent).where(AuditEvent.action == "project.update")
+                                 .order_by(AuditEvent.id)).scalars().all()
+    assert [e.after["examples_re_resolved"] for e in events] == [2, 3, 1]
