@@ -56,7 +56,7 @@ from curation.models import (  # noqa: E402
     User,
     utcnow,
 )
-from curation.projects import clean_labels, get_project_by_id  # noqa: E402
+from curation.projects import get_project_by_id  # noqa: E402
 from curation.review import resolve_status  # noqa: E402
 from curation.settings import Settings, get_settings  # noqa: E402
 

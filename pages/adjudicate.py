@@ -22,9 +22,9 @@ from curation.errors import CurationError
 from curation.models import ExampleStatus, QueueOrder, Role, TaskType
 from curation.queue import queue_stats, set_queue_order
 from curation.review import FLAGS, original_response
-from ui.keyboard import escape_markdown, label_key
+from ui.keyboard import label_key
 from ui.session import current_project, flash, get_engine, require_user, show_flash, switch_project
-from ui.widgets import show_example
+from ui.widgets import escape_markdown, show_error, show_example
 
 REQUEST = "adjudicate.example_id"  # the contract with other pages: open this example first
 OPEN = "adjudicate.open"  # the example on screen
@@ -95,7 +95,7 @@ if current is None:
 try:
     detail = example_detail(engine, user, int(current))
 except CurationError as error:
-    st.error(str(error))
+    show_error(error)
     st.session_state.pop(OPEN, None)
     st.stop()
 example = detail.example
@@ -162,7 +162,7 @@ if generation:
             adjudicate(engine, user, example.id, final_response=final, reason=reason)
             decided(f"Item #{example.id}: final response set.")
         except CurationError as error:
-            st.error(str(error))
+            show_error(error)
 else:
     st.caption("Set the final label (keys 1-9):")
     buttons = st.container(horizontal=True)
@@ -174,7 +174,7 @@ else:
                 adjudicate(engine, user, example.id, final_label=label, reason=reason)
                 decided(f"Item #{example.id}: final label {label}.")
             except CurationError as error:
-                st.error(str(error))
+                show_error(error)
 
 with st.expander("Exclude or include" if example.status != ExampleStatus.excluded else "Include again",
                  expanded=example.status == ExampleStatus.excluded):
@@ -184,7 +184,7 @@ with st.expander("Exclude or include" if example.status != ExampleStatus.exclude
                 include_example(engine, user, example.id, reason)
                 decided(f"Item #{example.id} is included again.")
             except CurationError as error:
-                st.error(str(error))
+                show_error(error)
     else:
         category = st.selectbox("Why", list(EXCLUSION_REASONS), format_func=EXCLUSION_REASONS.__getitem__,
                                 key=f"{item_key}.category")
@@ -193,7 +193,7 @@ with st.expander("Exclude or include" if example.status != ExampleStatus.exclude
                 exclude_example(engine, user, example.id, category, reason)
                 decided(f"Item #{example.id} is excluded ({EXCLUSION_REASONS[category].lower()}).")
             except CurationError as error:
-                st.error(str(error))
+                show_error(error)
 
 with st.expander("History"):
     history = example_history(engine, user, example.id)

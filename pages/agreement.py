@@ -7,7 +7,6 @@ on (database, project, level, data version), so a rerun is instant and a new lab
 """
 
 import html
-import re
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from curation.errors import CurationError
 from curation.models import User
 from curation.settings import get_settings
 from ui.session import current_project, get_engine, require_user
+from ui.widgets import escape_markdown, show_error
 
 ADJUDICATE_PAGE = "pages/adjudicate.py"
 ADJUDICATE_KEY = "adjudicate.example_id"
@@ -43,11 +43,6 @@ LEVEL_HELP = {
 }
 BAND_COLOURS = {"unreliable": "red", "tentative": "orange", "reliable": "green", "undefined": "gray"}
 
-
-def md(text: str) -> str:
-    """Text for a markdown element with every punctuation character escaped: label and annotator names
-    come from the data and show as the literal characters."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|~<>$:=\"'&%^@,;?/])", r"\\\1", text)
 
 
 @st.cache_data(show_spinner="Computing agreement...", max_entries=32)
@@ -75,7 +70,7 @@ def show_coefficient(column: Any, coefficient: Coefficient, percent: bool = Fals
         value = fmt(coefficient.value)
     column.metric(coefficient.name, value, help=coefficient.note or None)
     if not coefficient.defined:
-        column.caption(md(f"{value}: {coefficient.reason}"))
+        column.caption(escape_markdown(f"{value}: {coefficient.reason}"))
     elif coefficient.has_interval:
         column.caption(interval_text(coefficient))
 
@@ -121,7 +116,7 @@ try:
     version = data_version(engine, project.id)
     report = cached_report(url, project.id, level, version, engine, user)
 except CurationError as error:
-    st.error(str(error))
+    show_error(error)
     st.stop()
 except Exception as error:  # noqa: BLE001 - the page shows any failure instead of raising
     st.error(f"Agreement could not be computed: {type(error).__name__}: {error}")
@@ -134,7 +129,7 @@ with head:
                                                  "tentative, 0.8 and above reliable.")
     if alpha.has_interval:
         st.caption(f"{interval_text(alpha)} ({report.n_resamples:,} bootstrap resamples of the items)")
-    st.markdown(f":{BAND_COLOURS[report.band]}[**{md(report.band_text)}**]")
+    st.markdown(f":{BAND_COLOURS[report.band]}[**{escape_markdown(report.band_text)}**]")
 items.metric("Items scored", f"{report.n_scored:,}",
              help=f"{report.n_items:,} items have a rating; scored items have two or more")
 raters.metric("Annotators", f"{report.n_raters:,}", help=f"{report.n_ratings:,} ratings in all")
@@ -153,7 +148,7 @@ show_coefficient(columns[2], report.cohen)
 show_coefficient(columns[3], report.percent, percent=True)
 
 for warning in report.warnings:
-    st.warning(md(warning))
+    st.warning(escape_markdown(warning))
 
 st.subheader("Per label")
 st.caption("Alpha of each label against all others (nominal): which labels annotators apply consistently.")
@@ -199,7 +194,7 @@ if report.n_raters >= 2:
     else:
         agreement_text = "undefined" if pair.agreement != pair.agreement else f"{pair.agreement:.1%}"
         kappa_text = fmt(pair.kappa) + (f" ({pair.reason})" if pair.reason else "")
-        st.caption(md(f"{pair.n_shared:,} shared items; raw agreement {agreement_text}; Cohen's kappa {kappa_text}"))
+        st.caption(escape_markdown(f"{pair.n_shared:,} shared items; raw agreement {agreement_text}; Cohen's kappa {kappa_text}"))
         table = pd.DataFrame(pair.counts, index=[f"A: {label}" for label in pair.labels],
                              columns=[f"B: {label}" for label in pair.labels])
         st.dataframe(table, width="stretch", key=f"{key}.confusion")

@@ -15,7 +15,7 @@ from curation.errors import CurationError
 from curation.io import EXPORT_FORMATS, export_project
 from curation.models import Annotation, ExampleStatus, Role, User
 from ui.session import current_project, get_engine, require_user
-from ui.widgets import STATUS_ICONS, preview_text, show_example, show_json
+from ui.widgets import STATUS_ICONS, escape_markdown, preview_text, show_error, show_example, show_json
 
 user = require_user(Role.lead, Role.admin)
 engine = get_engine()
@@ -63,8 +63,8 @@ if page.rows:
                           key=f"{key}.open")
     example = by_id[chosen]
     with st.container(border=True):
-        st.caption(f"#{example.id} · {example.external_id} · {example.status} · source: {example.source or '—'} · "
-                   f"licence: {example.licence or '—'}")
+        st.caption(escape_markdown(f"#{example.id} · {example.external_id} · {example.status} · "
+                                   f"source: {example.source or '—'} · licence: {example.licence or '—'}"))
         show_example(example)
         with read_session(engine) as session:
             rows = session.execute(select(Annotation, User.username).join(User, User.id == Annotation.annotator_id)
@@ -95,4 +95,4 @@ with st.expander(f"Export these {page.total:,} examples"):
                     data, name = out.read_bytes(), out.name
             st.download_button(f"Download {count:,} records ({name})", data, file_name=name)
         except CurationError as error:
-            st.error(str(error))
+            show_error(error)

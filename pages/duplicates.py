@@ -16,7 +16,7 @@ from curation.errors import CurationError
 from curation.models import Role
 from ui.embedding import current_items, freshness, vectors_or_stop
 from ui.session import current_project, flash, get_engine, require_user, show_flash
-from ui.widgets import STATUS_ICONS
+from ui.widgets import STATUS_ICONS, escape_markdown, show_error
 
 user = require_user(Role.lead, Role.admin)
 engine = get_engine()
@@ -71,7 +71,7 @@ with st.expander(f"Bulk: keep one in each group ({len(groups)} groups)"):
             flash(f"Excluded {count} duplicates.")
             st.rerun()
         except CurationError as error:
-            st.error(str(error))
+            show_error(error)
 
 per_page = 20
 pages = (len(groups) - 1) // per_page + 1
@@ -81,17 +81,17 @@ for number, group in enumerate(
 ):
     with st.container(border=True):
         flag = "⚠️ conflicting labels: " + ", ".join(group.labels) if group.conflict else "same label"
-        st.caption(
+        st.caption(escape_markdown(
             f"Group {number} · {group.kind} · {len(group.members)} examples · min cosine "
             f"{group.min_similarity:.3f} · {flag}"
-        )
+        ))
         columns = st.columns(min(len(group.members), 4))
         for i, member in enumerate(group.members):
             with columns[i % len(columns)]:
-                st.caption(
+                st.caption(escape_markdown(
                     f"#{member.example_id} · {member.external_id} · {STATUS_ICONS.get(member.status, '')} "
                     f"{member.status} · cos {member.similarity:.3f}"
-                )
+                ))
                 st.text(f"label: {member.label or '—'}")
                 st.text(member.text)
         gkey = f"{key}.g{group.ids[0]}"
@@ -111,4 +111,4 @@ for number, group in enumerate(
                 )
                 st.rerun()
             except CurationError as error:
-                st.error(str(error))
+                show_error(error)

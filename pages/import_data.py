@@ -12,6 +12,7 @@ from curation.models import Role, TaskType
 from curation.projects import get_project
 from curation.settings import get_settings
 from ui.session import current_project, get_engine, require_user, show_flash, switch_project
+from ui.widgets import escape_markdown, show_error
 
 NONE = "—"
 SINGLE_FIELDS = {
@@ -68,10 +69,11 @@ if path is None:
 try:
     table = _open(str(path), path.stat().st_mtime)
 except CurationError as error:
-    st.error(str(error))
+    show_error(error)
     st.stop()
 
-st.caption(f"{table.name}: {table.n_rows:,} rows · {table.file_format} · columns: {', '.join(table.columns)}")
+st.caption(escape_markdown(f"{table.name}: {table.n_rows:,} rows · {table.file_format} · "
+                           f"columns: {', '.join(table.columns)}"))
 preview = pd.DataFrame(table.preview(10)).map(lambda v: v if isinstance(v, (str, int, float, bool, type(None))) else str(v))
 st.dataframe(preview, hide_index=True, width="stretch")
 
@@ -128,12 +130,12 @@ if submitted:
                               task_type=task_type, progress=progress)
     except CurationError as error:
         bar.empty()
-        st.error(f"Nothing was imported. {error}")
+        st.error(escape_markdown(f"Nothing was imported. {error}"))
     else:
         bar.progress(1.0, text="Done")
         if new_project:
             switch_project(get_project(engine, report.project).id)  # the sidebar follows on the next run
-        st.success(f"Imported into '{report.project}': {report.summary()}.")
+        st.success(escape_markdown(f"Imported into '{report.project}': {report.summary()}."))
         if report.exact_duplicate_groups:
             st.warning(f"{len(report.exact_duplicate_groups)} groups of rows share exactly the same content.")
             st.dataframe(pd.DataFrame({"rows": [", ".join(map(str, g[:20])) for g in report.exact_duplicate_groups],

@@ -9,6 +9,7 @@ from curation.models import Role
 from curation.quality import label_issue_report, send_to_rereview
 from ui.embedding import current_items, freshness, vectors_or_stop
 from ui.session import current_project, flash, get_engine, require_user, show_flash
+from ui.widgets import show_error
 
 user = require_user(Role.lead, Role.admin)
 engine = get_engine()
@@ -84,4 +85,4 @@ if send:
         st.session_state.pop(f"{key}.chosen", None)
         st.rerun()
     except CurationError as error:
-        st.error(str(error))
+        show_error(error)

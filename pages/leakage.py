@@ -12,6 +12,7 @@ from curation.models import Role
 from curation.splits import apply_split, build_split, find_leakage
 from ui.embedding import current_items, freshness, vectors_or_stop
 from ui.session import current_project, flash, get_engine, require_user, show_flash
+from ui.widgets import show_error
 
 user = require_user(Role.lead, Role.admin)
 engine = get_engine()
@@ -87,4 +88,4 @@ if st.button("Apply this split to the examples", key=f"{key}.apply"):
         flash(f"Split applied to {changed} examples.")
         st.rerun()
     except CurationError as error:
-        st.error(str(error))
+        show_error(error)

@@ -7,6 +7,7 @@ from curation.errors import CurationError
 from curation.models import FinalLabelRule, Role, TaskType
 from curation.projects import create_project, list_projects, project_stats, update_project
 from ui.session import current_project, flash, get_engine, require_user, show_flash, switch_project
+from ui.widgets import show_error
 
 user = require_user()
 engine = get_engine()
@@ -67,7 +68,7 @@ if project is not None:
                     flash("Saved.")
                     st.rerun()
                 except CurationError as error:
-                    st.error(str(error))
+                    show_error(error)
 
 if is_lead:
     with st.form("create-project", clear_on_submit=False):
@@ -85,6 +86,6 @@ if is_lead:
                 flash(f"Created project '{created.name}'.")
                 st.rerun()
             except CurationError as error:
-                st.error(str(error))
+                show_error(error)
 elif not projects:
     st.info("No projects yet: a lead creates them.")

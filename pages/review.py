@@ -18,9 +18,9 @@ from curation.review import (
     submit_annotation,
     update_annotation,
 )
-from ui.keyboard import BACK, NEXT, SKIP, enable_shortcuts_on_checkboxes, escape_markdown, label_key
+from ui.keyboard import BACK, NEXT, SKIP, enable_shortcuts_on_checkboxes, label_key
 from ui.session import current_project, flash, get_engine, require_user, show_flash
-from ui.widgets import show_example
+from ui.widgets import escape_markdown, show_error, show_example
 
 user = require_user()
 engine = get_engine()
@@ -56,7 +56,7 @@ try:
         item = next_item(engine, user, project.id)
 except CurationError as error:
     st.session_state.pop(EDITING, None)
-    st.error(str(error))
+    show_error(error)
     st.stop()
 
 if item is None:
@@ -79,7 +79,7 @@ left, right = st.columns([3, 2], gap="large")
 with left:
     if own is not None:
         st.info(f"Changing your earlier label on item #{example.id} (version {own.row_version}).")
-    st.caption(f"Item #{example.id} · {example.external_id}")
+    st.caption(escape_markdown(f"Item #{example.id} · {example.external_id}"))
     with st.container(border=True):
         show_example(example)
 
@@ -118,7 +118,7 @@ with left:
                 flash(f"Changed your label on item #{example.id}.")
         except CurationError as error:
             st.session_state.get(SEEN, {}).pop(own.id if own is not None else -1, None)
-            st.error(str(error))
+            show_error(error)
             return
         st.rerun()
 
@@ -145,7 +145,7 @@ with left:
             try:
                 skip_item(engine, user, example.id)
             except CurationError as error:
-                st.error(str(error))
+                show_error(error)
             else:
                 st.rerun()
     else:

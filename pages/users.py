@@ -8,6 +8,7 @@ from curation.auth import create_user, list_users, set_active, set_role
 from curation.errors import CurationError
 from curation.models import Role
 from ui.session import flash, get_engine, require_user, show_flash
+from ui.widgets import show_error
 
 user = require_user(Role.admin)
 engine = get_engine()
@@ -42,7 +43,7 @@ with st.form(f"users.change.{account.id}"):
             flash(f"Updated {account.username}.")
             st.rerun()
         except CurationError as error:
-            st.error(str(error))
+            show_error(error)
 
 st.subheader("Add an account")
 with st.form("users.add", clear_on_submit=True):
@@ -58,4 +59,4 @@ with st.form("users.add", clear_on_submit=True):
             flash(f"Added {created.username} ({new_role}).")
             st.rerun()
         except CurationError as error:
-            st.error(str(error))
+            show_error(error)

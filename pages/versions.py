@@ -30,6 +30,7 @@ from curation.versions import (
     version_label,
 )
 from ui.session import current_project, flash, get_engine, require_user, show_flash
+from ui.widgets import show_error
 
 user = require_user(Role.lead, Role.admin)
 engine = get_engine()
@@ -128,7 +129,7 @@ with tab_build:
                   "'Checklist and approval'.")
             st.rerun()
         except CurationError as error:
-            st.error(str(error))
+            show_error(error)
 
 with tab_check:
     if not versions:
@@ -193,14 +194,14 @@ with tab_check:
                     flash(f"Approved v{approved.number} (SHA-256 {approved.content_hash}).")
                     st.rerun()
                 except CurationError as error:
-                    st.error(str(error))
+                    show_error(error)
             if st.button("Discard this candidate", key=f"{key}.discard"):
                 try:
                     discard_candidate(engine, user, version.id)
                     flash(f"Discarded candidate v{version.number}.")
                     st.rerun()
                 except CurationError as error:
-                    st.error(str(error))
+                    show_error(error)
 
 with tab_diff:
     if len(versions) < 2:
@@ -252,7 +253,7 @@ with tab_export:
                     archive = shutil.make_archive(str(out), "zip", out)
                     st.session_state[f"{key}.download"] = (export_id, Path(archive).name, Path(archive).read_bytes())
             except CurationError as error:
-                st.error(str(error))
+                show_error(error)
         ready = st.session_state.get(f"{key}.download")
         if ready and ready[0] == export_id:
             st.download_button(f"Download {ready[1]}", ready[2], file_name=ready[1], mime="application/zip",
@@ -266,6 +267,6 @@ with tab_export:
                     url = push_version_to_hub(engine, user, export_id, repo)
                     st.success(f"Pushed to {url}")
                 except CurationError as error:
-                    st.error(str(error))
+                    show_error(error)
         else:
             st.caption("Set HF_TOKEN to push approved versions to the Hugging Face Hub.")

@@ -12,7 +12,6 @@ it) that presses the button showing that shortcut in that one case.
 
 from __future__ import annotations
 
-import re
 
 import streamlit as st
 
@@ -20,18 +19,12 @@ SKIP = "S"
 BACK = "B"
 NEXT = "N"
 LABEL_KEYS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "0")
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:])")
 
 
 def label_key(index: int) -> str | None:
     """The shortcut of the index-th label (0-based): 1-9, 0 for the tenth, none after."""
     return LABEL_KEYS[index] if index < len(LABEL_KEYS) else None
 
-
-def escape_markdown(text: str) -> str:
-    """Text that Streamlit's markdown (used for widget labels) shows literally: labels can come from
-    an imported file."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
 _CHECKBOX_SCRIPT = """

@@ -4,11 +4,14 @@ never through markdown or HTML, so markup in an example shows as the literal cha
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import streamlit as st
 
 from curation.models import Example
+
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:=\"'&%^@,;?/])")
 
 STATUS_ICONS = {"new": "⚪", "in_review": "🟡", "disputed": "🔴", "labelled": "🟢", "excluded": "⚫"}
 
@@ -41,3 +44,15 @@ def preview_text(example: Example, limit: int = 160) -> str:
         body = example.text or ""
     body = " ".join(body.split())
     return body if len(body) <= limit else body[: limit - 1] + "…"
+
+
+def escape_markdown(text: str) -> str:
+    """`text` for an element that renders markdown (captions, alerts, widget labels), with every
+    punctuation character escaped: ids, labels, file names and error messages quoting the data
+    then show as the literal characters."""
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", text)
+
+
+def show_error(error: Exception) -> None:
+    """A core error as an alert, its message shown literally (it may quote the data)."""
+    st.error(escape_markdown(str(error)))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -50,8 +52,17 @@ def by_label_prefix(elements: Iterable[Any], prefix: str) -> Any:
     return found[0]
 
 
+_MARKDOWN_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
+
+
+def rendered(text: str) -> str:
+    """What markdown shows for `text`: backslash-escaped punctuation as the plain character."""
+    return _MARKDOWN_ESCAPE.sub(r"\1", text)
+
+
 def values(elements: Iterable[Any]) -> list[Any]:
-    return [e.value for e in elements]
+    """Element values as a user reads them (markdown escapes resolved for strings)."""
+    return [rendered(e.value) if isinstance(e.value, str) else e.value for e in elements]
 
 
 def no_exception(at: AppTest) -> None:

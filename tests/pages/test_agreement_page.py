@@ -17,7 +17,7 @@ from curation.io import guess_mapping, import_table, open_table
 from curation.models import User
 from tests.conftest import IN_CI, SHARED
 from tests.curation.test_agreement_report import JUDGEMENTS, import_long, write_long_csv
-from tests.pages.helpers import REPO, by_label, by_label_prefix, logged_in, no_exception, values
+from tests.pages.helpers import REPO, by_label, by_label_prefix, logged_in, no_exception, rendered, values
 from ui.session import PROJECT_KEY
 
 PAGE = "pages/agreement.py"
@@ -33,10 +33,6 @@ def open_page(project_id: int) -> AppTest:
     assert values(at.title) == ["Agreement"]
     return at
 
-
-def plain(text: Any) -> str:
-    """Markdown text with the page's backslash escapes removed."""
-    return str(text).replace("\\", "")
 
 
 def metric(at: AppTest, prefix: str) -> Any:
@@ -56,16 +52,16 @@ def test_tiny_project_shows_every_figure_and_warns(engine: Engine, lead: User, t
     assert alpha.value == fmt(report.alpha.value)
     assert f"95% interval {fmt(report.alpha.low)} to {fmt(report.alpha.high)} (1,000 bootstrap resamples of the " \
            "items)" in values(at.caption)
-    assert any(plain(m) == ":red[**unreliable: do not train on these labels yet**]" for m in values(at.markdown))
+    assert any(rendered(m) == ":red[**unreliable: do not train on these labels yet**]" for m in values(at.markdown))
     assert values(at.error) == [f"Below the project's approval threshold: alpha {fmt(report.alpha.value)} < 0.667."]
     assert metric(at, "Items scored").value == "9" and metric(at, "Annotators").value == "3"
     assert metric(at, "Gwet's AC1").value == fmt(report.ac1.value)
     assert metric(at, "Cohen's kappa (mean pairwise)").value == fmt(report.cohen.value)
     assert metric(at, "Percent agreement").value == f"{report.percent.value:.1%}"
     assert metric(at, "Fleiss' kappa").value == "n/a"
-    assert any("between 2 and 3 ratings" in plain(c) for c in values(at.caption))
-    assert [plain(w) for w in values(at.warning)] == report.warnings
-    assert "fewer than 30 scored items" in plain(at.warning[0].value)
+    assert any("between 2 and 3 ratings" in rendered(c) for c in values(at.caption))
+    assert [rendered(w) for w in values(at.warning)] == report.warnings
+    assert "fewer than 30 scored items" in rendered(at.warning[0].value)
 
     labels, annotators, confusion, disputed = frames(at)
     assert labels["label"].tolist() == ["a", "b", "c"] and labels["ratings"].tolist() == [10, 9, 5]
@@ -112,21 +108,21 @@ def test_level_selector_and_new_labels_refresh_the_figures(engine: Engine, lead:
     assert fresh.alpha.value != ordinal.alpha.value
     assert metric(at, "Krippendorff's alpha (ordinal)").value == fmt(fresh.alpha.value)
     assert metric(at, "Items scored").value == "39"
-    assert not any("fewer than 30" in plain(w) for w in values(at.warning))
+    assert not any("fewer than 30" in rendered(w) for w in values(at.warning))
 
     by_label(at.selectbox, "Level of measurement").select("interval").run()  # labels a, b, c are not numbers
     no_exception(at)
     assert metric(at, "Krippendorff's alpha (interval)").value == "undefined"
-    assert any("needs numeric labels" in plain(m) for m in values(at.markdown))
+    assert any("needs numeric labels" in rendered(m) for m in values(at.markdown))
 
 
 def test_degenerate_project_says_undefined_and_why(engine: Engine, lead: User, tmp_path: Path) -> None:
     project_id = import_long(engine, lead, tmp_path, {f"s{i}": {"x": "a", "y": "a"} for i in range(4)}, "Same")
     at = open_page(project_id)
     assert metric(at, "Krippendorff's alpha (nominal)").value == "undefined"
-    assert any(plain(m) == f":gray[**undefined: {ONE_CATEGORY}**]" for m in values(at.markdown))
-    assert any(ONE_CATEGORY in plain(w) for w in values(at.warning))
-    assert any("has 100% of all ratings" in plain(w) for w in values(at.warning))
+    assert any(rendered(m) == f":gray[**undefined: {ONE_CATEGORY}**]" for m in values(at.markdown))
+    assert any(ONE_CATEGORY in rendered(w) for w in values(at.warning))
+    assert any("has 100% of all ratings" in rendered(w) for w in values(at.warning))
     assert values(at.error) == ["The approval threshold (alpha ≥ 0.667) cannot be met: alpha is undefined."]
     assert "No item has two different labels yet." in values(at.caption)
 

@@ -348,7 +348,7 @@ def test_upload_a_file(engine: Engine, lead: User) -> None:
 def test_an_unreadable_server_file_shows_the_error(engine: Engine, lead: User) -> None:
     _server_file("broken.jsonl", '{"id": 1, "text": "ok"}\n{"id": 2, "text": \n')
     at = _open_import_page(logged_in("lena", "lead-password"), "broken.jsonl")
-    assert len(at.error) == 1 and at.error[0].value.startswith("broken.jsonl: line 2: malformed JSON")
+    assert len(at.error) == 1 and values(at.error)[0].startswith("broken.jsonl: line 2: malformed JSON")
     assert at.dataframe.len == 0 and counts(engine)["Project"] == 0
 
 

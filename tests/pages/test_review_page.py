@@ -14,7 +14,7 @@ from curation.queue import next_item
 from curation.review import previous_annotation, submit_annotation, update_annotation
 from tests.curation.test_review_queue import example_ids, fast_passwords, make_project, users
 from tests.pages.helpers import by_label, logged_in, markup_values, no_exception, values
-from ui.keyboard import escape_markdown
+from ui.widgets import escape_markdown
 
 __all__ = ["fast_passwords"]
 IMG = "<img src=x onerror=alert(1)>"
