@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 
 from curation.errors import Conflict
 from curation.models import RunStatus, TrainingRun, User
+from tests.conftest import BOTH_BACKENDS
 from training import jobs
 
 ENDLESS = {"max_steps": 100_000, "batch_size": 4, "max_length": 16, "early_stopping": False}
@@ -28,6 +29,7 @@ def wait_for(engine: Engine, run_id: int, check: Callable[[TrainingRun], bool], 
         time.sleep(0.5)
 
 
+@BOTH_BACKENDS
 def test_start_progress_queue_and_cancel(engine: Engine, lead: User, classification_version: int,
                                          tiny_models: dict[str, str]) -> None:
     first = jobs.start_run(engine, lead, classification_version, "quick", base=tiny_models["bert"], overrides=ENDLESS)
@@ -58,6 +60,7 @@ def test_a_worker_killed_with_sigkill_fails_the_run(engine: Engine, lead: User, 
     assert dead.adapter_path is None
 
 
+@BOTH_BACKENDS
 def test_reconcile_marks_an_orphaned_run_failed(engine: Engine, lead: User, classification_version: int,
                                                 tiny_models: dict[str, str]) -> None:
     """A run whose worker and supervisor are both gone (e.g. the machine rebooted) is failed on poll."""

@@ -22,7 +22,7 @@ def test_minilm_on_the_demo_tickets_beats_the_majority_baseline(engine: Engine) 
     version = create_candidate(engine, lead, project.id, BuildOptions(use_embeddings=False))
     approve_version(engine, lead, version.id, attest=True, override_reason="demo data for the training test")
     queued = jobs.start_run(engine, lead, version.id, "quick", launch=False,
-                            overrides={"max_steps": 8, "batch_size": 16, "max_length": 64, "eval_steps": 4})
+                            overrides={"max_steps": 4, "batch_size": 16, "max_length": 48, "eval_steps": 4})
     run.work(engine, queued.id)
     done = jobs.get_run(engine, queued.id)
     assert done.status == RunStatus.succeeded, done.error
