@@ -32,11 +32,17 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 import numpy as np
 
 from curation.embeddings import ProjectItems, load_items, normalise_text, project_vectors
+
+if TYPE_CHECKING:
+    from curation.embeddings import Progress
+    from curation.models import User
+    from sqlalchemy.engine import Engine
+
 
 DEFAULT_THRESHOLD = 0.95
 EXACT_SEARCH_MAX = 30_000
@@ -296,13 +302,13 @@ def duplicate_report(
 
 
 def find_duplicates(
-    engine: Any,
-    actor: Any,
+    engine: Engine,
+    actor: User,
     project_id: int,
     threshold: float = DEFAULT_THRESHOLD,
     model: str | None = None,
     *,
-    progress: Any = None,
+    progress: Progress | None = None,
 ) -> DuplicateReport:
     """Exact and near-duplicate groups of the project's examples (excluded ones left out). Leads."""
     from curation.auth import LEADS, require_role
@@ -313,7 +319,7 @@ def find_duplicates(
     return duplicate_report(items, vectors, threshold)
 
 
-def exclude_duplicates(engine: Any, actor: Any, keep_id: int, exclude_ids: Sequence[int]) -> list[int]:
+def exclude_duplicates(engine: Engine, actor: User, keep_id: int, exclude_ids: Sequence[int]) -> list[int]:
     """Keep `keep_id` and exclude the others with the reason "duplicate of #<keep_id>" (each one audited
     by `curation.adjudication.exclude_example`). Items already excluded are skipped. Returns the ids
     excluded."""
@@ -342,7 +348,7 @@ def exclude_duplicates(engine: Any, actor: Any, keep_id: int, exclude_ids: Seque
 
 
 def exclude_groups(
-    engine: Any, actor: Any, groups: Sequence[DuplicateGroup], *, include_conflicts: bool = False
+    engine: Engine, actor: User, groups: Sequence[DuplicateGroup], *, include_conflicts: bool = False
 ) -> int:
     """Bulk: in each group keep `suggested_keep()` and exclude the rest. Conflicting groups are left for
     a person unless `include_conflicts`. Returns how many examples were excluded."""

@@ -16,11 +16,15 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from curation.embeddings import ProjectItems
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
 
 UMAP_MIN = 30
 UNDER_COVERED = 0.5  # a cluster under this share of the mean size is under-covered
@@ -157,7 +161,7 @@ def diversity_report(
     return report
 
 
-def agreement_by_example(engine: Any, project_id: int) -> dict[int, float]:
+def agreement_by_example(engine: Engine, project_id: int) -> dict[int, float]:
     """Example id -> share of its annotators who gave the most common label (examples with labels)."""
     from sqlalchemy import select
 

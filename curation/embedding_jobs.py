@@ -16,9 +16,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from curation.settings import get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+    import argparse
+
 
 RUNNING, DONE, FAILED = "running", "done", "failed"
 WRITE_EVERY_S = 0.5
@@ -112,7 +117,7 @@ def start_job(project_id: int, model: str | None = None) -> dict[str, Any]:
     return state
 
 
-def run_job(engine: Any, project_id: int, model: str | None, path: Path | None) -> dict[str, Any]:
+def run_job(engine: Engine, project_id: int, model: str | None, path: Path | None) -> dict[str, Any]:
     """The work of a job (run inside the background process, or directly by the CLI)."""
     from curation.embeddings import embed_texts, load_items
 
@@ -194,7 +199,7 @@ def add_commands(commands: Any) -> None:
         sub.add_argument("--json", action="store_true")
 
 
-def _embed(engine: Any, args: Any) -> int:
+def _embed(engine: Engine, args: argparse.Namespace) -> int:
     from curation.projects import get_project, get_project_by_id
 
     project = (
@@ -208,7 +213,7 @@ def _embed(engine: Any, args: Any) -> int:
     return 0
 
 
-def _dedup(engine: Any, args: Any) -> int:
+def _dedup(engine: Engine, args: argparse.Namespace) -> int:
     from curation.cli import _actor
     from curation.dedup import find_duplicates
     from curation.projects import get_project
@@ -232,7 +237,7 @@ def _dedup(engine: Any, args: Any) -> int:
     return 0
 
 
-def _label_issues(engine: Any, args: Any) -> int:
+def _label_issues(engine: Engine, args: argparse.Namespace) -> int:
     from curation.cli import _actor
     from curation.projects import get_project
     from curation.quality import find_label_issues_in_project
@@ -252,7 +257,7 @@ def _label_issues(engine: Any, args: Any) -> int:
     return 0
 
 
-def _leakage(engine: Any, args: Any) -> int:
+def _leakage(engine: Engine, args: argparse.Namespace) -> int:
     from curation.cli import _actor
     from curation.projects import get_project
     from curation.splits import project_leakage

@@ -43,11 +43,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 import numpy as np
 
 from curation.settings import get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 BATCH_SIZE = 128
@@ -356,7 +360,7 @@ class ProjectItems:
         return len(self.ids)
 
 
-def load_items(engine: Any, project_id: int, *, include_excluded: bool = False) -> ProjectItems:
+def load_items(engine: Engine, project_id: int, *, include_excluded: bool = False) -> ProjectItems:
     """The project's examples (not excluded ones unless asked) for the embedding analyses."""
     from sqlalchemy import select
 

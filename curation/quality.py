@@ -18,11 +18,17 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 import numpy as np
 
 from curation.embeddings import ProjectItems, load_items, project_vectors
+
+if TYPE_CHECKING:
+    from curation.embeddings import Progress
+    from curation.models import User
+    from sqlalchemy.engine import Engine
+
 
 K_NEIGHBOURS = 10
 
@@ -165,7 +171,7 @@ def label_issue_report(
 
 
 def find_label_issues_in_project(
-    engine: Any, actor: Any, project_id: int, model: str | None = None, *, progress: Any = None
+    engine: Engine, actor: User, project_id: int, model: str | None = None, *, progress: Progress | None = None
 ) -> LabelIssueReport:
     """Suspected label errors among the project's labelled examples (leads)."""
     from curation.auth import LEADS, require_role
@@ -178,7 +184,7 @@ def find_label_issues_in_project(
 
 
 def send_to_rereview(
-    engine: Any, actor: Any, project_id: int, issues: Sequence[LabelIssue], reason: str = ""
+    engine: Engine, actor: User, project_id: int, issues: Sequence[LabelIssue], reason: str = ""
 ) -> int:
     """Send suspected items back to expert review (`curation.queue.request_rereview`): each gets its
     suspicion score as queue priority and goes to the leads' adjudication queue. Audited there."""

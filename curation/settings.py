@@ -53,6 +53,15 @@ class Settings(BaseSettings):
         default=False, description="Let models named by hub id download from the Hugging Face Hub. Off: only local "
         "folders and the local cache are used, as on machines without internet."
     )
+    train_concurrency: int = Field(default=1, ge=1, description="Training runs that run at once; later ones queue.")
+    train_autostart: bool = Field(
+        default=True, description="Start queued runs as local worker processes; false: only queue them "
+        "(launch with `accelerate launch -m training.run --run-id N`)."
+    )
+    train_cancel_grace_s: float = Field(
+        default=20.0, gt=0, description="Seconds a cancelled run gets to stop at its next step before SIGTERM "
+        "(SIGKILL after twice that)."
+    )
     import_batch_rows: int = Field(
         default=5_000, description="Rows per INSERT batch during import (memory vs. round trips)."
     )

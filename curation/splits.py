@@ -20,7 +20,7 @@ import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TYPE_CHECKING
 
 import numpy as np
 
@@ -32,6 +32,12 @@ from curation.dedup import (
     near_duplicate_pairs,
 )
 from curation.embeddings import load_items, normalise_text, project_vectors
+
+if TYPE_CHECKING:
+    from curation.embeddings import Progress
+    from curation.models import User
+    from sqlalchemy.engine import Engine
+
 
 Side = Literal["train", "eval"]
 TRAIN = "train"
@@ -149,13 +155,13 @@ def find_leakage(
 
 
 def project_leakage(
-    engine: Any,
-    actor: Any,
+    engine: Engine,
+    actor: User,
     project_id: int,
     threshold: float = DEFAULT_THRESHOLD,
     model: str | None = None,
     *,
-    progress: Any = None,
+    progress: Progress | None = None,
 ) -> tuple[list[Leak], dict[str, int]]:
     """Leaks between the project's `split` values (excluded examples left out), and the size of each side."""
     from curation.auth import LEADS, require_role
@@ -171,8 +177,8 @@ def project_leakage(
 
 
 def project_split(
-    engine: Any,
-    actor: Any,
+    engine: Engine,
+    actor: User,
     project_id: int,
     *,
     eval_fraction: float = 0.2,
@@ -199,7 +205,7 @@ def project_split(
     )
 
 
-def apply_split(engine: Any, actor: Any, project_id: int, assignment: Mapping[int, str]) -> int:
+def apply_split(engine: Engine, actor: User, project_id: int, assignment: Mapping[int, str]) -> int:
     """Write `assignment` (id -> side) into the examples' `split` column; one audit event. Leads."""
     from sqlalchemy import update
 

@@ -6,7 +6,7 @@ channel between them, so a reloaded page, another server or the CLI all see the 
   TRAIN_CONCURRENCY (default 1) runs are running; the worker's supervisor starts the next queued
   run when it finishes, and every `poll`/`reconcile` also does.
 - `cancel_run` asks the worker to stop at its next step (a trainer callback reads the request);
-  when it has not stopped after CANCEL_GRACE_S it gets SIGTERM, after twice that SIGKILL.
+  when it has not stopped after TRAIN_CANCEL_GRACE_S it gets SIGTERM, after twice that SIGKILL.
 - `reconcile` marks a running run whose worker process is gone as failed (cancelled when a cancel
   was requested), with the tail of its log.
 """
@@ -30,7 +30,6 @@ from curation.errors import Conflict, InputError, NotFound
 from curation.models import Role, RunStatus, TrainingRun, User
 from curation.settings import get_settings
 
-CANCEL_GRACE_S = float(os.environ.get("TRAIN_CANCEL_GRACE_S", "20"))
 START_GRACE_S = 120.0
 ACTIVE = (RunStatus.queued, RunStatus.running)
 _CHILDREN: dict[tuple[str, int], subprocess.Popen[bytes]] = {}  # (database, run id): supervisor
@@ -39,11 +38,11 @@ REPO = Path(__file__).resolve().parent.parent
 
 def autostart() -> bool:
     """TRAIN_AUTOSTART=false: only queue runs (an operator launches them, e.g. under accelerate)."""
-    return os.environ.get("TRAIN_AUTOSTART", "true").strip().lower() not in ("0", "false", "no", "off")
+    return get_settings().train_autostart
 
 
 def concurrency() -> int:
-    return max(1, int(os.environ.get("TRAIN_CONCURRENCY", "1")))
+    return get_settings().train_concurrency
 
 
 def runs_dir() -> Path:
@@ -204,9 +203,9 @@ def reconcile(engine: Engine) -> None:
         asked = _aware(run.cancel_requested_at)
         if asked is not None:
             waited = (moment - asked).total_seconds()
-            if waited > 2 * CANCEL_GRACE_S:
+            if waited > 2 * get_settings().train_cancel_grace_s:
                 _signal_group(run.pid, signal.SIGKILL)
-            elif waited > CANCEL_GRACE_S:
+            elif waited > get_settings().train_cancel_grace_s:
                 _signal_group(run.pid, signal.SIGTERM)
 
 

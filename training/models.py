@@ -189,10 +189,17 @@ class EncoderClassifier(nn.Module):
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
 
+def _local_only() -> bool:
+    """Hub ids download only with ALLOW_HUB_DOWNLOADS; local folders and the local cache always work."""
+    from curation.settings import get_settings
+
+    return not get_settings().allow_hub_downloads
+
+
 def load_tokenizer(path: str) -> Any:
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=_local_only())
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -201,14 +208,14 @@ def load_tokenizer(path: str) -> Any:
 def load_classifier(path: str, num_labels: int, pooling: str = "mean") -> EncoderClassifier:
     from transformers import AutoModel
 
-    encoder = AutoModel.from_pretrained(path, dtype=torch.float32)
+    encoder = AutoModel.from_pretrained(path, dtype=torch.float32, local_files_only=_local_only())
     return EncoderClassifier(encoder, num_labels, pooling, normalize=_normalises(path))
 
 
 def load_causal_lm(path: str, qlora: bool = False, dtype: torch.dtype = torch.float32) -> Any:
     from transformers import AutoModelForCausalLM
 
-    kwargs: dict[str, Any] = {"dtype": dtype}
+    kwargs: dict[str, Any] = {"dtype": dtype, "local_files_only": _local_only()}
     if qlora:
         from transformers import BitsAndBytesConfig
 
