@@ -89,8 +89,9 @@ def browse_examples(engine: Engine, actor: User, project_id: int, flt: ExampleFi
     return result
 
 
-def annotators_of(engine: Engine, project_id: int) -> list[tuple[int, str]]:
-    """(user id, username) of everyone who annotated in the project, for the annotator filter."""
+def annotators_of(engine: Engine, actor: User, project_id: int) -> list[tuple[int, str]]:
+    """(user id, username) of everyone who annotated in the project, for the annotator filter (leads)."""
+    require_role(actor, *LEADS)
     with read_session(engine) as session:
         rows = session.execute(
             select(User.id, User.username).where(User.id.in_(
@@ -99,8 +100,9 @@ def annotators_of(engine: Engine, project_id: int) -> list[tuple[int, str]]:
     return [(int(i), str(name)) for i, name in rows]
 
 
-def distinct_values(engine: Engine, project_id: int, column: str) -> list[str]:
-    """Distinct non-empty values of an Example column (source, split, final_label) for filter menus."""
+def distinct_values(engine: Engine, actor: User, project_id: int, column: str) -> list[str]:
+    """Distinct non-empty values of an Example column (source, split, final_label) for filter menus (leads)."""
+    require_role(actor, *LEADS)
     attribute = getattr(Example, column)
     with read_session(engine) as session:
         values = session.execute(select(attribute).where(Example.project_id == project_id,

@@ -281,7 +281,7 @@ def _export(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def _stats(engine: Engine, args: argparse.Namespace) -> int:
-    stats = project_stats(engine, get_project(engine, args.project).id)
+    stats = project_stats(engine, _actor(engine, args), get_project(engine, args.project).id)
     if args.json:
         print(json.dumps(stats, indent=2, ensure_ascii=False))
     else:

@@ -13,7 +13,7 @@ from curation import audit
 from curation.auth import LEADS, require_role
 from curation.db import read_session, write_session
 from curation.errors import Conflict, InputError, NotFound
-from curation.models import Annotation, Example, FinalLabelRule, Project, TaskType, User, utcnow
+from curation.models import Annotation, Example, FinalLabelRule, Project, Role, TaskType, User, utcnow
 
 EDITABLE_FIELDS = ("labels", "guidelines", "overlap_k", "final_label_rule", "min_agreement", "max_near_duplicate_pairs")
 
@@ -152,6 +152,8 @@ def _get(session: Session, project_id: int) -> Project:
 
 
 def get_project(engine: Engine, name: str) -> Project:
+    """Look a project up by name. Its settings (labels, guidelines, k) are visible to every role;
+    the functions that read or change its examples check the caller's role."""
     with read_session(engine) as session:
         project = session.exec(select(Project).where(Project.name == name)).first()
     if project is None:
@@ -164,14 +166,17 @@ def get_project_by_id(engine: Engine, project_id: int) -> Project:
         return _get(session, project_id)
 
 
-def list_projects(engine: Engine) -> list[Project]:
+def list_projects(engine: Engine, actor: User) -> list[Project]:
+    """Every project, by name (any active account)."""
+    require_role(actor, *Role)
     with read_session(engine) as session:
         return list(session.exec(select(Project).order_by(Project.name)))
 
 
-def project_stats(engine: Engine, project_id: int) -> dict[str, Any]:
+def project_stats(engine: Engine, actor: User, project_id: int) -> dict[str, Any]:
     """Counts for the project page, the CLI and dataset cards: totals, by status, label, split,
     source and licence, annotations and annotators, and exact-duplicate content groups."""
+    require_role(actor, *Role)
     with read_session(engine) as session:
         project = _get(session, project_id)
 

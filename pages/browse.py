@@ -27,12 +27,12 @@ key = f"browse.{project.id}"
 with st.container(border=True):
     c1, c2, c3, c4 = st.columns(4)
     statuses = c1.multiselect("Status", [s.value for s in ExampleStatus], key=f"{key}.status")
-    labels = c2.multiselect("Final label", distinct_values(engine, project.id, "final_label"), key=f"{key}.label")
-    sources = c3.multiselect("Source", distinct_values(engine, project.id, "source"), key=f"{key}.source")
-    splits = c4.multiselect("Split", distinct_values(engine, project.id, "split"), key=f"{key}.split")
+    labels = c2.multiselect("Final label", distinct_values(engine, user, project.id, "final_label"), key=f"{key}.label")
+    sources = c3.multiselect("Source", distinct_values(engine, user, project.id, "source"), key=f"{key}.source")
+    splits = c4.multiselect("Split", distinct_values(engine, user, project.id, "split"), key=f"{key}.split")
     c5, c6, c7 = st.columns([2, 1, 1])
     search = c5.text_input("Search text", key=f"{key}.search", placeholder="words in the text, prompt, response or id")
-    people = dict(annotators_of(engine, project.id))
+    people = dict(annotators_of(engine, user, project.id))
     annotator = c6.selectbox("Annotated by", [None, *people], format_func=lambda i: "anyone" if i is None else people[i],
                              key=f"{key}.annotator")
     page_size = c7.selectbox("Rows per page", [25, 50, 100, 200], index=1, key=f"{key}.size")

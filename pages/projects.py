@@ -15,11 +15,11 @@ is_lead = user.role in (Role.lead, Role.admin)
 
 st.title("Projects")
 show_flash()
-projects = list_projects(engine)
+projects = list_projects(engine, user)
 if projects:
     rows = []
     for project in projects:
-        stats = project_stats(engine, project.id)
+        stats = project_stats(engine, user, project.id)
         rows.append({
             "project": project.name,
             "task": project.task_type,
@@ -35,7 +35,7 @@ if projects:
 project = current_project(required=False)
 if project is not None:
     st.subheader(project.name)
-    stats = project_stats(engine, project.id)
+    stats = project_stats(engine, user, project.id)
     cols = st.columns(4)
     cols[0].metric("Examples", stats["examples"])
     cols[1].metric("Annotations", stats["annotations"])

@@ -74,7 +74,8 @@ def require_user(*roles: Role) -> User:
 
 def current_project(required: bool = True) -> Project | None:
     """The project picked in the sidebar (kept across pages); the first project by default."""
-    projects = list_projects(get_engine())
+    user = current_user()
+    projects = list_projects(get_engine(), user) if user is not None else []
     if not projects:
         if required:
             st.info("No project yet. A lead creates one on the Projects page.")
@@ -88,7 +89,8 @@ def current_project(required: bool = True) -> Project | None:
 
 def project_picker() -> None:
     """Sidebar select box bound to PROJECT_KEY."""
-    projects = list_projects(get_engine())
+    user = current_user()
+    projects = list_projects(get_engine(), user) if user is not None else []
     if not projects:
         return
     names = {p.id: p.name for p in projects}

@@ -14,6 +14,7 @@ from curation.browse import ExampleFilter, annotators_of, browse_examples, disti
 from curation.db import write_session
 from curation.io import ColumnMapping, import_table, open_table
 from curation.models import Example, Project, User
+from curation.errors import PermissionDenied
 from curation.projects import create_project, get_project
 from tests.conftest import BOTH_BACKENDS
 
@@ -69,7 +70,7 @@ def test_filters(engine: Engine, lead: User, project: Project) -> None:
     assert ids(engine, lead, project, labels=("billing", "shipping")) == ["e01", "e06"]
     assert ids(engine, lead, project, sources=("web",)) == ["e01", "e02", "e03", "e04", "e05"]
     assert ids(engine, lead, project, splits=("test",)) == ["e02", "e04", "e06", "e08", "e10"]
-    ann1, ann2 = (uid for uid, _ in annotators_of(engine, project.id))
+    ann1, ann2 = (uid for uid, _ in annotators_of(engine, lead, project.id))
     assert ids(engine, lead, project, annotator_id=ann1) == ["e01", "e02", "e03", "e06"]
     assert ids(engine, lead, project, annotator_id=ann2) == ["e01", "e02", "e06"]
     assert ids(engine, lead, project, annotator_id=lead.id) == []
@@ -130,8 +131,16 @@ def test_other_projects_stay_out_and_menus(engine: Engine, lead: User, project: 
     import_table(engine, lead, open_table(other), ColumnMapping(id=["id"], text="text", source="source"), "Other")
     assert ids(engine, lead, project, search="parcel") == ["e06", "e07"]
     assert browse_examples(engine, lead, project.id, ExampleFilter()).total == 10
-    assert distinct_values(engine, project.id, "source") == ["email", "web"]
-    assert distinct_values(engine, project.id, "split") == ["test", "train"]
-    assert distinct_values(engine, project.id, "final_label") == ["billing", "shipping"]
-    assert [name for _, name in annotators_of(engine, project.id)] == ["ann1", "ann2"]
-    assert annotators_of(engine, get_project(engine, "Other").id) == []
+    assert distinct_values(engine, lead, project.id, "source") == ["email", "web"]
+    assert distinct_values(engine, lead, project.id, "split") == ["test", "train"]
+    assert distinct_values(engine, lead, project.id, "final_label") == ["billing", "shipping"]
+    assert [name for _, name in annotators_of(engine, lead, project.id)] == ["ann1", "ann2"]
+    assert annotators_of(engine, lead, get_project(engine, "Other").id) == []
+
+
+def test_filter_menus_are_for_leads(engine: Engine, annotator: User, project: Project) -> None:
+    """The menus list annotators and final labels, which annotators must not see (blind review)."""
+    with pytest.raises(PermissionDenied):
+        annotators_of(engine, annotator, project.id)
+    with pytest.raises(PermissionDenied):
+        distinct_values(engine, annotator, project.id, "final_label")

@@ -57,7 +57,7 @@ def test_create_project_stores_fields_and_one_audit_event(engine: Engine, lead: 
     assert event.after == {"name": "Tickets", "task_type": "classification", "labels": ["billing", "shipping", "refund"],
                            "guidelines_version": 1, "overlap_k": 3, "final_label_rule": "unanimous",
                            "min_agreement": 0.8}
-    assert [p.name for p in list_projects(engine)] == ["Tickets"]
+    assert [p.name for p in list_projects(engine, lead)] == ["Tickets"]
     assert get_project_by_id(engine, project.id).name == "Tickets"
 
 
@@ -71,7 +71,7 @@ def test_name_conflict_is_refused_and_writes_nothing(engine: Engine, lead: User)
     before = n_audit(engine)
     with pytest.raises(Conflict, match="A project named 'Tickets' already exists."):
         create_project(engine, lead, " Tickets ", labels=["c", "d"])
-    assert n_audit(engine) == before and len(list_projects(engine)) == 1
+    assert n_audit(engine) == before and len(list_projects(engine, lead)) == 1
 
 
 @pytest.mark.parametrize("kwargs,field,message", [
@@ -89,7 +89,7 @@ def test_create_validation_errors(engine: Engine, admin: User, kwargs: dict[str,
     with pytest.raises(InputError, match=message) as caught:
         create_project(engine, admin, **arguments)
     assert caught.value.field == field
-    assert n_audit(engine) == before and list_projects(engine) == []
+    assert n_audit(engine) == before and list_projects(engine, admin) == []
 
 
 def test_update_guidelines_bumps_version_only_when_they_change(engine: Engine, lead: User) -> None:
@@ -191,7 +191,7 @@ def test_project_stats_exact(engine: Engine, lead: User, tmp_path: Path) -> None
     import_table(engine, lead, open_table(long), ColumnMapping(id=["id"], annotator="annotator", label="label"), "P")
     with write_session(engine) as session:
         session.execute(update(Example).where(Example.external_id == "e2").values(status="excluded"))
-    stats = project_stats(engine, get_project(engine, "P").id)
+    stats = project_stats(engine, lead, get_project(engine, "P").id)
     assert stats == {
         "project": "P", "task_type": "classification", "labels": ["pos", "neg"], "overlap_k": 2, "examples": 4,
         "by_status": {"disputed": 1, "excluded": 1, "in_review": 1, "labelled": 1},
@@ -294,3 +294,14 @@ def test_changing_k_or_rule_re_resolves_annotated_examples(engine: Engine, lead:
         events = session.execute(select(AuditEvent).where(AuditEvent.action == "project.update")
                                  .order_by(AuditEvent.id)).scalars().all()
     assert [e.after["examples_re_resolved"] for e in events] == [2, 3, 1]
+
+
+def test_listing_and_stats_need_an_active_account(engine: Engine, admin: User, lead: User) -> None:
+    project = create_project(engine, lead, "Listed", labels=["a", "b"])
+    assert [p.name for p in list_projects(engine, lead)] == ["Listed"]
+    assert project_stats(engine, lead, project.id)["examples"] == 0
+    lead.active = False
+    with pytest.raises(PermissionDenied):
+        list_projects(engine, lead)
+    with pytest.raises(PermissionDenied):
+        project_stats(engine, lead, project.id)
