@@ -11,7 +11,9 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,52 +52,27 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of a running app with the demo data loaded (LOAD_DEMO) into an empty DATA_DIR."""
-    _require_chromium()
-    data_dir = tmp_path_factory.mktemp("e2e-data")
+@contextmanager
+def serve_app(data_dir: Path, **env_overrides: str) -> Iterator[str]:
+    """`streamlit run app.py` on a free 127.0.0.1 port with DATA_DIR=data_dir and these environment
+    overrides; yields the base URL once the health endpoint answers, and stops the server after."""
     port = _free_port()
     env = dict(os.environ)
-    env.pop("DATABASE_URL", None)
-    # Empty values count as unset and shadow any developer .env: the default SQLite under DATA_DIR,
-    # and no ADMIN_USERNAME, whose account would keep the demo from loading into the "empty" database.
-    env.update(
-        DATA_DIR=str(data_dir), LOAD_DEMO="true", DATABASE_URL="", ADMIN_USERNAME="", ADMIN_PASSWORD=""
-    )
+    env.update(DATA_DIR=str(data_dir), **env_overrides)
     log_path = data_dir / "streamlit.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                "app.py",
-                "--server.address",
-                "127.0.0.1",
-                "--server.port",
-                str(port),
-                "--server.headless",
-                "true",
-                "--browser.gatherUsageStats",
-                "false",
-                "--server.fileWatcherType",
-                "none",
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
+             "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
+             "--server.fileWatcherType", "none"],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             if process.poll() is not None:
-                pytest.fail(
-                    f"streamlit exited with {process.returncode}:\n{log_path.read_text(errors='replace')}"
-                )
+                pytest.fail(f"streamlit exited with {process.returncode}:\n{log_path.read_text(errors='replace')}")
             try:
                 with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
                     if response.status == 200:
@@ -103,10 +80,8 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(
-                    f"streamlit did not answer on {url} within {START_TIMEOUT_S}s:\n"
-                    f"{log_path.read_text(errors='replace')}"
-                )
+                pytest.fail(f"streamlit did not answer on {url} within {START_TIMEOUT_S}s:\n"
+                            f"{log_path.read_text(errors='replace')}")
             time.sleep(0.25)  # polling the health endpoint, not waiting on the page
         yield url
     finally:
@@ -116,6 +91,37 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of a running app with the demo data loaded (LOAD_DEMO) into an empty DATA_DIR."""
+    _require_chromium()
+    # Empty values count as unset and shadow any developer .env: the default SQLite under DATA_DIR,
+    # and no ADMIN_USERNAME, whose account would keep the demo from loading into the "empty" database.
+    with serve_app(tmp_path_factory.mktemp("e2e-data"), LOAD_DEMO="true", DATABASE_URL="", ADMIN_USERNAME="",
+                   ADMIN_PASSWORD="") as url:
+        yield url
+
+
+def log_in(page: Any, username: str, password: str) -> None:
+    page.goto("/")
+    page.get_by_role("textbox", name="Username").fill(username)
+    page.get_by_role("textbox", name="Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+
+
+def open_page(page: Any, project: str, link: str) -> Any:
+    """Pick `project` in the sidebar, follow the navigation `link`; returns the main area."""
+    from playwright.sync_api import expect
+
+    sidebar = page.get_by_test_id("stSidebar")
+    picker = sidebar.get_by_role("combobox", name="Project")
+    picker.click()
+    page.get_by_role("option", name=project).click()
+    expect(picker).to_have_value(project)
+    sidebar.get_by_role("link", name=link).click()
+    return page.get_by_test_id("stMain")
 
 
 @pytest.fixture(scope="module")

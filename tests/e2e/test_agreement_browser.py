@@ -13,6 +13,7 @@ from curation.agreement_report import agreement_report, fmt
 from curation.auth import get_user
 from curation.bootstrap import DEMO_CLASSIFICATION, load_demo
 from curation.projects import get_project
+from tests.e2e.conftest import log_in, open_page
 
 pytestmark = pytest.mark.browser
 
@@ -26,18 +27,8 @@ def test_lead_sees_agreement_of_the_demo_project(page: Any, engine: Engine) -> N
     assert demo.id is not None
     expected = agreement_report(engine, get_user(engine, "lead"), demo.id)
 
-    page.goto("/")
-    page.get_by_role("textbox", name="Username").fill("lead")
-    page.get_by_role("textbox", name="Password").fill("lead-demo")
-    page.get_by_role("button", name="Log in").click()
-    sidebar = page.get_by_test_id("stSidebar")
-    picker = sidebar.get_by_role("combobox", name="Project")
-    picker.click()
-    page.get_by_role("option", name=DEMO_CLASSIFICATION).click()
-    expect(picker).to_have_value(DEMO_CLASSIFICATION)
-    sidebar.get_by_role("link", name="Agreement").click()
-
-    main = page.get_by_test_id("stMain")
+    log_in(page, "lead", "lead-demo")
+    main = open_page(page, DEMO_CLASSIFICATION, "Agreement")
     expect(main.get_by_role("heading", name="Agreement")).to_be_visible()
     alpha = main.get_by_test_id("stMetric").filter(has_text="Krippendorff's alpha (nominal)")
     expect(alpha).to_be_visible()

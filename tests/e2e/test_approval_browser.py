@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from curation.bootstrap import DEMO_GENERATION
+from tests.e2e.conftest import log_in, open_page
 
 pytestmark = pytest.mark.browser
 
@@ -20,18 +21,8 @@ pytestmark = pytest.mark.browser
 def test_lead_approves_a_version_and_exports_it(page: Any, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
-    page.goto("/")
-    page.get_by_role("textbox", name="Username").fill("lead")
-    page.get_by_role("textbox", name="Password").fill("lead-demo")
-    page.get_by_role("button", name="Log in").click()
-    sidebar = page.get_by_test_id("stSidebar")
-    picker = sidebar.get_by_role("combobox", name="Project")
-    picker.click()
-    page.get_by_role("option", name=DEMO_GENERATION).click()
-    expect(picker).to_have_value(DEMO_GENERATION)
-    sidebar.get_by_role("link", name="Versions").click()
-
-    main = page.get_by_test_id("stMain")
+    log_in(page, "lead", "lead-demo")
+    main = open_page(page, DEMO_GENERATION, "Versions")
     expect(main.get_by_role("heading", name="Dataset versions")).to_be_visible()
     main.get_by_role("tab", name="Build candidate").click()
     main.get_by_role("button", name="Build candidate").click()

@@ -15,13 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,15 +25,7 @@ from curation.auth import create_user
 from curation.db import make_engine, migrate, read_session, write_session
 from curation.models import Adjudication, Annotation, Example, ExampleStatus, Role, User
 from curation.projects import create_project
-from tests.e2e.conftest import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    REPO,
-    START_TIMEOUT_S,
-    VIEWPORT,
-    _free_port,
-    _require_chromium,
-)
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, _require_chromium, serve_app
 
 pytestmark = pytest.mark.browser
 
@@ -97,43 +83,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data_dir = tmp_path_factory.mktemp("e2e-review")
     database_url = f"sqlite:///{data_dir / 'curation.db'}"
     ids = _seed(database_url)
-    port = _free_port()
-    env = dict(os.environ)
-    env.update(DATA_DIR=str(data_dir), DATABASE_URL=database_url, LOAD_DEMO="false", ADMIN_USERNAME="",
-               ADMIN_PASSWORD="")
-    log_path = data_dir / "streamlit.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
-             "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                log = log_path.read_text(errors="replace")
-                pytest.fail(f"streamlit exited with {process.returncode}:\n{log}")
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not answer within {START_TIMEOUT_S}s")
-            time.sleep(0.25)  # polling the health endpoint
+    with serve_app(data_dir, DATABASE_URL=database_url, LOAD_DEMO="false", ADMIN_USERNAME="",
+                   ADMIN_PASSWORD="") as url:
         state = Server(url, database_url)
         state.ids = ids
         yield state
         state.engine.dispose()
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="module")
