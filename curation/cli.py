@@ -280,13 +280,18 @@ def _export(engine: Engine, args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_mapping(data: dict[str, Any], as_json: bool) -> None:
+    """A flat report as indented JSON, or one `key: value` line per entry."""
+    if as_json:
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        for key, value in data.items():
+            print(f"{key}: {value}")
+
+
 def _stats(engine: Engine, args: argparse.Namespace) -> int:
     stats = project_stats(engine, _actor(engine, args), get_project(engine, args.project).id)
-    if args.json:
-        print(json.dumps(stats, indent=2, ensure_ascii=False))
-    else:
-        for key, value in stats.items():
-            print(f"{key}: {value}")
+    _print_mapping(stats, args.json)
     return 0
 
 
@@ -404,11 +409,7 @@ def _queue(engine: Engine, args: argparse.Namespace) -> int:
     if args.order:
         set_queue_order(engine, actor, project.id, args.order)
     stats = queue_stats(engine, actor, project.id)
-    if args.json:
-        print(json.dumps(stats, indent=2, ensure_ascii=False))
-    else:
-        for key, value in stats.items():
-            print(f"{key}: {value}")
+    _print_mapping(stats, args.json)
     return 0
 
 

@@ -3,8 +3,10 @@ download), synthetic unit vectors with planted duplicates and label structure, a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -75,3 +77,15 @@ def fill_cache(texts: Sequence[str], vectors: np.ndarray, model: str | None = No
     from curation.embeddings import EmbeddingCache, text_hash
 
     EmbeddingCache(model).add([text_hash(t) for t in texts], vectors)
+
+
+def import_texts(engine: Any, lead: Any, folder: Path, project: str, texts: Sequence[str],
+                 labels: Sequence[str], prefix: str = "t") -> None:
+    """Import `texts` with `labels` (ids prefix0, prefix1, ...) into the existing `project`."""
+    from curation.io import ColumnMapping, import_table, open_table
+
+    path = folder / f"{prefix}.jsonl"
+    path.write_text("".join(json.dumps({"id": f"{prefix}{i}", "text": t, "label": label}) + "\n"
+                            for i, (t, label) in enumerate(zip(texts, labels, strict=True))))
+    import_table(engine, lead, open_table(path), ColumnMapping(id=["id"], text="text", label="label", metadata=[]),
+                 project)

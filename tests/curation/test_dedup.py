@@ -23,12 +23,11 @@ from curation.dedup import (
 )
 from curation.embeddings import ProjectItems
 from curation.errors import InputError, PermissionDenied
-from curation.io import ColumnMapping, import_table, open_table
 from curation.models import AuditEvent, Example, User
 from curation.projects import create_project
 from curation.settings import get_settings
 from tests.conftest import BOTH_BACKENDS
-from tests.curation.embedding_helpers import fill_cache, planted, unit
+from tests.curation.embedding_helpers import fill_cache, import_texts, planted, unit
 
 
 @pytest.mark.parametrize("method", ["exact", "ivf"])
@@ -94,20 +93,7 @@ def dup_project(engine: Engine, lead: User, tmp_path: Path, monkeypatch: pytest.
     project = create_project(engine, lead, "Dups", labels=["x", "y"])
     texts = ["card lost", "card lost!!", "where is my parcel", "Where is my  parcel", "refund", "pin"]
     labels = ["x", "y", "x", "x", "y", "y"]
-    path = tmp_path / "d.jsonl"
-    path.write_text(
-        "".join(
-            json.dumps({"id": f"d{i}", "text": t, "label": label}) + "\n"
-            for i, (t, label) in enumerate(zip(texts, labels))
-        )
-    )
-    import_table(
-        engine,
-        lead,
-        open_table(path),
-        ColumnMapping(id=["id"], text="text", label="label", metadata=[]),
-        "Dups",
-    )
+    import_texts(engine, lead, tmp_path, "Dups", texts, labels, prefix="d")
     rng = np.random.default_rng(0)
     vectors = unit(rng.normal(size=(6, 32)))
     vectors[1] = unit(vectors[0] + 0.05 * rng.normal(size=32))

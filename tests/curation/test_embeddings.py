@@ -3,7 +3,6 @@ job file, and one slow test on the packaged all-MiniLM-L6-v2."""
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -23,11 +22,10 @@ from curation.embeddings import (
     normalise_text,
     resolve_model,
 )
-from curation.io import ColumnMapping, import_table, open_table
 from curation.models import User
 from curation.projects import create_project
 from curation.settings import get_settings
-from tests.curation.embedding_helpers import tiny_model
+from tests.curation.embedding_helpers import import_texts, tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -96,17 +94,7 @@ def test_texts_and_normalisation() -> None:
 
 def _project(engine: Engine, lead: User, tmp_path: Path, texts: list[str]) -> int:
     project = create_project(engine, lead, "Emb", labels=["a", "b"])
-    path = tmp_path / "rows.jsonl"
-    path.write_text(
-        "".join(json.dumps({"id": f"e{i}", "text": t, "label": "a"}) + "\n" for i, t in enumerate(texts))
-    )
-    import_table(
-        engine,
-        lead,
-        open_table(path),
-        ColumnMapping(id=["id"], text="text", label="label", metadata=[]),
-        "Emb",
-    )
+    import_texts(engine, lead, tmp_path, "Emb", texts, ["a"] * len(texts), prefix="e")
     assert project.id is not None
     return project.id
 

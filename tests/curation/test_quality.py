@@ -13,7 +13,6 @@ from sqlmodel import select
 from curation.db import read_session
 from curation.embeddings import ProjectItems
 from curation.errors import PermissionDenied
-from curation.io import ColumnMapping, import_table, open_table
 from curation.models import AuditEvent, Example, User
 from curation.projects import create_project
 from curation.quality import (
@@ -23,7 +22,7 @@ from curation.quality import (
     send_to_rereview,
 )
 from curation.settings import get_settings
-from tests.curation.embedding_helpers import fill_cache, labelled_clusters
+from tests.curation.embedding_helpers import fill_cache, import_texts, labelled_clusters
 
 LABELS = ["billing", "shipping", "refund", "access"]
 NEXT = {"billing": "shipping", "shipping": "refund", "refund": "access", "access": "billing"}
@@ -85,20 +84,7 @@ def flipped_project(
     create_project(engine, lead, "Flips", labels=LABELS)
     vectors, labels, planted = _flipped(20, 5, seed=4)
     texts = [f"ticket number {i}" for i in range(len(labels))]
-    path = tmp_path / "f.jsonl"
-    path.write_text(
-        "".join(
-            json.dumps({"id": f"f{i}", "text": t, "label": label}) + "\n"
-            for i, (t, label) in enumerate(zip(texts, labels))
-        )
-    )
-    import_table(
-        engine,
-        lead,
-        open_table(path),
-        ColumnMapping(id=["id"], text="text", label="label", metadata=[]),
-        "Flips",
-    )
+    import_texts(engine, lead, tmp_path, "Flips", texts, labels, prefix="f")
     fill_cache(texts, vectors)
     with read_session(engine) as session:
         project_id = session.exec(select(Example.project_id)).first()

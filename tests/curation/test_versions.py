@@ -18,7 +18,7 @@ from curation.dataset_card import read_card_metadata
 from curation.db import read_session
 from curation.errors import Conflict, InputError, PermissionDenied
 from curation.io import ColumnMapping, import_table, open_table
-from curation.models import Example, TaskType, User
+from curation.models import TaskType, User
 from curation.projects import create_project
 from curation.versions import (
     BuildOptions,
