@@ -94,7 +94,10 @@ def main() -> int:
     overrides = {}
     for item in args.set:
         key, _, value = item.partition("=")
-        overrides[key] = json.loads(value) if value[:1] in "0123456789-[{tf" else value
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:  # a bare word: fp32, attention...
+            overrides[key] = value
     run = jobs.start_run(engine, admin, version_id, args.preset, overrides=overrides, launch=False)
     print(f"preset {args.preset}: {json.dumps(run.config)}", flush=True)
     print(f"train {sum(1 for r in split_rows if r[0] == 'train')}, eval {sum(1 for r in split_rows if r[0] == 'eval')}"

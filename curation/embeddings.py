@@ -134,16 +134,19 @@ def load_model(model: str | None = None) -> Any:
 
 
 @lru_cache(maxsize=1)
-def bf16_is_fast() -> bool:
+def cpu_has_native_bf16() -> bool:
     """Whether this CPU multiplies bfloat16 natively (AMX or AVX512-BF16); autocast is slower otherwise."""
-    precision = get_settings().embedding_precision
-    if precision != "auto":
-        return precision == "bf16"
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:
         return False
     return " amx_bf16" in flags or " avx512_bf16" in flags
+
+
+def bf16_is_fast() -> bool:
+    """EMBEDDING_PRECISION, or for "auto" whether the CPU has native bf16."""
+    precision = get_settings().embedding_precision
+    return precision == "bf16" if precision != "auto" else cpu_has_native_bf16()
 
 
 def encode_texts(

@@ -97,6 +97,8 @@ with st.expander("Advanced settings"):
                                            help=field_help("early_stopping"))
     number(c1, "patience", "Patience (evaluations)")
     values["merge"] = c2.checkbox("Also export a merged model", key=f"{key}.f.merge", help=field_help("merge"))
+    values["group_by_length"] = c2.checkbox("Batch by length", key=f"{key}.f.group_by_length",
+                                            help=field_help("group_by_length"))
     if task == "classification":
         values["probe_init"] = c2.checkbox("Start the head from the linear probe", key=f"{key}.f.probe_init",
                                            help=field_help("probe_init"))

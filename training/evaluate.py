@@ -35,23 +35,31 @@ def classification_metrics(y_true: list[int], y_pred: list[int], names: list[str
     }
 
 
-def _batches(rows: list[dict[str, Any]], size: int) -> Any:
+def _map_batches(rows: list[dict[str, Any]], size: int, fn: Any) -> torch.Tensor:
+    """fn(input_ids, attention_mask) -> (batch, ...) float tensor over `rows` in batches of similar
+    length (far less padding), returned in the order of `rows`; (0, 1) when there are none."""
     from training.data import Collator
 
+    if not rows:
+        return torch.zeros((0, 1))
     collate = Collator(0, generation=False)
-    for start in range(0, len(rows), size):
-        yield collate(rows[start:start + size])
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i]["input_ids"]))
+    parts = []
+    for start in range(0, len(order), size):
+        batch = collate([rows[i] for i in order[start:start + size]])
+        parts.append(fn(batch["input_ids"], batch["attention_mask"]).float().cpu())
+    stacked = torch.cat(parts)
+    out = torch.empty_like(stacked)
+    out[torch.tensor(order)] = stacked
+    return out
 
 
 @torch.no_grad()
 def embeddings(model: Any, rows: list[dict[str, Any]], batch_size: int = 64) -> np.ndarray:
-    """Pooled embeddings of the (frozen) encoder of an EncoderClassifier."""
+    """Pooled embeddings (rows x hidden) of the (frozen) encoder of an EncoderClassifier."""
     device = next(model.parameters()).device
     model.eval()
-    out = []
-    for batch in _batches(rows, batch_size):
-        out.append(model.embed(batch["input_ids"].to(device), batch["attention_mask"].to(device)).float().cpu())
-    return torch.cat(out).numpy() if out else np.zeros((0, 1))
+    return _map_batches(rows, batch_size, lambda ids, mask: model.embed(ids.to(device), mask.to(device))).numpy()
 
 
 def fit_probe(model: Any, train_rows: list[dict[str, Any]], eval_rows: list[dict[str, Any]] | None,
@@ -83,13 +91,11 @@ def fit_probe(model: Any, train_rows: list[dict[str, Any]], eval_rows: list[dict
 
 @torch.no_grad()
 def predict_proba(model: Any, rows: list[dict[str, Any]], batch_size: int = 64) -> np.ndarray:
+    """Label probabilities (rows x labels), in the order of `rows`."""
     device = next(model.parameters()).device
     model.eval()
-    out = []
-    for batch in _batches(rows, batch_size):
-        logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)).logits
-        out.append(torch.softmax(logits.float(), -1).cpu())
-    return torch.cat(out).numpy() if out else np.zeros((0, 1))
+    return _map_batches(rows, batch_size, lambda ids, mask: torch.softmax(
+        model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float(), -1)).numpy()
 
 
 def evaluate_classification(model: Any, eval_rows: list[dict[str, Any]], names: list[str],

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import random
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -61,6 +62,14 @@ def total_steps(config: Any, train_examples: int, world: int = 1) -> int:
     return max(1, math.ceil(per_epoch * config.epochs))
 
 
+def padded_tokens_per_epoch(lengths: list[int], batch_size: int, grouped: bool, seed: int = 0) -> int:
+    """Token positions one pass computes once each batch is padded to its longest row. Length-grouped
+    batches are taken as neighbours in descending length order (the trainer sorts that way within
+    groups of 50 batches, so this is a slight underestimate); otherwise a seeded shuffle. [] -> 0."""
+    order = sorted(lengths, reverse=True) if grouped else random.Random(seed).sample(lengths, len(lengths))
+    return sum(max(order[i:i + batch_size]) * len(order[i:i + batch_size]) for i in range(0, len(order), batch_size))
+
+
 def run_preflight(engine: Engine, version_id: int, config: Any, base: str | None = None,
                   measure_steps: int = 2) -> Preflight:
     import torch
@@ -68,7 +77,7 @@ def run_preflight(engine: Engine, version_id: int, config: Any, base: str | None
 
     from curation.versions import get_version, version_dataset_dict
     from training import data, models
-    from training.config import qlora_available
+    from training.config import qlora_available, resolve_precision
 
     version = get_version(engine, version_id)
     task = str(version.task_type)
@@ -113,14 +122,18 @@ def run_preflight(engine: Engine, version_id: int, config: Any, base: str | None
     if train.rows and measure_steps > 0:
         collate = data.Collator(tokenizer.pad_token_id, generation)
         optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate)
+        precision = resolve_precision(config)
+        autocast = torch.autocast(device.type, dtype=torch.float16 if precision == "fp16" else torch.bfloat16,
+                                  enabled=precision != "fp32")
         model.train()
-        timings = []
+        timings, positions = [], 0
         for i in range(measure_steps + 1):  # the first step warms up and is not timed
             start = (i * config.batch_size) % len(train.rows)
             rows = (train.rows * (config.batch_size // max(1, len(train.rows)) + 2))[start:start + config.batch_size]
             batch = {k: v.to(device) for k, v in collate(rows).items()}
             began = time.perf_counter()
-            loss = model(**batch).loss
+            with autocast:
+                loss = model(**batch).loss
             loss.backward()
             optimiser.step()
             optimiser.zero_grad()
@@ -128,7 +141,12 @@ def run_preflight(engine: Engine, version_id: int, config: Any, base: str | None
                 torch.cuda.synchronize()
             if i:
                 timings.append(time.perf_counter() - began)
-        seconds = sum(timings) / len(timings)
+                positions += batch["input_ids"].numel()
+        # Step time follows the padded batch width, which the batching order sets: scale the measured
+        # time per token position to the positions a real epoch computes.
+        lengths = [len(r["input_ids"]) for r in train.rows]
+        epoch_positions = padded_tokens_per_epoch(lengths, config.batch_size, config.group_by_length, config.seed)
+        seconds = sum(timings) / positions * epoch_positions / math.ceil(len(lengths) / config.batch_size)
     memory = torch.cuda.max_memory_allocated() / 2**20 if cuda else max(0.0, _rss_mb() - before)
     evaluations = 0 if not evaluation.rows else max(1, math.ceil(config.epochs)) if not config.eval_steps else \
         max(1, steps // config.eval_steps)

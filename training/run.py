@@ -232,6 +232,7 @@ def train(engine: Engine, run_id: int, main: bool = True) -> RunStatus:
         use_cpu=not cuda,
         **({"gradient_checkpointing": True} if config.gradient_checkpointing else {}),
         dataloader_num_workers=0,
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
         disable_tqdm=True,
     )
     collator = data.Collator(tokenizer.pad_token_id, generation)

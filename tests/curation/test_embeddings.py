@@ -70,17 +70,13 @@ def test_cache_is_per_model_and_compacts(tiny: str, tmp_path: Path) -> None:
 
 
 def test_bf16_path_stays_close_to_fp32(tiny: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from curation import embeddings
 
     monkeypatch.setenv("EMBEDDING_PRECISION", "fp32")
     get_settings.cache_clear()
-    embeddings.bf16_is_fast.cache_clear()
     fp32 = encode_texts(TEXTS, tiny)
     monkeypatch.setenv("EMBEDDING_PRECISION", "bf16")
     get_settings.cache_clear()
-    embeddings.bf16_is_fast.cache_clear()
     bf16 = encode_texts(TEXTS, tiny)
-    embeddings.bf16_is_fast.cache_clear()
     assert (fp32 * bf16).sum(axis=1).min() >= 0.995
 
 
@@ -140,7 +136,6 @@ def test_background_job_survives_its_parent(engine: Engine, lead: User, tmp_path
 @pytest.mark.slow
 def test_packaged_minilm(monkeypatch: pytest.MonkeyPatch) -> None:
     """The real all-MiniLM-L6-v2 from the PyPI package: similar texts are close, bf16 ~ fp32."""
-    from curation import embeddings
 
     texts = ["My card still hasn't arrived", "The card I ordered has not come yet", "How do I change my PIN?"]
     vectors = embed_texts(texts).vectors
@@ -148,9 +143,7 @@ def test_packaged_minilm(monkeypatch: pytest.MonkeyPatch) -> None:
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.2
     monkeypatch.setenv("EMBEDDING_PRECISION", "fp32")
     get_settings.cache_clear()
-    embeddings.bf16_is_fast.cache_clear()
     fp32 = encode_texts(texts)
-    embeddings.bf16_is_fast.cache_clear()
     assert (fp32 * vectors).sum(axis=1).min() >= 0.995
 
 

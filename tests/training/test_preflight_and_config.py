@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, strategies as st
 from sqlalchemy.engine import Engine
 
 from training import data
-from training.config import PRESETS, TrainConfig, field_help, preset, qlora_available
-from training.preflight import run_preflight
+from training.config import PRESETS, TrainConfig, field_help, preset, qlora_available, resolve_precision
+from training.preflight import padded_tokens_per_epoch, run_preflight
 
 
 def test_presets_and_validation() -> None:
@@ -27,6 +28,18 @@ def test_presets_and_validation() -> None:
         assert "CUDA" in reason or "bitsandbytes" in reason
         with pytest.raises(ValueError, match="QLoRA is unavailable"):
             TrainConfig.from_dict({"qlora": True})
+
+
+def test_precision_auto_uses_bf16_only_where_the_hardware_has_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from curation import embeddings
+    from training import config as config_module
+
+    assert resolve_precision(TrainConfig(precision="fp32")) == "fp32"
+    assert resolve_precision(TrainConfig(precision="bf16")) == "bf16"
+    monkeypatch.setattr(config_module, "cuda_available", lambda: False)
+    for native, expected in ((True, "bf16"), (False, "fp32")):
+        monkeypatch.setattr(embeddings, "cpu_has_native_bf16", lambda native=native: native)
+        assert resolve_precision(TrainConfig()) == expected
 
 
 def test_loss_only_on_assistant_turns(tiny_models: dict[str, str]) -> None:
@@ -64,3 +77,18 @@ def test_preflight_reports_tokens_params_and_estimates(engine: Engine, classific
     assert gen.example_rendered.startswith("<|im_start|>user")
     assert gen.example_loss_text == "<|im_start|>assistant\nanswer billing thanks<|im_end|>\n"[len("<|im_start|>assistant\n"):]
     assert 0 < gen.loss_share < 1
+
+
+def test_padded_tokens_per_epoch() -> None:
+    assert padded_tokens_per_epoch([1, 5, 2, 6], 2, grouped=True) == 6 * 2 + 2 * 2
+    assert padded_tokens_per_epoch([1, 10, 10], 2, grouped=True) == 10 * 2 + 1
+    assert padded_tokens_per_epoch([], 8, grouped=False) == 0
+
+
+@given(st.lists(st.integers(1, 512), max_size=200), st.integers(1, 64), st.integers(0, 1000))
+def test_grouping_never_pads_more_than_a_shuffle(lengths: list[int], batch_size: int, seed: int) -> None:
+    # With full batches only: a short last batch can make another order cheaper ([2, 1, 1] by 2).
+    lengths = lengths[: len(lengths) // batch_size * batch_size]
+    grouped = padded_tokens_per_epoch(lengths, batch_size, grouped=True)
+    shuffled = padded_tokens_per_epoch(lengths, batch_size, grouped=False, seed=seed)
+    assert sum(lengths) <= grouped <= shuffled <= max(lengths, default=0) * len(lengths)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy.engine import Engine
 
@@ -95,3 +96,20 @@ def test_no_success_without_the_adapter_on_disk(engine: Engine, lead: User, clas
     run_id = _train(engine, lead, classification_version, tiny_models["bert"], max_steps=2, early_stopping=False)
     done = jobs.get_run(engine, run_id)
     assert done.status == RunStatus.failed and "adapter was not written" in done.error
+
+
+def test_batched_inference_keeps_row_order(tiny_models: dict[str, str]) -> None:
+    """Rows are batched by length for speed; each row still gets what it gets on its own."""
+    from training.evaluate import embeddings, predict_proba
+    from training.models import load_classifier
+
+    model = load_classifier(tiny_models["bert"], 3)
+    lengths = [9, 2, 14, 5, 2, 11, 7, 3]
+    rows = [{"input_ids": [5 + (i * 7 + j) % 40 for j in range(n)], "attention_mask": [1] * n, "labels": 0}
+            for i, n in enumerate(lengths)]
+    together = predict_proba(model, rows, batch_size=3)
+    alone = [predict_proba(model, [row])[0] for row in rows]
+    assert together.shape == (8, 3)
+    assert together == pytest.approx(np.stack(alone), abs=1e-5)
+    assert embeddings(model, rows, batch_size=3)[2] == pytest.approx(embeddings(model, [rows[2]])[0], abs=1e-5)
+    assert predict_proba(model, []).shape[0] == 0
