@@ -102,6 +102,10 @@ def main() -> int:
     print(f"preset {args.preset}: {json.dumps(run.config)}", flush=True)
     print(f"train {sum(1 for r in split_rows if r[0] == 'train')}, eval {sum(1 for r in split_rows if r[0] == 'eval')}"
           f", test {len(test_rows)}, labels {len(labels)}, torch threads {torch.get_num_threads()}", flush=True)
+    from training.config import TrainConfig
+    from training.preflight import run_preflight
+
+    estimate = run_preflight(engine, version_id, TrainConfig.from_dict(run.config), measure_steps=3)
     started = time.perf_counter()
     cpu_started = time.process_time()
     status = train(engine, run.id)
@@ -139,6 +143,8 @@ def main() -> int:
     print(f"training wall {seconds / 60:.1f} min, process CPU {cpu / 60:.1f} min "
           f"(budget: 15 CPU minutes); probe fit {probe_seconds:.0f} s; steps {done.step}; "
           f"tokens/s {done.tokens_per_s or 0:.0f}")
+    print(f"preflight estimate {estimate.estimated_seconds:.0f} s for {estimate.steps} steps and the evaluations; "
+          f"the trainer took {done.metrics['train_seconds']:.0f} s")
     print("target met" if adapter_acc >= probe_acc - 0.005 else "TARGET MISSED: the adapter is below the probe")
     return 0
 

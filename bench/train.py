@@ -158,7 +158,7 @@ def main() -> int:
           f"max length {args.max_length}, 1 epoch, CPU, best of {args.repeats}")
     for mode, name in MODES.items():
         r = best[mode]
-        print(f"{name:<42} {r['samples_per_s']:8.1f} samples/s {r['tokens_per_s']:9.0f} tokens/s "
+        print(f"{name:<46} {r['samples_per_s']:8.1f} samples/s {r['tokens_per_s']:9.0f} tokens/s "
               f"{r['seconds']:7.1f} s  peak RSS {r['peak_rss_mb']:7.0f} MB")
     ratio = best["ours"]["samples_per_s"] / best["plain"]["samples_per_s"]
     print(f"throughput ratio ours/plain, same settings: {ratio:.3f} (target >= 0.95)")

@@ -109,7 +109,7 @@ _CLASSIFICATION = {
                   max_length=64, patience=1),
     "balanced": dict(rank=8, alpha=16, target_modules="all-linear", epochs=3.0, learning_rate=2e-3, batch_size=32,
                      max_length=128, patience=2),
-    "thorough": dict(rank=16, alpha=32, target_modules="all-linear", epochs=6.0, learning_rate=3e-3,
+    "thorough": dict(rank=16, alpha=32, target_modules="all-linear", epochs=5.0, learning_rate=2e-3,
                      batch_size=32, max_length=256, patience=3),
 }
 # Generation (SmolLM2-135M-Instruct): loss on responses only.

@@ -39,7 +39,7 @@ def test_presets_preflight_and_start(engine: Engine, lead: User, classification_
     assert by_label(at.number_input, "Rank").value == 8
     assert by_label(at.number_input, "Epochs").value == 3.0
     by_label(at.radio, "Preset").set_value("thorough").run()
-    assert by_label(at.number_input, "Rank").value == 16 and by_label(at.number_input, "Epochs").value == 6.0
+    assert by_label(at.number_input, "Rank").value == 16 and by_label(at.number_input, "Epochs").value == 5.0
     ok, reason = qlora_available()
     if not ok:
         assert by_label(at.checkbox, "QLoRA (4-bit base)").disabled
