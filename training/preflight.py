@@ -67,7 +67,8 @@ def padded_tokens_per_epoch(lengths: list[int], batch_size: int, grouped: bool, 
     batches are taken as neighbours in descending length order (the trainer sorts that way within
     groups of 50 batches, so this is a slight underestimate); otherwise a seeded shuffle. [] -> 0."""
     order = sorted(lengths, reverse=True) if grouped else random.Random(seed).sample(lengths, len(lengths))
-    return sum(max(order[i:i + batch_size]) * len(order[i:i + batch_size]) for i in range(0, len(order), batch_size))
+    batches = (order[i:i + batch_size] for i in range(0, len(order), batch_size))
+    return sum(max(batch) * len(batch) for batch in batches)
 
 
 def run_preflight(engine: Engine, version_id: int, config: Any, base: str | None = None,
