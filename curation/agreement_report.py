@@ -155,18 +155,12 @@ class LabelFigures:
 
 
 @dataclass(frozen=True)
-class AnnotatorFigures:
-    """One annotator against the others and against the final labels of labelled/adjudicated examples."""
+class AnnotatorFigures(stats.AnnotatorAgreement):
+    """`AnnotatorAgreement` of one account (by name, with its id) against the others and against the
+    final labels of labelled/adjudicated examples, with the reason for each undefined figure."""
 
-    annotator_id: int
     annotator: str
-    n_rated: int
-    mean_pairwise_kappa: float
-    alpha_without: float
-    alpha_gain: float
-    n_reference: int
-    kappa_vs_reference: float
-    accuracy_vs_reference: float
+    annotator_id: int
     reasons: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -694,12 +688,9 @@ def _annotators(matrix: RatingsMatrix, ratings: npt.NDArray[np.float64], categor
         elif math.isnan(row.kappa_vs_reference):
             reasons["kappa_vs_reference"] = ("on the items with a final label, chance agreement is 1, so kappa "
                                              "is undefined")
-        out.append(AnnotatorFigures(
-            annotator_id=matrix.annotator_ids[index], annotator=matrix.annotators[index], n_rated=row.n_rated,
-            mean_pairwise_kappa=row.mean_pairwise_kappa, alpha_without=row.alpha_without,
-            alpha_gain=row.alpha_gain, n_reference=row.n_reference, kappa_vs_reference=row.kappa_vs_reference,
-            accuracy_vs_reference=row.accuracy_vs_reference, reasons=reasons,
-        ))
+        figures = {f.name: getattr(row, f.name) for f in fields(row)}
+        out.append(AnnotatorFigures(**{**figures, "annotator": matrix.annotators[index]},
+                                    annotator_id=matrix.annotator_ids[index], reasons=reasons))
     return out
 
 
