@@ -124,6 +124,22 @@ def open_page(page: Any, project: str, link: str) -> Any:
     return page.get_by_test_id("stMain")
 
 
+def select_tab(main: Any, name: str, shows: Any, attempts: int = 3) -> None:
+    """Select the tab `name` and wait until `shows` (a locator inside it) is visible. A keyed tab bar
+    reruns the script on a change, and a rerun still in flight can bring the previous tab back:
+    click again until the selection holds."""
+    from playwright.sync_api import expect
+
+    for attempt in range(attempts):
+        main.get_by_role("tab", name=name).click()
+        try:
+            expect(shows).to_be_visible(timeout=20_000)
+            return
+        except AssertionError:
+            if attempt == attempts - 1:
+                raise
+
+
 @pytest.fixture(scope="module")
 def browser(app_url: str) -> Iterator[object]:
     """Chromium for one test module. Module scope, not session: Playwright's sync API allows one

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from curation.bootstrap import DEMO_GENERATION
-from tests.e2e.conftest import log_in, open_page
+from tests.e2e.conftest import log_in, open_page, select_tab
 
 pytestmark = pytest.mark.browser
 
@@ -24,15 +24,14 @@ def test_lead_approves_a_version_and_exports_it(page: Any, tmp_path: Path) -> No
     log_in(page, "lead", "lead-demo")
     main = open_page(page, DEMO_GENERATION, "Versions")
     expect(main.get_by_role("heading", name="Dataset versions")).to_be_visible()
-    main.get_by_role("tab", name="Build candidate").click()
+    select_tab(main, "Build candidate", main.get_by_role("button", name="Build candidate"))
     main.get_by_role("button", name="Build candidate").click()
     built = main.get_by_text(re.compile(r"Built candidate v(\d+) with 100 items"))
     expect(built).to_be_visible(timeout=120_000)  # the first build loads the embedding model
     number = re.search(r"v(\d+)", built.inner_text()).group(1)  # type: ignore[union-attr]
 
-    main.get_by_role("tab", name="Checklist and approval").click()
     # The demo replies hold near-duplicate macros: that check fails, so the lead overrides it in writing.
-    expect(main.get_by_text("Failing checks block approval")).to_be_visible()
+    select_tab(main, "Checklist and approval", main.get_by_text("Failing checks block approval"))
     main.get_by_text("I attest that these items fit the project's task").click()
     main.get_by_role("textbox", name="Approval note").fill("first reply set")
     reason = "template macros are near-duplicates by design"
@@ -41,11 +40,10 @@ def test_lead_approves_a_version_and_exports_it(page: Any, tmp_path: Path) -> No
     approved = main.get_by_text(re.compile(rf"Approved v{number} \(SHA-256 ([0-9a-f]{{64}})\)"))
     expect(approved).to_be_visible()
     digest = re.search(r"[0-9a-f]{64}", approved.inner_text()).group(0)  # type: ignore[union-attr]
-    main.get_by_role("tab", name="Checklist and approval").click()  # a rerun under load may reset the tab
     checklist_tab = main.get_by_role("tabpanel", name="Checklist and approval")
-    expect(checklist_tab.get_by_text(f"Reason: {reason}")).to_be_visible()  # the override shows with the version
+    select_tab(main, "Checklist and approval", checklist_tab.get_by_text(f"Reason: {reason}"))  # shown with it
 
-    main.get_by_role("tab", name="Export").click()
+    select_tab(main, "Export", main.get_by_role("button", name="Prepare export"))
     main.get_by_role("button", name="Prepare export").click()
     download_button = main.get_by_role("button", name=re.compile(rf"Download .*-v{number}\.zip"))
     expect(download_button).to_be_visible()

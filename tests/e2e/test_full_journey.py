@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from curation.bootstrap import DEMO_CLASSIFICATION
+from tests.e2e.conftest import select_tab
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -122,12 +123,13 @@ def test_from_demo_data_to_a_prediction(page: Any) -> None:
 
     # ... approves a version (demo checks fail on purpose: the override is written down).
     main = _open(page, "Versions", "Dataset versions")
-    main.get_by_role("tab", name="Build candidate").click()
+    select_tab(main, "Build candidate", main.get_by_role("button", name="Build candidate"))
     main.get_by_role("button", name="Build candidate").click()
     built = main.get_by_text(re.compile(r"Built candidate v(\d+) with \d+ items"))
     expect(built).to_be_visible(timeout=180_000)
-    main.get_by_role("tab", name="Checklist and approval").click()
-    main.get_by_text("I attest that these items fit the project's task").click()
+    attest = main.get_by_text("I attest that these items fit the project's task")
+    select_tab(main, "Checklist and approval", attest)
+    attest.click()
     override = main.get_by_role("textbox", name="Override reason (needed when a check fails)")
     if override.count():
         override.fill("demo data: checks fail by design")
