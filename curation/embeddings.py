@@ -299,7 +299,8 @@ def embed_texts(
     n = len(texts)
     if not use_cache:
         return EmbedResult(encode_texts(texts, model, batch_size=batch_size, progress=progress), n, 0)
-    cache = cache or EmbeddingCache(model)
+    # `is None`, not `or`: an empty cache is falsy (it has __len__) but is still the cache asked for.
+    cache = cache if cache is not None else EmbeddingCache(model)
     hashes = [text_hash(t) for t in texts]
     found, vectors = cache.lookup(hashes)
     hits = int(found.sum())

@@ -58,6 +58,15 @@ def test_cache_encodes_only_new_or_changed_text(tiny: str) -> None:
     assert progress[-1] == (4, 4)
 
 
+def test_an_empty_explicit_cache_is_used_not_the_default(tiny: str, tmp_path: Path) -> None:
+    embed_texts(TEXTS, tiny)  # the default cache under DATA_DIR now holds these texts
+    explicit = EmbeddingCache(tiny, root=tmp_path / "cold")
+    assert len(explicit) == 0
+    cold = embed_texts(TEXTS, tiny, cache=explicit)
+    assert (cold.encoded, cold.cached) == (4, 0)  # an empty cache is still the cache asked for
+    assert len(EmbeddingCache(tiny, root=tmp_path / "cold")) == 3
+
+
 def test_cache_is_per_model_and_compacts(tiny: str, tmp_path: Path) -> None:
     assert model_key(tiny) != model_key("some/other-model")
     cache = EmbeddingCache(tiny)
