@@ -7,15 +7,16 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from curation.auth import create_user, get_user
+from curation.auth import create_user, require_role
 from curation.db import migrate, read_session
+from curation.errors import Conflict, PermissionDenied
 from curation.io import ColumnMapping, import_table, open_table
 from curation.models import Project, Role, TaskType, User
 from curation.projects import create_project
 from curation.settings import Settings, get_settings
 
 DEMO_DIR = Path(__file__).parent / "demo"
-# Demo accounts, documented in the README. Loaded only into an empty database with LOAD_DEMO on.
+# Demo accounts, documented in the README. Loaded into a new database with LOAD_DEMO on, or by `demo`.
 DEMO_USERS: tuple[tuple[str, Role, str], ...] = (
     ("admin", Role.admin, "admin-demo"),
     ("lead", Role.lead, "lead-demo"),
@@ -48,27 +49,51 @@ REPLY_GUIDELINES = """\
 
 
 def initialise(engine: Engine, settings: Settings | None = None) -> None:
-    """Idempotent: safe on every start of the app or the CLI."""
+    """Idempotent: safe on every start of the app or the CLI. LOAD_DEMO alone decides whether the demo
+    loads into a new database (no users and no projects before this start), also when ADMIN_USERNAME and
+    ADMIN_PASSWORD create the first admin: that admin then loads it."""
     settings = settings or get_settings()
     migrate(engine)
     with read_session(engine) as session:
         has_users = session.execute(select(func.count(User.id))).scalar_one() > 0
         has_projects = session.execute(select(func.count(Project.id))).scalar_one() > 0
+    new_database = not has_users and not has_projects
+    admin: User | None = None
     if settings.admin_username and settings.admin_password and not has_users:
-        create_user(engine, None, settings.admin_username, Role.admin, settings.admin_password)
-        has_users = True
-    if settings.load_demo and not has_users and not has_projects:
-        load_demo(engine)
+        admin = create_user(engine, None, settings.admin_username, Role.admin, settings.admin_password)
+    if settings.load_demo and new_database:
+        load_demo(engine, admin)
 
 
-def load_demo(engine: Engine) -> None:
+def demo_loaded(engine: Engine) -> bool:
+    with read_session(engine) as session:
+        return session.execute(select(func.count(Project.id)).where(
+            Project.name.in_([DEMO_CLASSIFICATION, DEMO_GENERATION]))).scalar_one() > 0
+
+
+def load_demo(engine: Engine, actor: User | None = None) -> None:
     """Demo users, a support-ticket classification project with imported multi-annotator labels,
-    and a support-reply generation project. Data: curation/demo (synthetic, CC0-1.0)."""
-    admin = None
+    and a support-reply generation project. Data: curation/demo (synthetic, CC0-1.0).
+
+    Into a database without accounts `actor` may be None (the demo admin creates the rest); otherwise
+    `actor` must be an admin. Demo accounts whose username is taken already (e.g. an `admin` created
+    from ADMIN_USERNAME) are kept as they are. Refuses when the demo projects exist."""
+    if demo_loaded(engine):
+        raise Conflict(f"The demo projects ('{DEMO_CLASSIFICATION}', '{DEMO_GENERATION}') are already loaded.")
+    if actor is not None:
+        require_role(actor, Role.admin)
+    with read_session(engine) as session:
+        taken = set(session.execute(select(User.username)).scalars())
+    if taken and actor is None:
+        raise PermissionDenied("Only an admin can load the demo into a database with accounts "
+                               "(`python -m curation --user ADMIN demo`).")
     for username, role, password in DEMO_USERS:
-        user = create_user(engine, admin, username, role, password)
-        admin = admin or user
-    admin = get_user(engine, "admin")
+        if username in taken:
+            continue
+        user = create_user(engine, actor, username, role, password)
+        actor = actor or user
+    assert actor is not None
+    admin = actor
     create_project(engine, admin, DEMO_CLASSIFICATION, TaskType.classification,
                    labels=["billing", "technical_issue", "account_access", "shipping", "refund_request"],
                    guidelines=TICKET_GUIDELINES, overlap_k=2)

@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     init = commands.add_parser("init", help="create or upgrade the database; load the demo into an empty one")
     init.add_argument("--no-demo", action="store_true", help="do not load the demo projects and users")
 
-    commands.add_parser("demo", help="load the demo users and projects (into a database without them)")
+    commands.add_parser("demo", help="load the demo users and projects (an admin, into a database without the demo)")
 
     imp = commands.add_parser("import", help="import a file (JSONL, CSV, TSV, Parquet, Label Studio JSON, "
                                              "save_to_disk folder) into a project")
@@ -202,7 +202,10 @@ def _actor(engine: Engine, args: argparse.Namespace) -> User:
 
 
 def _demo(engine: Engine, args: argparse.Namespace) -> int:
-    load_demo(engine)
+    with read_session(engine) as session:
+        has_accounts = session.execute(select(User.id).where(User.password_hash.is_not(None))).first() is not None
+    # Into a database with accounts, the acting admin (--user, CURATION_USER or the first admin) loads it.
+    load_demo(engine, _actor(engine, args) if has_accounts else None)
     print("demo users and projects loaded")
     return 0
 

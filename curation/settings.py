@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     )
     admin_password: str | None = Field(default=None, description="Password for ADMIN_USERNAME.")
     load_demo: bool = Field(
-        default=True, description="Load the demo projects and demo users into an empty database on first start."
+        default=True, description="Load the demo projects and demo users into a new database on first start (also when ADMIN_USERNAME creates the first admin)."
     )
     max_import_mb: int = Field(
         default=50_000, description="Largest file an import accepts, in MiB (the CLI streams; uploads also obey "
