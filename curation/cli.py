@@ -23,7 +23,7 @@ from curation.db import make_engine, read_session
 from curation.errors import CurationError, InputError, NotFound
 from curation.io import EXPORT_FORMATS, FORMATS, ColumnMapping, export_project, guess_mapping, import_table, open_table
 from curation.models import Role, TaskType, User
-from curation.projects import get_project, project_stats
+from curation.projects import get_project, project_overview, project_stats
 from curation.settings import get_settings
 
 
@@ -36,6 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--no-demo", action="store_true", help="do not load the demo projects and users")
 
     commands.add_parser("demo", help="load the demo users and projects (an admin, into a database without the demo)")
+
+    projects = commands.add_parser("projects", help="projects").add_subparsers(dest="projects_command", required=True)
+    plist = projects.add_parser("list", help="every project: task type, items, items by status, k, final-label rule")
+    plist.add_argument("--json", action="store_true")
 
     imp = commands.add_parser("import", help="import a file (JSONL, CSV, TSV, Parquet, Label Studio JSON, "
                                              "save_to_disk folder) into a project")
@@ -170,6 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = {"demo": _demo, "import": _import, "export": _export, "stats": _stats, "users": _users,
                    "agreement": _agreement}
         handler["version"] = _version
+        handler["projects"] = _projects
         from curation.embedding_jobs import HANDLERS as embedding_handlers
 
         handler.update(embedding_handlers)
@@ -328,6 +333,20 @@ def _users(engine: Engine, args: argparse.Namespace) -> int:
         for row in rows:
             flags = "" if row["can_log_in"] else " (imported, no login)"
             print(f"{row['username']:<30} {row['role']:<10}{'' if row['active'] else ' inactive'}{flags}")
+    return 0
+
+
+def _projects(engine: Engine, args: argparse.Namespace) -> int:
+    rows = project_overview(engine, _actor(engine, args))
+    if args.json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+    elif not rows:
+        print("no projects yet: create one on the Projects page or with `import --create`")
+    else:
+        for row in rows:
+            statuses = ", ".join(f"{status} {n}" for status, n in row["by_status"].items()) or "no items"
+            print(f"{row['name']}  [{row['task_type']}]  {row['items']} items ({statuses})  "
+                  f"k={row['overlap_k']}  rule={row['final_label_rule']}")
     return 0
 
 

@@ -173,6 +173,25 @@ def list_projects(engine: Engine, actor: User) -> list[Project]:
         return list(session.exec(select(Project).order_by(Project.name)))
 
 
+def project_overview(engine: Engine, actor: User) -> list[dict[str, Any]]:
+    """One row per project, by name (any active account): name, task type, item count, items by status,
+    overlap k and final-label rule. Two grouped queries, whatever the number of projects."""
+    require_role(actor, *Role)
+    with read_session(engine) as session:
+        projects = list(session.exec(select(Project).order_by(Project.name)))
+        counts: dict[int, dict[str, int]] = {}
+        for project_id, status, n in session.exec(
+                select(Example.project_id, Example.status, func.count()).group_by(Example.project_id, Example.status)):
+            counts.setdefault(project_id, {})[str(status)] = int(n)
+    rows = []
+    for project in projects:
+        by_status = dict(sorted(counts.get(project.id or 0, {}).items()))
+        rows.append({"name": project.name, "task_type": TaskType(project.task_type).value,
+                     "items": sum(by_status.values()), "by_status": by_status, "overlap_k": project.overlap_k,
+                     "final_label_rule": FinalLabelRule(project.final_label_rule).value})
+    return rows
+
+
 def project_stats(engine: Engine, actor: User, project_id: int) -> dict[str, Any]:
     """Counts for the project page, the CLI and dataset cards: totals, by status, label, split,
     source and licence, annotations and annotators, and exact-duplicate content groups."""

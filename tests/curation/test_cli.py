@@ -144,6 +144,36 @@ def test_import_map_forms_and_dry_run(engine: Engine, admin: User, tmp_path: Pat
         2, "", "error: No project named 't3' (use create to make it).\n")
 
 
+def test_projects_list_text_and_json(engine: Engine, admin: User, tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(capsys, "projects", "list") == (
+        0, "no projects yet: create one on the Projects page or with `import --create`\n", "")
+    path = tmp_path / "tickets.csv"
+    path.write_text("ticket,body,category\nT1,where is my parcel,shipping\nT2,card declined,\nT3,refund me,billing\n",
+                    encoding="utf-8")
+    assert cli(capsys, "import", str(path), "--project", "Tickets", "--create", "--map", "id=ticket",
+               "--map", "text=body", "--licence", "CC0-1.0")[0] == 0
+    replies = write_replies(tmp_path / "replies.jsonl")
+    assert cli(capsys, "import", str(replies), "--project", "Replies", "--create", "--task", "generation")[0] == 0
+    code, out, err = cli(capsys, "projects", "list", "--json")
+    assert (code, err) == (0, "")
+    assert json.loads(out) == [
+        {"name": "Replies", "task_type": "generation", "items": 1, "by_status": {"new": 1}, "overlap_k": 2,
+         "final_label_rule": "majority"},
+        {"name": "Tickets", "task_type": "classification", "items": 3, "by_status": {"labelled": 2, "new": 1},
+         "overlap_k": 2, "final_label_rule": "majority"}]
+    code, out, _ = cli(capsys, "projects", "list")
+    assert code == 0 and out.splitlines() == [
+        "Replies  [generation]  1 items (new 1)  k=2  rule=majority",
+        "Tickets  [classification]  3 items (labelled 2, new 1)  k=2  rule=majority"]
+
+
+def write_replies(path: Path) -> Path:
+    path.write_text(json.dumps({"id": "r1", "prompt": "Where is my parcel?", "response": "On its way."}) + "\n",
+                    encoding="utf-8")
+    return path
+
+
 def test_import_duplicate_rows_listed(engine: Engine, admin: User, tmp_path: Path,
                                       capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "dups.jsonl"
