@@ -678,10 +678,15 @@ def _annotators(matrix: RatingsMatrix, ratings: npt.NDArray[np.float64], categor
         if math.isnan(row.mean_pairwise_kappa):
             reasons["mean_pairwise_kappa"] = base_reason or (
                 "shares fewer than two items with every other annotator, or kappa is undefined for each pair")
+        # With two annotators, "the others" is one person: alpha needs two raters, so the gain is
+        # undefined by construction, not because of the data.
+        alone = "with two annotators the others are one annotator, and alpha needs at least two: undefined by construction"
         if math.isnan(row.alpha_without):
-            reasons["alpha_without"] = base_reason or "alpha of the other annotators alone is undefined"
+            reasons["alpha_without"] = base_reason or (alone if matrix.shape[1] == 2 else
+                                                       "alpha of the other annotators alone is undefined")
         if math.isnan(row.alpha_gain):
-            reasons["alpha_gain"] = base_reason or "alpha with or without this annotator is undefined"
+            reasons["alpha_gain"] = base_reason or (alone if matrix.shape[1] == 2 else
+                                                    "alpha with or without this annotator is undefined")
         if row.n_reference == 0:
             why = "none of this annotator's items has a final label yet (labelled or adjudicated)"
             reasons["kappa_vs_reference"] = reasons["accuracy_vs_reference"] = why
@@ -816,6 +821,11 @@ def fmt(value: float | None, digits: int = 3) -> str:
     return text[1:] if text.startswith("-") and float(text) == 0 else text  # no "-0.000"
 
 
+_ANNOTATOR_FIGURE_NAMES = {"mean_pairwise_kappa": "mean pairwise kappa", "alpha_gain": "alpha gain",
+                           "kappa_vs_reference": "kappa vs final labels",
+                           "accuracy_vs_reference": "accuracy vs final labels"}
+
+
 def _summary_text(report: AgreementReport) -> str:
     lines = [
         f"{report.project} ({report.task_type}, {report.level} level): {report.n_items} items rated, "
@@ -841,6 +851,9 @@ def _summary_text(report: AgreementReport) -> str:
         lines.append(f"  {person.annotator:<24} {person.n_rated:>7} {fmt(person.mean_pairwise_kappa):>9} "
                      f"{fmt(person.alpha_gain):>9} {fmt(person.kappa_vs_reference):>9} "
                      f"{fmt(person.accuracy_vs_reference):>9} ({person.n_reference})")
+        for key, title in _ANNOTATOR_FIGURE_NAMES.items():  # why a figure shows as undefined
+            if key in person.reasons:
+                lines.append(f"      {title} undefined: {person.reasons[key]}")
     if report.disputed:
         lines += ["", f"most disputed items (top {len(report.disputed)}):"]
         for item in report.disputed[:10]:

@@ -170,6 +170,17 @@ def test_two_annotators_with_complete_ratings_give_fleiss_and_cohen(engine: Engi
     assert report.cohen.name == "Cohen's kappa"
     assert report.cohen.value == pytest.approx(
         stats.cohen_kappa([r[0] for r in matrix], [r[1] for r in matrix], categories=LABELS), abs=1e-12)
+    # The alpha gain is undefined by construction with two annotators, and the CLI text says why.
+    by_name = {person.annotator: person for person in report.annotators}
+    assert math.isnan(by_name["p"].alpha_gain)
+    assert "with two annotators" in by_name["p"].reasons["alpha_gain"]
+    text = report.summary_text()
+    lines = text.splitlines()
+    p_line = next(i for i, line in enumerate(lines) if line.startswith("  p "))
+    assert lines[p_line + 1] == ("      alpha gain undefined: with two annotators the others are one annotator, "
+                                 "and alpha needs at least two: undefined by construction")
+    # the "single" item has no final label, but p and q have labelled items: no reference reason
+    assert "kappa vs final labels undefined" not in text
 
 
 def test_undefined_figures_are_nan_with_reasons_and_never_raise(engine: Engine, lead: User,
