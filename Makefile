@@ -1,6 +1,6 @@
 # Two commands for a fresh machine:
 #   make run    create .venv, install, load the demo on first start, serve on http://127.0.0.1:8501
-#   make test   install what the tests need and run the whole suite
+#   make test   install what the tests need and run the whole suite (writes no tracked file)
 # Both are idempotent: the install re-runs only when pyproject.toml or constraints.txt change.
 
 PYTHON ?= python3
@@ -12,7 +12,7 @@ DEPS_HASH := $(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-16
 APP_STAMP  := $(VENV)/.app-$(DEPS_HASH)
 TEST_STAMP := $(VENV)/.test-$(DEPS_HASH)
 
-.PHONY: run test test-postgres bench clean-data
+.PHONY: run test test-postgres screenshots bench clean-data
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ run: $(APP_STAMP)
 test: $(TEST_STAMP)
 	@scripts/ensure-chromium.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Refresh the README's pictures in docs/screenshots (tracked files): only this target writes them,
+# so `make test` leaves the work tree clean.
+screenshots: $(TEST_STAMP)
+	@scripts/ensure-chromium.sh
+	E2E_SCREENSHOTS=1 $(PY) -m pytest tests/e2e/test_journeys.py tests/e2e/test_full_journey.py $(PYTEST_ARGS)
 
 # The suite against a throwaway PostgreSQL cluster as well (what CI does).
 test-postgres: $(TEST_STAMP)

@@ -30,6 +30,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 START_TIMEOUT_S = 90
+SCREENSHOTS = REPO / "docs" / "screenshots"  # the README's pictures: tracked files
 VIEWPORT = {"width": 1400, "height": 900}
 
 
@@ -98,10 +99,26 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Base URL of a running app with the demo data loaded (LOAD_DEMO) into an empty DATA_DIR."""
     _require_chromium()
     # Empty values count as unset and shadow any developer .env: the default SQLite under DATA_DIR,
-    # and no ADMIN_USERNAME, whose account would keep the demo from loading into the "empty" database.
+    # and no ADMIN_USERNAME, whose account would take the demo admin's name.
     with serve_app(tmp_path_factory.mktemp("e2e-data"), LOAD_DEMO="true", DATABASE_URL="", ADMIN_USERNAME="",
                    ADMIN_PASSWORD="") as url:
         yield url
+
+
+def screenshots_wanted() -> bool:
+    """True only under `make screenshots` (E2E_SCREENSHOTS=1): `make test` must leave tracked files alone."""
+    return os.environ.get("E2E_SCREENSHOTS") == "1"
+
+
+def save_screenshot(page: Any, name: str, **options: Any) -> Path | None:
+    """Write docs/screenshots/`name` from `page` when screenshots are wanted; otherwise write nothing.
+    Returns the path written, or None."""
+    if not screenshots_wanted():
+        return None
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / name
+    page.screenshot(path=str(path), **options)
+    return path
 
 
 def log_in(page: Any, username: str, password: str) -> None:

@@ -2,22 +2,19 @@
 curation/demo at first start): two annotators label the same items blind, a lead adjudicates their
 disagreement, excludes a duplicate group, approves a dataset version, trains a classification
 adapter (the real MiniLM, a few steps), sees its metrics against the baselines and gets a prediction
-in the playground. With E2E_SCREENSHOTS=1 it refreshes the README's screenshots."""
+in the playground. `make screenshots` (E2E_SCREENSHOTS=1) refreshes the README's screenshots."""
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from curation.bootstrap import DEMO_CLASSIFICATION
-from tests.e2e.conftest import select_tab
+from tests.e2e.conftest import save_screenshot, select_tab
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 LABELS = ["billing", "technical_issue", "account_access", "shipping", "refund_request"]
 
 _NEXT_ITEM = """([before]) => {
@@ -86,9 +83,7 @@ def _label_items(page: Any, keys: list[str]) -> list[int]:
 
 
 def _shot(page: Any, name: str) -> None:
-    if os.environ.get("E2E_SCREENSHOTS"):
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SHOTS / name), full_page=True)
+    save_screenshot(page, name, full_page=True)
 
 
 def test_from_demo_data_to_a_prediction(page: Any) -> None:

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
+from tests.e2e.conftest import save_screenshot
+
 pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[2]
-SCREENSHOTS = REPO / "docs" / "screenshots"
 DEMO_TICKETS = "Support tickets (demo)"
 DEMO_REPLIES = "Support replies (demo)"
 JOURNEY_CSV = (
@@ -119,8 +120,7 @@ def test_lead_journey_create_import_browse(page: Page, tmp_path: Path) -> None:
     ).to_be_visible()
     expect(page.get_by_text("Nothing was imported.")).to_have_count(0)
     settled(page)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "import.png"))
+    save_screenshot(page, "import.png")
 
     # Data browser on the new project: search narrows the count.
     nav.get_by_role("link", name="Data browser", exact=True).click()
@@ -137,7 +137,7 @@ def test_lead_journey_create_import_browse(page: Page, tmp_path: Path) -> None:
     expect(page.get_by_role("combobox", name="Open example")).to_be_visible()
     settled(page)
     sidebar(page).get_by_role("combobox", name="Project").blur()
-    page.screenshot(path=str(SCREENSHOTS / "browse.png"))
+    save_screenshot(page, "browse.png")
     page_input = page.get_by_role("spinbutton", name="Page (of 10) · 480 examples")
     expect(page_input).to_have_value("1")
     page_input.fill("2")
