@@ -36,6 +36,7 @@ import datasets  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 from sqlalchemy import bindparam, insert, select, update  # noqa: E402
+from sqlalchemy import types as sa_types  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
@@ -696,6 +697,7 @@ class _Importer:
         self.class_names = label_feature.names if isinstance(label_feature, datasets.ClassLabel) else None
         # Per-row constants, looked up once (the row loop runs 100k times and more).
         self.project_id, self.import_id, self.long_format = project.id, record.id, mapping.long_format
+        self.single_id = mapping.id[0] if len(mapping.id) == 1 else None
         self.length_checks = [(name, column, _MAX_LENGTHS[name]) for name, column in
                               (("source", mapping.source), ("licence", mapping.licence), ("split", mapping.split))
                               if column]
@@ -778,6 +780,12 @@ class _Importer:
     def _external_id(self, number: int, row: dict[str, Any]) -> str:
         if not self.mapping.id:
             return f"{self.table.path.stem}:{number}"
+        if self.single_id is not None:  # one id column (the common case): no list, no join
+            value = _text(row.get(self.single_id))
+            if value is None:
+                raise InputError("the id is empty", file=self.table.name, row=number, field=self.single_id)
+            if len(value) <= 120:
+                return value
         parts = []
         for column in self.mapping.id:
             value = _text(row.get(column))
@@ -849,7 +857,7 @@ class _Importer:
             "prompt": prompt,
             "response": response,
             "messages": messages,
-            "meta": {c: value for c in self.meta_columns if (value := _jsonable(row.get(c))) not in (None, "")},
+            "meta": self._meta(row),
             "source": _text(row.get(mapping.source)) if mapping.source else mapping.default_source,
             "licence": _text(row.get(mapping.licence)) if mapping.licence else mapping.default_licence,
             "content_hash": content_hash(text, prompt, response, messages),
@@ -870,6 +878,19 @@ class _Importer:
         if label is not None and not self.long_format:
             values["status"], values["final_label"] = _LABELLED, label
         return values
+
+    def _meta(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The metadata columns' non-empty values (strings as they are, other values made JSON-safe)."""
+        meta = {}
+        for column in self.meta_columns:
+            value = row.get(column)
+            if value.__class__ is not str:
+                value = _jsonable(value)
+                if value is None:
+                    continue
+            if value != "":
+                meta[column] = value
+        return meta
 
     # -- writing
 
@@ -990,6 +1011,8 @@ def _executemany_parameters(dialect: Any, table: Any, rows: list[dict[str, Any]]
             rows = [{**row, name: value} for row in rows]
         processor = table.c[name].type._cached_bind_processor(dialect)
         if processor is not None:
+            if isinstance(table.c[name].type, sa_types.JSON):
+                processor = _memoised_json(processor)
             plan.append((position, processor, rows[0][name], processor(rows[0][name])))
     pick = operator.itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
 
@@ -1009,8 +1032,34 @@ def _executemany_parameters(dialect: Any, table: Any, rows: list[dict[str, Any]]
     return compiled.string, params
 
 
+def _memoised_json(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`processor` for a JSON column, remembering the result for flat dicts of strings: metadata such as
+    {"tier": "pro"} repeats across many rows, and serialising it each time was a large part of an import.
+    Only all-string dicts are remembered (the key must not confuse 1 with True or "1")."""
+    memo: dict[tuple[tuple[str, str], ...], Any] = {}
+
+    def process(value: Any) -> Any:
+        if value.__class__ is not dict or len(value) > 8:
+            return processor(value)
+        for item in value.values():
+            if item.__class__ is not str:
+                return processor(value)
+        key = tuple(value.items())
+        done = memo.get(key)
+        if done is None:
+            if len(memo) > 100_000:
+                memo.clear()
+            done = memo[key] = processor(value)
+        return done
+
+    return process
+
+
 def _text(value: Any, *, strip: bool = True) -> str | None:
     """A cell as text, or None when empty. Numbers written as floats by spreadsheets lose '.0'."""
+    if value.__class__ is str:  # the common case first: the import calls this several times per row
+        stripped = value.strip()
+        return (stripped if strip else value) if stripped else None
     if value is None:
         return None
     if isinstance(value, float):

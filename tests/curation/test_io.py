@@ -863,3 +863,18 @@ def test_failing_export_leaves_no_partial_file(engine: Engine, lead: User, annot
     assert not stale.exists()
     assert sorted(p.relative_to(out_hf) for p in out_hf.rglob("*")) == before
     assert datasets.load_from_disk(str(out_hf))["train"].num_rows == 3
+
+
+def test_metadata_values_keep_their_types_across_rows(engine: Engine, lead: User, tmp_path: Path) -> None:
+    """The JSON of repeated all-text metadata is remembered per import (speed): numbers, booleans, empty
+    cells and key order must come out as each row has them."""
+    path = tmp_path / "meta.parquet"
+    pq.write_table(pa.table({"id": ["a", "b", "c", "d", "e"], "text": ["one", "two", "three", "four", "five"],
+                             "tier": ["1", "1", None, "pro", "1"], "n": [None, 1, 1, None, None],
+                             "flag": [None, None, True, None, None]}), path)
+    table = open_table(path, settings=get_settings())
+    import_table(engine, lead, table, ColumnMapping(id=["id"], text="text"), "meta", create=True)
+    metas = {k: e.meta for k, e in examples_of(engine, "meta").items()}
+    assert metas == {"a": {"tier": "1"}, "b": {"tier": "1", "n": 1}, "c": {"n": 1, "flag": True},
+                     "d": {"tier": "pro"}, "e": {"tier": "1"}}
+    assert [list(m) for m in metas.values()] == [["tier"], ["tier", "n"], ["n", "flag"], ["tier"], ["tier"]]
