@@ -21,7 +21,16 @@ from curation.bootstrap import initialise, load_demo
 from curation.browse import ExampleFilter
 from curation.db import make_engine, read_session
 from curation.errors import CurationError, InputError, NotFound
-from curation.io import EXPORT_FORMATS, FORMATS, ColumnMapping, export_project, guess_mapping, import_table, open_table
+from curation.io import (
+    EXPORT_FORMATS,
+    FORMATS,
+    ColumnMapping,
+    export_project,
+    guess_mapping,
+    import_table,
+    mapping_warnings,
+    open_table,
+)
 from curation.models import Role, TaskType, User
 from curation.projects import get_project, project_overview, project_stats
 from curation.settings import get_settings
@@ -255,8 +264,12 @@ def _import(engine: Engine, args: argparse.Namespace) -> int:
     if args.licence:
         mapping.default_licence = args.licence
     if args.dry_run:
+        warnings = mapping_warnings(table, mapping)
         print(json.dumps({"rows": table.n_rows, "columns": table.columns, "mapping": mapping.to_dict(),
-                          "preview": table.preview(3)}, indent=2, default=str, ensure_ascii=False))
+                          "warnings": warnings, "preview": table.preview(3)},
+                         indent=2, default=str, ensure_ascii=False))
+        for warning in warnings:
+            print(f"warning: {warning}", file=sys.stderr)
         return 0
 
     def progress(done: int, total: int) -> None:
@@ -269,6 +282,8 @@ def _import(engine: Engine, args: argparse.Namespace) -> int:
         print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:
         print(f"{args.file} -> {args.project}: {report.summary()}")
+        for warning in report.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
         groups = report.exact_duplicate_groups
         for group in groups[:10]:
             more = f" (+{len(group) - 8} more)" if len(group) > 8 else ""

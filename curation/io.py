@@ -145,13 +145,29 @@ class ColumnMapping:
         return cls(**known)
 
 
+@dataclass(frozen=True)
+class LabelStudioControl:
+    """One question of a Label Studio labelling config, as its export shows it: the control's
+    `from_name`, its type (choices, textarea, rating, ...) and the column that holds its answers."""
+
+    name: str
+    type: str
+    column: str
+
+
 @dataclass
 class Table:
-    """A file opened for import: its rows as a (memory-mapped) `datasets.Dataset`."""
+    """A file opened for import: its rows as a (memory-mapped) `datasets.Dataset`. A Label Studio
+    export also lists its controls (one answer column each)."""
 
     path: Path
     file_format: str
     dataset: datasets.Dataset
+    controls: list[LabelStudioControl] = field(default_factory=list)
+
+    @property
+    def control_columns(self) -> list[str]:
+        return [control.column for control in self.controls]
 
     @property
     def name(self) -> str:
@@ -182,6 +198,7 @@ class ImportReport:
     annotators_created: list[str] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
     exact_duplicate_groups: list[list[int]] = field(default_factory=list)  # row numbers sharing content
+    warnings: list[str] = field(default_factory=list)  # e.g. an id that merges rows with different texts
     import_id: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -560,7 +577,7 @@ def import_table(
     require_role(actor, *LEADS)
     settings = settings or get_settings()
     _check_mapping(table, mapping)
-    report = ImportReport(project=project_name, file=table.name)
+    report = ImportReport(project=project_name, file=table.name, warnings=mapping_warnings(table, mapping))
     with write_session(engine) as session:
         project = session.execute(select(Project).where(Project.name == project_name)).scalars().first()
         if project is None:
@@ -586,6 +603,15 @@ def import_table(
                      after={k: v for k, v in report.to_dict().items() if k != "exact_duplicate_groups"})
         report.import_id = record.id
     return report
+
+
+def mapping_warnings(table: Table, mapping: ColumnMapping) -> list[str]:
+    """What the dry run, the import page and the import report warn about before rows are written:
+    an item id whose rows carry different texts in other columns (distinct items would be merged)."""
+    from curation.import_checks import id_conflicts
+
+    conflict = id_conflicts(table, mapping)
+    return [conflict.message()] if conflict else []
 
 
 def _task_type_of(mapping: ColumnMapping) -> TaskType:

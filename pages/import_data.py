@@ -136,6 +136,8 @@ if submitted:
         if new_project:
             switch_project(get_project(engine, report.project).id)  # the sidebar follows on the next run
         st.success(escape_markdown(f"Imported into '{report.project}': {report.summary()}."))
+        for warning in report.warnings:
+            st.warning(escape_markdown(warning))
         if report.exact_duplicate_groups:
             st.warning(f"{len(report.exact_duplicate_groups)} groups of rows share exactly the same content.")
             st.dataframe(pd.DataFrame({"rows": [", ".join(map(str, g[:20])) for g in report.exact_duplicate_groups],

@@ -174,6 +174,21 @@ def write_replies(path: Path) -> Path:
     return path
 
 
+def test_dry_run_warns_when_the_id_merges_rows_with_different_texts(engine: Engine, admin: User, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "turns.csv"
+    path.write_text("example_no,annotator_id,conv_id,agent,user,is_abuse.1,is_abuse.0\n"
+                    "1,A1,c1,Hello,hi,1,0\n2,A2,c1,Hello,hi,1,0\n3,A1,c1,Still there?,hi,0,1\n", encoding="utf-8")
+    code, out, err = cli(capsys, "import", str(path), "--project", "t", "--create", "--dry-run")
+    assert code == 0 and json.loads(out)["mapping"]["id"] == ["conv_id", "user"]
+    assert json.loads(out)["warnings"] == [err.removeprefix("warning: ").rstrip("\n")]
+    assert err.startswith("warning: the id (conv_id, user) merges rows with different texts: 1 of 1 items carry "
+                          "several values in agent (1 items)") and "--map id=conv_id,user,agent" in err
+    code, out, err = cli(capsys, "import", str(path), "--project", "t", "--create", "--dry-run",
+                         "--map", "id=conv_id,agent,user")
+    assert (code, err, json.loads(out)["warnings"]) == (0, "", [])
+
+
 def test_import_duplicate_rows_listed(engine: Engine, admin: User, tmp_path: Path,
                                       capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "dups.jsonl"

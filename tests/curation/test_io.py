@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 from curation.browse import ExampleFilter
 from curation.db import read_session, write_session
 from curation.errors import InputError, NotFound, PermissionDenied
+from curation.import_checks import id_conflicts
 from curation.io import (
     ColumnMapping,
     ImportReport,
@@ -32,6 +33,7 @@ from curation.io import (
     export_project,
     guess_mapping,
     import_table,
+    mapping_warnings,
     open_table,
 )
 from curation.models import (
@@ -529,6 +531,48 @@ def test_convabuse_real_long_format_file(engine: Engine, lead: User) -> None:
     assert (counts["example"], counts["annotation"]) == (4059, 12225)
     with read_session(engine) as session:
         assert session.execute(select(func.count(func.distinct(Annotation.annotator_id)))).scalar_one() == 8
+
+
+def test_an_id_that_merges_rows_with_different_texts_is_warned_about(engine: Engine, lead: User,
+                                                                    tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "turns.csv", [
+        ["row", "conv", "agent", "user", "annotator", "label", "score"],
+        ["1", "c1", "How can I help?", "hi", "A1", "ok", "0.5"],
+        ["2", "c1", "How can I help?", "hi", "A2", "ok", "0.7"],
+        ["3", "c1", "Anything else?", "hi", "A1", "rude", "0.1"],  # another turn with the same user text
+        ["4", "c2", "Hello", "bye", "A1", "ok", "0.2"]])
+    table = open_table(path)
+    mapping = ColumnMapping(id=["conv", "user"], text="user", annotator="annotator", label="label")
+    conflict = id_conflicts(table, mapping)
+    assert conflict is not None
+    # row numbers and scores differ per judgement but are not texts; only `agent` is named
+    assert (conflict.items, conflict.conflicting_items, conflict.columns, conflict.example_ids) == (
+        2, 1, {"agent": 1}, ["c1/hi"])
+    assert mapping_warnings(table, mapping) == [
+        "the id (conv, user) merges rows with different texts: 1 of 2 items carry several values in agent "
+        "(1 items), e.g. c1/hi. Rows with one id become one item (its text from the first row) and their "
+        "judgements overwrite each other; add the columns that tell the items apart to the id "
+        "(e.g. --map id=conv,user,agent)."]
+    report = import_table(engine, lead, table, mapping, "turns", create=True)
+    assert report.warnings == mapping_warnings(table, mapping) and report.repeat_annotations == 1
+    # the key with the context keeps the turns apart: nothing to warn about
+    assert id_conflicts(table, ColumnMapping(id=["conv", "agent", "user"], text="user", annotator="annotator",
+                                             label="label")) is None
+    assert id_conflicts(table, ColumnMapping(id=["row"], text="user", label="label")) is None  # wide: no check
+
+
+def test_convabuse_key_with_the_conversation_context(engine: Engine, lead: User) -> None:
+    """README's key: the whole context (conv_id, prev_agent, prev_user, agent, user) gives the data set's
+    own item count, 2,501 + 831 + 853 = 4,185; conv_id + user folds 88 of them into others (4,059)."""
+    table = open_table(CONVABUSE)
+    mapping = guess_mapping(table)
+    conflict = id_conflicts(table, mapping)
+    assert conflict is not None and (conflict.items, conflict.conflicting_items) == (4059, 88)
+    assert list(conflict.columns) == ["prev_agent", "prev_user", "agent"]
+    mapping.id = ["conv_id", "prev_agent", "prev_user", "agent", "user"]
+    assert id_conflicts(table, mapping) is None
+    report = import_table(engine, lead, table, mapping, "convabuse", create=True)
+    assert (report.examples_added, report.warnings) == (4185, [])
 
 
 # --------------------------------------------------------------------------- bad input
