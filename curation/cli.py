@@ -24,6 +24,7 @@ from curation.errors import CurationError, InputError, NotFound
 from curation.io import (
     EXPORT_FORMATS,
     FORMATS,
+    REPEAT_POLICIES,
     ColumnMapping,
     export_project,
     guess_mapping,
@@ -59,9 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--format", choices=FORMATS, help="default: from the file name")
     imp.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN",
                      help="override the guessed mapping, e.g. --map text=body --map id=conv_id,user "
+                          "--map label=topic (a Label Studio question) "
                           "--map 'label_onehot=is_abuse.*' --map metadata=  (repeatable)")
     imp.add_argument("--source", help="source for rows without a source column")
     imp.add_argument("--licence", help="licence for rows without a licence column")
+    imp.add_argument("--repeats", choices=list(REPEAT_POLICIES), default="latest",
+                     help="an annotator who judged an item more than once: keep the first or the latest judgement, "
+                          "or the latest with every judgement in the audit log (history)")
     imp.add_argument("--dry-run", action="store_true", help="print the mapping and a preview, import nothing")
     imp.add_argument("--json", action="store_true", help="print the report as JSON")
 
@@ -265,7 +270,9 @@ def _import(engine: Engine, args: argparse.Namespace) -> int:
         mapping.default_licence = args.licence
     if args.dry_run:
         warnings = mapping_warnings(table, mapping)
+        controls = [{"name": c.name, "type": c.type, "column": c.column} for c in table.controls]
         print(json.dumps({"rows": table.n_rows, "columns": table.columns, "mapping": mapping.to_dict(),
+                          **({"controls": controls} if controls else {}),
                           "warnings": warnings, "preview": table.preview(3)},
                          indent=2, default=str, ensure_ascii=False))
         for warning in warnings:
@@ -277,7 +284,7 @@ def _import(engine: Engine, args: argparse.Namespace) -> int:
             print(f"\r{done}/{total} rows", end="", file=sys.stderr)
 
     report = import_table(engine, actor, table, mapping, args.project, create=args.create, task_type=task_type,
-                          progress=progress)
+                          progress=progress, repeats=args.repeats)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:

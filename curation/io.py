@@ -68,6 +68,13 @@ FORMATS = ("jsonl", "json", "csv", "tsv", "parquet", "hf", "labelstudio")
 EXPORT_FORMATS = ("jsonl", "csv", "parquet", "hf")
 MESSAGE_ROLES = frozenset({"system", "user", "assistant", "tool"})
 ProgressCallback = Callable[[int, int], None]
+# What an import keeps when one annotator judged one item more than once (by annotated_at when both
+# judgements have one, else by row order).
+REPEAT_POLICIES = {
+    "first": "the first judgement kept",
+    "latest": "the latest judgement kept",
+    "history": "the latest judgement kept, every judgement in the audit log",
+}
 
 # Column names the mapping guess looks for, most likely first.
 _GUESSES: dict[str, tuple[str, ...]] = {
@@ -194,7 +201,8 @@ class ImportReport:
     examples_skipped_existing: int = 0
     annotations_added: int = 0
     annotations_skipped_existing: int = 0
-    repeat_annotations: int = 0  # same annotator twice on one item: the later row wins
+    repeat_annotations: int = 0  # later judgements by an annotator already seen on the item
+    repeat_policy: str = "latest"  # which judgement of a repeat is kept: first / latest / history
     annotators_created: list[str] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
     exact_duplicate_groups: list[list[int]] = field(default_factory=list)  # row numbers sharing content
@@ -215,7 +223,8 @@ class ImportReport:
         if self.annotations_skipped_existing:
             parts.append(f"{self.annotations_skipped_existing} annotations already present (skipped)")
         if self.repeat_annotations:
-            parts.append(f"{self.repeat_annotations} repeat annotations (latest kept)")
+            parts.append(f"{self.repeat_annotations} repeat annotations resolved: "
+                         + REPEAT_POLICIES.get(self.repeat_policy, self.repeat_policy))
         if self.annotators_created:
             parts.append(f"{len(self.annotators_created)} annotator accounts created")
         if self.exact_duplicate_groups:
@@ -263,11 +272,13 @@ def open_table(path: str | Path, file_format: str | None = None, *, settings: Se
         if file_format != "parquet":
             _check_utf8(path)
     cache = str(settings.cache_dir / "datasets")
+    controls: list[LabelStudioControl] = []
     try:
         if file_format == "hf":
             dataset = _load_saved(path)
         elif file_format == "labelstudio":
-            dataset = datasets.Dataset.from_list(_label_studio_rows(path))
+            rows, controls = _label_studio_rows(path)
+            dataset = datasets.Dataset.from_list(rows)
         elif file_format in ("csv", "tsv"):
             dataset = _load_csv(path, file_format, cache)
         else:
@@ -279,7 +290,8 @@ def open_table(path: str | Path, file_format: str | None = None, *, settings: Se
         raise _explain_load_error(path, file_format, error) from error
     if dataset.num_rows == 0:
         raise InputError("the file has no data rows", file=path.name)
-    return Table(path=path, file_format=file_format, dataset=dataset)
+    return Table(path=path, file_format=file_format, dataset=dataset,
+                 controls=controls if file_format == "labelstudio" else [])
 
 
 def _check_size(path: Path, settings: Settings) -> None:
@@ -355,15 +367,53 @@ def _load_saved(path: Path) -> datasets.Dataset:
     return loaded
 
 
-def _label_studio_rows(path: Path) -> list[dict[str, Any]]:
+_LS_RESERVED = ("id", "annotator", "annotated_at")
+
+
+def _label_studio_value(result: dict[str, Any]) -> Any:
+    """The answer of one Label Studio result as one cell: the (first) choice, the text, the rating or
+    number; other result types (regions, taxonomies, ...) as their value's JSON."""
+    kind, value = result.get("type"), result.get("value") or {}
+    if kind == "choices":
+        choices = value.get("choices") or []
+        return str(choices[0]) if choices else None
+    if kind == "textarea":
+        texts = value.get("text")
+        if not texts:
+            return None
+        return "\n".join(map(str, texts)) if isinstance(texts, list) else str(texts)
+    if kind in ("rating", "number") and value.get(kind) is not None:
+        return str(value[kind])
+    return json.dumps(value, ensure_ascii=False, sort_keys=True) if value else None
+
+
+def _label_studio_rows(path: Path) -> tuple[list[dict[str, Any]], list[LabelStudioControl]]:
     """Label Studio JSON export -> long-format rows: one per (task, annotation), or one per task
-    without annotations. Columns: id, the task's data fields, annotator, label, response, annotated_at."""
+    without annotations. Columns: id, the task's data fields, annotator, annotated_at, and one column
+    per control (question) of the labelling config, named by its `from_name` (`name (type)` when that
+    name is taken by a data field). Returns the rows and the controls in order of first appearance."""
     try:
         tasks = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
         raise InputError(f"line {error.lineno}: malformed JSON ({error.msg})", file=path.name) from None
     if not isinstance(tasks, list):
         raise InputError("a Label Studio export is a JSON list of tasks", file=path.name)
+    data_keys: set[str] = {key for task in tasks if isinstance(task, dict) and isinstance(task.get("data"), dict)
+                           for key in task["data"]}
+    controls: dict[tuple[str, str], LabelStudioControl] = {}
+
+    def column_of(result: dict[str, Any]) -> str:
+        kind = str(result.get("type") or "result")
+        name = str(result.get("from_name") or kind)
+        control = controls.get((name, kind))
+        if control is None:
+            column = name if name not in data_keys and name not in _LS_RESERVED else f"{name} ({kind})"
+            taken = {c.column for c in controls.values()}
+            if column in taken:  # one from_name with two result types
+                column = f"{name} ({kind})"
+            control = controls[(name, kind)] = LabelStudioControl(name=name, type=kind, column=column)
+        return control.column
+
     rows: list[dict[str, Any]] = []
     for number, task in enumerate(tasks, start=1):
         if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
@@ -371,24 +421,23 @@ def _label_studio_rows(path: Path) -> list[dict[str, Any]]:
         base = {"id": str(task.get("id", number)), **{k: v for k, v in task["data"].items() if not isinstance(v, (dict, list))}}
         kept = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]
         if not kept:
-            rows.append({**base, "annotator": None, "label": None, "response": None, "annotated_at": None})
+            rows.append({**base, "annotator": None, "annotated_at": None})
         for annotation in kept:
-            label, response = None, None
+            answers: dict[str, Any] = {}
             for result in annotation.get("result") or []:
-                value = result.get("value") or {}
-                if result.get("type") == "choices" and value.get("choices") and label is None:
-                    label = str(value["choices"][0])
-                elif result.get("type") == "textarea" and value.get("text") and response is None:
-                    texts = value["text"]
-                    response = "\n".join(texts) if isinstance(texts, list) else str(texts)
+                if isinstance(result, dict):
+                    column = column_of(result)
+                    if answers.get(column) is None:  # several results of one control: the first answer
+                        answers[column] = _label_studio_value(result)
             who = annotation.get("completed_by")
             if isinstance(who, dict):
                 who = who.get("email") or who.get("username") or who.get("id")
-            rows.append({**base, "annotator": f"labelstudio:{who}", "label": label, "response": response,
-                         "annotated_at": annotation.get("created_at")})
+            rows.append({**base, "annotator": f"labelstudio:{who}", "annotated_at": annotation.get("created_at"),
+                         **answers})
     # Columns must be the same in every row for Arrow: fill the gaps.
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    return [{column: row.get(column) for column in columns} for row in rows]
+    columns = list(dict.fromkeys([*(key for row in rows for key in row),
+                                  *(c.column for c in controls.values())]))
+    return [{column: row.get(column) for column in columns} for row in rows], list(controls.values())
 
 
 def _explain_load_error(path: Path, file_format: str, error: Exception) -> InputError:
@@ -474,6 +523,8 @@ def guess_mapping(table: Table, task_type: TaskType | None = None) -> ColumnMapp
     mapping.label = find("label")
     if mapping.label is None:
         mapping.label_onehot = _first_onehot_group(table)
+    if table.controls:
+        _guess_label_studio_controls(table, mapping, task_type)
     mapping.annotated_at = find("annotated_at") if mapping.long_format else None
     mapping.source = find("source")
     mapping.licence = find("licence")
@@ -489,6 +540,25 @@ def guess_mapping(table: Table, task_type: TaskType | None = None) -> ColumnMapp
         content = mapping.text or mapping.prompt or mapping.messages
         mapping.id = [c for c in (conversation, content) if c]
     return mapping
+
+
+def _guess_label_studio_controls(table: Table, mapping: ColumnMapping, task_type: TaskType | None) -> None:
+    """A Label Studio export answers one or more questions (controls). The label is the only `choices`
+    control when there is one (with several, the user picks); a generation project's response is the
+    only `textarea` control. Content never comes from a control, and unpicked controls go to metadata."""
+    answers = set(table.control_columns)
+    for name in ("text", "prompt", "response", "messages"):
+        if getattr(mapping, name) in answers:
+            setattr(mapping, name, None)
+    if mapping.text is None and task_type is not TaskType.generation:
+        lower = {c.lower(): c for c in table.columns if c not in answers}
+        mapping.text = next((lower[n] for n in _GUESSES["text"] if n in lower), None)
+    choices = [c.column for c in table.controls if c.type == "choices"]
+    mapping.label = choices[0] if len(choices) == 1 else None
+    mapping.label_onehot = []
+    textareas = [c.column for c in table.controls if c.type == "textarea"]
+    if task_type is not TaskType.classification and len(textareas) == 1 and not mapping.text:
+        mapping.response = textareas[0]
 
 
 def _unique(table: Table, column: str) -> bool:
@@ -528,6 +598,7 @@ class _Item:
     row: int
     values: dict[str, Any]  # the Example column values
     annotations: dict[str, dict[str, Any]] = field(default_factory=dict)  # annotator -> annotation values
+    history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # annotator -> every judgement (repeats)
     inserted: bool = False
 
 
@@ -567,17 +638,24 @@ def import_table(
     task_type: TaskType | None = None,
     progress: ProgressCallback | None = None,
     settings: Settings | None = None,
+    repeats: str = "latest",
 ) -> ImportReport:
     """Import `table` into the project `project_name` in one transaction (leads and admins).
 
     With `create`, a missing project is made with the file's label set (order of first
     appearance, or the one-hot column order). Existing examples (same external id) are skipped,
     so importing a file twice adds nothing; annotations for existing examples are added.
+    `repeats` (a key of REPEAT_POLICIES) decides which judgement is kept when an annotator judged an
+    item more than once in the file; "history" also writes every one of them to the audit log.
     """
     require_role(actor, *LEADS)
     settings = settings or get_settings()
     _check_mapping(table, mapping)
-    report = ImportReport(project=project_name, file=table.name, warnings=mapping_warnings(table, mapping))
+    if repeats not in REPEAT_POLICIES:
+        raise InputError(f"repeat judgements: use one of {', '.join(REPEAT_POLICIES)}, not '{repeats}'",
+                         field="repeats")
+    report = ImportReport(project=project_name, file=table.name, warnings=mapping_warnings(table, mapping),
+                          repeat_policy=repeats)
     with write_session(engine) as session:
         project = session.execute(select(Project).where(Project.name == project_name)).scalars().first()
         if project is None:
@@ -596,7 +674,7 @@ def import_table(
                               file_format=table.file_format, mapping=mapping.to_dict(), actor_id=actor.id)
         session.add(record)
         session.flush()
-        _Importer(session, project, table, mapping, record, report, settings, progress).run()
+        _Importer(session, project, table, mapping, record, report, settings, progress, actor).run()
         record.examples_added, record.annotations_added = report.examples_added, report.annotations_added
         session.add(record)
         audit.record(session, actor, "import", "import", record.id, project_id=project.id,
@@ -698,7 +776,7 @@ class _Importer:
 
     def __init__(self, session: Session, project: Project, table: Table, mapping: ColumnMapping,
                  record: ImportRecord, report: ImportReport, settings: Settings,
-                 progress: ProgressCallback | None) -> None:
+                 progress: ProgressCallback | None, actor: User | None = None) -> None:
         self.session, self.project, self.table, self.mapping = session, project, table, mapping
         self.record, self.report, self.settings, self.progress = record, report, settings, progress
         self.task_type = TaskType(project.task_type)
@@ -707,8 +785,14 @@ class _Importer:
         self.new_labels: list[str] = []
         self.onehot = list(zip(mapping.label_onehot, mapping.onehot_labels(), strict=True))
         mapped = set(mapping.mapped_columns().values())
-        self.meta_columns = (mapping.metadata if mapping.metadata is not None
-                             else [c for c in table.columns if c not in mapped])
+        meta_columns = (mapping.metadata if mapping.metadata is not None
+                        else [c for c in table.columns if c not in mapped])
+        # A long file's unpicked Label Studio questions are answers per annotator: kept as
+        # {column: {annotator: answer}} on the item, not as the first row's answer.
+        self.answer_columns = ([c for c in meta_columns if c in table.control_columns]
+                               if mapping.long_format else [])
+        self.meta_columns = [c for c in meta_columns if c not in self.answer_columns]
+        self.actor = actor
         self.existing: dict[str, int] = dict(session.execute(
             select(Example.external_id, Example.id).where(Example.project_id == project.id)).all())
         self.items: dict[str, _Item] = {}  # long format: the items, with their annotations
@@ -794,14 +878,31 @@ class _Importer:
             if item.values:
                 self.by_hash[item.values["content_hash"]].append(number)
         annotator = _text(row.get(self.mapping.annotator))
+        if annotator and item.values:
+            for column in self.answer_columns:
+                answer = _jsonable(row.get(column))
+                if answer not in (None, ""):
+                    answers = item.values["meta"].setdefault(column, {})
+                    if self.report.repeat_policy == "first":
+                        answers.setdefault(annotator, answer)
+                    else:
+                        answers[annotator] = answer
         if annotator and (label is not None or self._response(row) is not None):
-            if annotator in item.annotations:
-                self.report.repeat_annotations += 1
-            item.annotations[annotator] = {
+            judgement = {
                 "label": label,
                 "response": self._response(row),
                 "created_at": _timestamp(row.get(self.mapping.annotated_at)) if self.mapping.annotated_at else None,
+                "row": number,
             }
+            kept = item.annotations.get(annotator)
+            if kept is None:
+                item.annotations[annotator] = judgement
+                return
+            self.report.repeat_annotations += 1
+            if self.report.repeat_policy == "history":
+                item.history.setdefault(annotator, [kept]).append(judgement)
+            if _is_later(judgement, kept) != (self.report.repeat_policy == "first"):
+                item.annotations[annotator] = judgement
 
     def _external_id(self, number: int, row: dict[str, Any]) -> str:
         if not self.mapping.id:
@@ -973,7 +1074,20 @@ class _Importer:
         for start in range(0, len(new_rows), self.settings.import_batch_rows):
             self.session.execute(insert(Annotation), new_rows[start:start + self.settings.import_batch_rows])
         self.report.annotations_added = len(new_rows)
+        self._record_histories(ids)
         self._resolve(touched)
+
+    def _record_histories(self, ids: dict[str, int]) -> None:
+        """Repeat policy "history": one audit event per (item, annotator) judged more than once, with
+        every judgement in time order and the one kept."""
+        for external_id, item in self.items.items():
+            for annotator, judgements in item.history.items():
+                ordered = sorted(judgements, key=_judgement_order)
+                audit.record(self.session, self.actor, "import.repeat_judgements", "example", ids[external_id],
+                             project_id=self.project_id,
+                             after={"annotator": annotator, "import_id": self.import_id,
+                                    "kept": _judgement_json(item.annotations[annotator]),
+                                    "history": [_judgement_json(j) for j in ordered]})
 
     def _annotator_accounts(self, names: set[str]) -> dict[str, int]:
         """username -> user id; unknown annotators become imported annotator accounts (no password)."""
@@ -1017,6 +1131,25 @@ class _Importer:
                 .where(Example.__table__.c.status != ExampleStatus.excluded.value)
                 .values(status=bindparam("b_status"), final_label=bindparam("b_final"), updated_at=bindparam("b_now")),
                 updates)
+
+
+def _is_later(new: dict[str, Any], old: dict[str, Any]) -> bool:
+    """Whether judgement `new` comes after `old`: by annotated_at when both have different ones, else
+    by row order (a later row is the later judgement)."""
+    if new["created_at"] is not None and old["created_at"] is not None and new["created_at"] != old["created_at"]:
+        return bool(new["created_at"] > old["created_at"])
+    return bool(new["row"] > old["row"])
+
+
+def _judgement_order(judgement: dict[str, Any]) -> tuple[Any, ...]:
+    stamp = judgement["created_at"]
+    return (stamp is None, stamp.isoformat() if stamp is not None else "", judgement["row"])
+
+
+def _judgement_json(judgement: dict[str, Any]) -> dict[str, Any]:
+    stamp = judgement["created_at"]
+    return {"row": judgement["row"], "label": judgement["label"], "response": judgement["response"],
+            "annotated_at": stamp.isoformat() if stamp is not None else None}
 
 
 def _executemany_parameters(dialect: Any, table: Any, rows: list[dict[str, Any]]) -> tuple[str, list[Any]]:

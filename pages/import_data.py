@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from curation.errors import CurationError
-from curation.io import ColumnMapping, Table, guess_mapping, import_table, open_table
+from curation.io import REPEAT_POLICIES, ColumnMapping, Table, guess_mapping, import_table, open_table
 from curation.models import Role, TaskType
 from curation.projects import get_project
 from curation.settings import get_settings
@@ -93,6 +93,16 @@ key = f"import.{hashlib.sha256(str(path).encode()).hexdigest()[:10]}.{task_type.
 guess = guess_mapping(table, task_type)
 columns = table.columns
 st.subheader("Column mapping")
+if table.controls:
+    # A Label Studio export: one column per question of its labelling config. The user picks the label.
+    st.caption("Questions (controls) in this Label Studio export. Pick the one that is the label under "
+               "Label (a generation project's answer under Response); the others are kept as metadata, "
+               "per annotator.")
+    st.dataframe(pd.DataFrame({"question (from_name)": [c.name for c in table.controls],
+                               "type": [c.type for c in table.controls],
+                               "column": [c.column for c in table.controls]}), hide_index=True)
+    if guess.label is None and sum(c.type == "choices" for c in table.controls) > 1:
+        st.info("This export answers several choice questions: pick the label's under Label.")
 with st.form(f"{key}.form"):
     c1, c2 = st.columns(2)
     ids = c1.multiselect("Item id (several columns together identify an item)", columns, default=guess.id,
@@ -115,9 +125,16 @@ with st.form(f"{key}.form"):
     default_source = c3.text_input("Source for rows without one", value=table.name,
                                    key=f"{key}.default_source")
     default_licence = c4.text_input("Licence for rows without one", key=f"{key}.default_licence")
+    repeats = st.radio("An annotator who judged an item more than once", list(REPEAT_POLICIES),
+                       index=list(REPEAT_POLICIES).index("latest"), horizontal=True, key=f"{key}.repeats",
+                       format_func=lambda policy: {"first": "keep the first", "latest": "keep the latest",
+                                                   "history": "keep the latest, all in the audit log"}[policy])
     submitted = st.form_submit_button("Import", type="primary")
 
 if submitted:
+    # A column picked for a field is not metadata too (the metadata default follows the guess, not the picks).
+    picked = {*ids, *onehot, *(v for v in values.values() if v)}
+    metadata = [c for c in metadata if c not in picked]
     mapping = ColumnMapping(id=ids, label_onehot=onehot, metadata=metadata, default_source=default_source or None,
                             default_licence=default_licence or None, **values)
     bar = st.progress(0.0, text="Importing...")
@@ -127,7 +144,7 @@ if submitted:
 
     try:
         report = import_table(engine, user, table, mapping, project_name, create=new_project,
-                              task_type=task_type, progress=progress)
+                              task_type=task_type, progress=progress, repeats=repeats)
     except CurationError as error:
         bar.empty()
         st.error(escape_markdown(f"Nothing was imported. {error}"))

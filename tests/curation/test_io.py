@@ -482,15 +482,16 @@ def test_label_studio_export(engine: Engine, lead: User, tmp_path: Path) -> None
               "result": [{"type": "choices", "from_name": "intent", "to_name": "text",
                           "value": {"choices": ["refund"]}}]},
              {"id": 2, "completed_by": {"id": 4, "email": "bo@example.com", "first_name": "Bo"},
-              "created_at": "2024-05-01T11:00:00Z", "result": [{"type": "choices", "value": {"choices": ["refund"]}}]},
+              "created_at": "2024-05-01T11:00:00Z",
+              "result": [{"type": "choices", "from_name": "intent", "value": {"choices": ["refund"]}}]},
          ]},
         {"id": 12, "data": {"text": "app crashes", "channel": "chat"}, "annotations": [
             {"id": 3, "completed_by": 3, "created_at": "2024-05-02T10:00:00Z",
-             "result": [{"type": "choices", "value": {"choices": ["bug"]}}]},
+             "result": [{"type": "choices", "from_name": "intent", "value": {"choices": ["bug"]}}]},
             {"id": 4, "completed_by": {"id": 4, "email": "bo@example.com"},
-             "result": [{"type": "choices", "value": {"choices": ["refund"]}}]},
+             "result": [{"type": "choices", "from_name": "intent", "value": {"choices": ["refund"]}}]},
             {"id": 5, "completed_by": 7, "was_cancelled": True,
-             "result": [{"type": "choices", "value": {"choices": ["spam"]}}]},
+             "result": [{"type": "choices", "from_name": "intent", "value": {"choices": ["spam"]}}]},
         ]},
         {"id": 13, "data": {"text": "hello", "channel": "chat"}, "annotations": []},
     ]
@@ -499,8 +500,9 @@ def test_label_studio_export(engine: Engine, lead: User, tmp_path: Path) -> None
     table = open_table(path)
     assert table.file_format == "labelstudio" and table.n_rows == 5  # 4 kept annotations + 1 bare task
     mapping = guess_mapping(table)
+    assert [(c.name, c.type, c.column) for c in table.controls] == [("intent", "choices", "intent")]
     assert (mapping.id, mapping.text, mapping.annotator, mapping.label, mapping.annotated_at) == (
-        ["id"], "text", "annotator", "label", "annotated_at")
+        ["id"], "text", "annotator", "intent", "annotated_at")
 
     report = import_table(engine, lead, table, mapping, "ls", create=True)
 
@@ -922,3 +924,98 @@ def test_metadata_values_keep_their_types_across_rows(engine: Engine, lead: User
     assert metas == {"a": {"tier": "1"}, "b": {"tier": "1", "n": 1}, "c": {"n": 1, "flag": True},
                      "d": {"tier": "pro"}, "e": {"tier": "1"}}
     assert [list(m) for m in metas.values()] == [["tier"], ["tier", "n"], ["n", "flag"], ["tier"], ["tier"]]
+
+
+def _ls_annotation(who: int, at: str, results: list[tuple[str, str, Any]]) -> dict[str, Any]:
+    """A Label Studio annotation; results as (from_name, type, value)."""
+    return {"completed_by": who, "created_at": at, "result": [
+        {"from_name": name, "to_name": "text", "type": kind, "value": value} for name, kind, value in results]}
+
+
+def test_label_studio_export_with_several_questions(engine: Engine, lead: User, tmp_path: Path) -> None:
+    """Two annotators answer "topic" and "sentiment" in different orders: the label is the picked
+    question, never whichever result comes first; the other question is kept per annotator."""
+    topic = lambda v: ("topic", "choices", {"choices": [v]})  # noqa: E731
+    mood = lambda v: ("sentiment", "choices", {"choices": [v]})  # noqa: E731
+    tasks = [
+        {"id": 1, "data": {"text": "charged twice"}, "annotations": [
+            _ls_annotation(3, "2024-05-01T10:00:00Z", [topic("Billing"), mood("Negative")]),
+            _ls_annotation(4, "2024-05-01T11:00:00Z", [mood("Negative"), topic("Billing")])]},
+        {"id": 2, "data": {"text": "love the app"}, "annotations": [
+            _ls_annotation(3, "2024-05-02T10:00:00Z", [mood("Positive"), topic("Praise")]),
+            _ls_annotation(4, "2024-05-02T11:00:00Z", [topic("Praise")])]},
+    ]
+    path = tmp_path / "two-questions.json"
+    path.write_text(json.dumps(tasks), encoding="utf-8")
+    table = open_table(path)
+    assert [(c.name, c.type, c.column) for c in table.controls] == [
+        ("topic", "choices", "topic"), ("sentiment", "choices", "sentiment")]
+    guess = guess_mapping(table)
+    assert guess.label is None  # two choice questions: the user picks
+    guess.label = "topic"
+    report = import_table(engine, lead, table, guess, "ls2", create=True)
+    assert report.labels == ["Billing", "Praise"]
+    assert status_of(engine, "ls2") == {"1": ("labelled", "Billing"), "2": ("labelled", "Praise")}
+    assert {k: e.meta for k, e in examples_of(engine, "ls2").items()} == {
+        "1": {"sentiment": {"labelstudio:3": "Negative", "labelstudio:4": "Negative"}},
+        "2": {"sentiment": {"labelstudio:3": "Positive"}}}
+
+    # One choices question is the guess; a textarea answers a generation project's response.
+    single = [{"id": 7, "data": {"prompt": "Where is my order?"}, "annotations": [
+        _ls_annotation(3, "2024-05-03T10:00:00Z", [("quality", "choices", {"choices": ["ok"]}),
+                                                   ("rewrite", "textarea", {"text": ["It ships today."]})])]}]
+    path = tmp_path / "replies.json"
+    path.write_text(json.dumps(single), encoding="utf-8")
+    table = open_table(path)
+    assert guess_mapping(table).label == "quality"
+    mapping = guess_mapping(table, TaskType.generation)
+    assert (mapping.prompt, mapping.response) == ("prompt", "rewrite")
+    import_table(engine, lead, table, mapping, "ls-gen", create=True, task_type=TaskType.generation)
+    with read_session(engine) as session:
+        responses = session.execute(select(Annotation.response).join(Example).join(Project)
+                                    .where(Project.name == "ls-gen")).scalars().all()
+    assert responses == ["It ships today."]
+
+
+def _repeat_file(tmp_path: Path) -> Path:
+    return write_csv(tmp_path / "repeats.csv", [
+        ["item", "text", "annotator", "label", "at"],
+        ["i1", "refund please", "A", "billing", "2024-05-01T12:00:00Z"],
+        ["i1", "refund please", "A", "refund", "2024-05-01T10:00:00Z"],  # later row, earlier judgement
+        ["i1", "refund please", "A", "other", "2024-05-01T11:00:00Z"],
+        ["i2", "app crashes", "A", "bug", ""],
+        ["i2", "app crashes", "A", "crash", ""],  # no timestamps: row order decides
+    ])
+
+
+@pytest.mark.parametrize(("policy", "kept", "summary"), [
+    ("first", {"i1": "refund", "i2": "bug"}, "3 repeat annotations resolved: the first judgement kept"),
+    ("latest", {"i1": "billing", "i2": "crash"}, "3 repeat annotations resolved: the latest judgement kept"),
+    ("history", {"i1": "billing", "i2": "crash"},
+     "3 repeat annotations resolved: the latest judgement kept, every judgement in the audit log"),
+])
+def test_repeat_judgements_policy(engine: Engine, lead: User, tmp_path: Path, policy: str,
+                                  kept: dict[str, str], summary: str) -> None:
+    table = open_table(_repeat_file(tmp_path))
+    mapping = ColumnMapping(id=["item"], text="text", annotator="annotator", label="label", annotated_at="at")
+    report = import_table(engine, lead, table, mapping, "rep", create=True, repeats=policy)
+    assert (report.repeat_annotations, report.repeat_policy) == (3, policy)
+    assert summary in report.summary()
+    assert {item: label for (item, _), label in annotations_of(engine, "rep").items()} == kept
+    with read_session(engine) as session:
+        events = session.execute(select(AuditEvent).where(AuditEvent.action == "import.repeat_judgements")
+                                 .order_by(AuditEvent.id)).scalars().all()
+    if policy != "history":
+        assert events == []
+        return
+    histories = {event.after["kept"]["label"]: [j["label"] for j in event.after["history"]] for event in events}
+    assert histories == {"billing": ["refund", "other", "billing"], "crash": ["bug", "crash"]}
+    assert all(event.actor_id == lead.id and event.after["annotator"] == "A" for event in events)
+
+
+def test_unknown_repeat_policy_is_refused(engine: Engine, lead: User, tmp_path: Path) -> None:
+    table = open_table(_repeat_file(tmp_path))
+    mapping = ColumnMapping(id=["item"], text="text", annotator="annotator", label="label")
+    with pytest.raises(InputError, match="repeat judgements: use one of first, latest, history"):
+        import_table(engine, lead, table, mapping, "rep", create=True, repeats="newest")
+    assert table_counts(engine)["example"] == 0

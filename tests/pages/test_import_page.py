@@ -355,3 +355,39 @@ def test_an_unreadable_server_file_shows_the_error(engine: Engine, lead: User) -
 def _project_ids(engine: Engine) -> list[int]:
     with read_session(engine) as session:
         return [p.id for p in session.exec(select(Project)).all() if p.id is not None]
+
+
+def test_label_studio_questions_are_listed_and_the_label_is_picked(engine: Engine, lead: User) -> None:
+    def answer(who: int, at: str, topic: str, mood: str, topic_first: bool = True) -> dict[str, object]:
+        results = [{"from_name": "topic", "to_name": "text", "type": "choices", "value": {"choices": [topic]}},
+                   {"from_name": "sentiment", "to_name": "text", "type": "choices", "value": {"choices": [mood]}}]
+        return {"completed_by": who, "created_at": at, "result": results if topic_first else results[::-1]}
+
+    tasks = [{"id": 1, "data": {"text": "charged twice"}, "annotations": [
+        answer(3, "2024-05-01T10:00:00Z", "Billing", "Negative"),
+        answer(4, "2024-05-01T11:00:00Z", "Billing", "Negative", topic_first=False),
+        answer(4, "2024-05-01T12:00:00Z", "Refund", "Negative", topic_first=False)]}]
+    _server_file("ls-two.json", json.dumps(tasks))
+    at = _open_import_page(logged_in("lena", "lead-password"), "ls-two.json")
+
+    controls = at.dataframe[1].value
+    assert controls.to_dict("records") == [
+        {"question (from_name)": "topic", "type": "choices", "column": "topic"},
+        {"question (from_name)": "sentiment", "type": "choices", "column": "sentiment"}]
+    assert values(at.info) == ["This export answers several choice questions: pick the label's under Label."]
+    assert _mapping(at)["label"] is None
+    by_label(at.selectbox, "Label").select("topic")
+    repeats = by_label(at.radio, "An annotator who judged an item more than once")
+    assert (repeats.options, repeats.value) == (
+        ["keep the first", "keep the latest", "keep the latest, all in the audit log"], "latest")
+    repeats.set_value("first")
+    by_label(at.text_input, "New project name").input("LS topics")
+    by_label(at.button, "Import").click().run()
+    no_exception(at)
+    assert values(at.success) == [
+        "Imported into 'LS topics': 3 rows read; 1 examples added; 2 annotations added; 1 repeat annotations "
+        "resolved: the first judgement kept; 2 annotator accounts created."]
+    with read_session(engine) as session:
+        example = session.exec(select(Example).join(Project).where(Project.name == "LS topics")).one()
+    assert (example.final_label, example.meta) == (
+        "Billing", {"sentiment": {"labelstudio:3": "Negative", "labelstudio:4": "Negative"}})
