@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
+from curation.adjudication import adjudicate, exclude_example
 from curation.auth import create_user, require_role
 from curation.db import migrate, read_session
 from curation.errors import Conflict, PermissionDenied
 from curation.io import ColumnMapping, import_table, open_table
-from curation.models import Project, Role, TaskType, User
-from curation.projects import create_project
+from curation.models import DatasetVersion, Example, Project, Role, TaskType, User
+from curation.projects import create_project, get_project
 from curation.settings import Settings, get_settings
+from curation.versions import BuildOptions, approve_version, create_candidate
 
 DEMO_DIR = Path(__file__).parent / "demo"
 # Demo accounts, documented in the README. Loaded into a new database with LOAD_DEMO on, or by `demo`.
@@ -103,7 +106,32 @@ def load_demo(engine: Engine, actor: User | None = None) -> None:
     labels = open_table(DEMO_DIR / "support_ticket_labels.csv")
     import_table(engine, admin, labels, ColumnMapping(id=["ticket_id"], annotator="annotator", label="label",
                                                       annotated_at="labelled_at", metadata=[]), DEMO_CLASSIFICATION)
+    curate_demo(engine, admin)
     create_project(engine, admin, DEMO_GENERATION, TaskType.generation, guidelines=REPLY_GUIDELINES, overlap_k=2)
     replies = open_table(DEMO_DIR / "instructions.jsonl")
     import_table(engine, admin, replies, ColumnMapping(id=["id"], prompt="prompt", response="response",
                                                        source="source", licence="licence"), DEMO_GENERATION)
+
+
+def curate_demo(engine: Engine, lead: User) -> DatasetVersion:
+    """The end of the demo's story, as a lead would have done it: replay curation/demo/
+    curation_decisions.jsonl (re-sent copies, off-task and personal-data tickets excluded; every
+    dispute adjudicated with a reason), build a candidate and approve it, attested, with no override.
+    Embeddings are off for this first build (no model load at first start); the Versions page builds
+    the next candidate with them."""
+    project = get_project(engine, DEMO_CLASSIFICATION)
+    with read_session(engine) as session:
+        ids = dict(session.execute(select(Example.external_id, Example.id)
+                                   .where(Example.project_id == project.id)).all())
+    with (DEMO_DIR / "curation_decisions.jsonl").open(encoding="utf-8") as handle:
+        decisions = [json.loads(line) for line in handle if line.strip()]
+    for decision in decisions:
+        example_id = ids[decision["ticket_id"]]
+        if decision["action"] == "exclude":
+            exclude_example(engine, lead, example_id, decision["category"], decision["note"])
+        else:
+            adjudicate(engine, lead, example_id, final_label=decision["label"], reason=decision["reason"])
+    candidate = create_candidate(engine, lead, project.id, BuildOptions(use_embeddings=False))
+    return approve_version(engine, lead, candidate.id, attest=True,
+                           note="Demo v1: duplicates, off-task and personal-data tickets excluded; "
+                                "every dispute adjudicated.")

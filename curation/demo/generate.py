@@ -7,7 +7,10 @@ Running ``python3 curation/demo/generate.py`` writes, next to this script:
 * ``support_ticket_labels.csv``  -- labels for about 220 of those tickets from three
   imported annotators, in long format (ticket_id, annotator, label, labelled_at);
 * ``instructions.jsonl``         -- 100 instruction/response pairs (support macros)
-  in the same company's voice.
+  in the same company's voice;
+* ``curation_decisions.jsonl``   -- a lead's decisions on the tickets (exclusions of re-sent copies,
+  off-task and personal-data tickets; an adjudication for every disputed ticket), which the app
+  replays so that the demo ends in an approved dataset version.
 
 Why: a new user should be able to open the app and immediately see realistic work --
 disagreeing annotators, near-duplicates, ambiguous items, off-task messages, personal
@@ -688,6 +691,76 @@ def build_instructions(rng):
              "licence": LICENCE, "_weak": w} for i, (p, r, w) in enumerate(items)]
 
 
+# ---- The lead's curation decisions -----------------------------------------------
+# The demo's story ends in an approved version: a lead settled every dispute, excluded the re-sent
+# copies (keeping the first ticket of each group), the off-task messages and the ones with personal
+# data, built a candidate and approved it with nothing failing. curation/bootstrap.py replays these
+# decisions after importing the tickets and labels. No random numbers: the other files stay the same.
+OFF_TASK_NOTES = {"pleasantry": "thanks only, no request", "spam": "spam", "test": "a test message",
+                  "other_language": "not in English; the labels are guesses"}
+
+
+# What the lead found with the app's embedding pages (all-MiniLM-L6-v2), beyond the planted problems:
+# near-duplicates at cosine >= 0.95 (two tickets from one template; the later one is excluded) and the
+# items the Label issues page flagged (cleanlab), each checked against the guidelines.
+EMBEDDING_NEAR_DUPLICATES = [("T-00005", "T-00323"), ("T-00010", "T-00217"), ("T-00065", "T-00368"),
+                             ("T-00083", "T-00473"), ("T-00226", "T-00232"), ("T-00236", "T-00463"),
+                             ("T-00421", "T-00456")]
+LABEL_ISSUES_REVIEWED = ["T-00015", "T-00020", "T-00023", "T-00048", "T-00056", "T-00097", "T-00137",
+                         "T-00268", "T-00276", "T-00332", "T-00414", "T-00419", "T-00445"]
+
+
+def _disputed(labels):
+    """The app's majority rule with k=2: a ticket is disputed when no label has more than half the votes."""
+    counts = {}
+    for label in labels:
+        counts[label] = counts.get(label, 0) + 1
+    return max(counts.values()) * 2 <= len(labels)
+
+
+def build_decisions(tickets, rows):
+    """Exclusions first (they leave the version and the adjudication queue), then one adjudication per
+    ticket still disputed, with the label the guidelines give and the reason a lead writes."""
+    by_id = {t["ticket_id"]: t for t in tickets}
+    decisions = []
+    for t in tickets:
+        base = t.get("follows_of")
+        if base is not None:
+            decisions.append({"ticket_id": t["ticket_id"], "action": "exclude", "category": "duplicate",
+                              "note": f"re-send of {base['ticket_id']}; the first ticket is kept"})
+        elif t["kind"] == "off_task":
+            decisions.append({"ticket_id": t["ticket_id"], "action": "exclude", "category": "off_task",
+                              "note": OFF_TASK_NOTES.get(t["off_task"], t["off_task"])})
+        elif t["kind"] == "personal_data":
+            decisions.append({"ticket_id": t["ticket_id"], "action": "exclude", "category": "personal_data",
+                              "note": "a private e-mail address, card digits, a phone number or a full name"})
+    for kept, later in EMBEDDING_NEAR_DUPLICATES:
+        decisions.append({"ticket_id": later, "action": "exclude", "category": "duplicate",
+                          "note": f"near-duplicate of {kept} (cosine >= 0.95); the first ticket is kept"})
+    excluded = {d["ticket_id"] for d in decisions}
+    labels = {}
+    for tid, _annotator, label, _when in rows:
+        labels.setdefault(tid, []).append(label)
+    for tid in sorted(labels):
+        if tid in excluded or not _disputed(labels[tid]):
+            continue
+        gold = by_id[tid]["gold"]
+        if len(gold) == 2:
+            reason = (f"ambiguous between {gold[0]} and {gold[1]}: the guidelines label what the customer "
+                      f"needs first, {gold[0]}")
+        else:
+            reason = f"the guidelines' definition of {gold[0]} fits the request"
+        decisions.append({"ticket_id": tid, "action": "adjudicate", "label": gold[0], "reason": reason})
+    settled = {d["ticket_id"] for d in decisions}
+    for tid in LABEL_ISSUES_REVIEWED:
+        if tid in settled:
+            continue
+        gold = by_id[tid]["gold"]
+        decisions.append({"ticket_id": tid, "action": "adjudicate", "label": gold[0],
+                          "reason": f"flagged as a likely label error; checked against the guidelines: {gold[0]}"})
+    return decisions
+
+
 # ---- Output and summary ------------------------------------------------------------
 def write_jsonl(path, records, keys):
     with open(path, "w", encoding="utf-8", newline="\n") as fh:
@@ -756,7 +829,13 @@ def main():
         writer.writerows(rows)
     instructions = build_instructions(rng)
     write_jsonl(OUT_DIR / "instructions.jsonl", instructions, ["id", "prompt", "response", "source", "licence"])
+    decisions = build_decisions(tickets, rows)
+    with open(OUT_DIR / "curation_decisions.jsonl", "w", encoding="utf-8", newline="\n") as fh:
+        for decision in decisions:
+            fh.write(json.dumps(decision, ensure_ascii=False) + "\n")
     summarise(tickets, rows, instructions)
+    print(f"curation decisions: {sum(d['action'] == 'exclude' for d in decisions)} exclusions, "
+          f"{sum(d['action'] == 'adjudicate' for d in decisions)} adjudications", file=sys.stderr)
 
 
 if __name__ == "__main__":

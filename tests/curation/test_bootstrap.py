@@ -7,9 +7,9 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from curation.auth import authenticate, get_user
-from curation.bootstrap import DEMO_CLASSIFICATION, DEMO_GENERATION
+from curation.bootstrap import DEMO_CLASSIFICATION, DEMO_GENERATION, load_demo
 from curation.db import read_session
-from curation.models import Project, User
+from curation.models import Example, Project, User
 from curation.settings import get_settings
 from tests.curation.test_cli import cli
 
@@ -57,3 +57,31 @@ def test_load_demo_off_then_demo_command_by_an_admin(engine: Engine, capsys: pyt
     assert get_user(engine, "admin").role == "admin"  # the demo's own accounts arrive too
     code, _, err = cli(capsys, "--user", "boss", "demo")
     assert code == 2 and "already loaded" in err
+
+
+def test_the_demo_story_ends_in_an_approved_version_that_passes_its_checklist(engine: Engine) -> None:
+    from curation.adjudication import adjudication_queue_size
+    from curation.checklist import FAIL, items_of
+    from curation.projects import get_project
+    from curation.versions import list_versions, verify_version
+
+    load_demo(engine)
+    lead = get_user(engine, "lead")
+    project = get_project(engine, DEMO_CLASSIFICATION)
+    assert project.id is not None
+    (version,) = list_versions(engine, project.id)
+    assert (version.status, version.number, version.override_reason) == ("approved", 1, None)
+    assert version.checklist["attested"] is True and version.checklist["overridden"] == []
+    assert [i.key for i in items_of(version.checklist) if i.status == FAIL] == []
+    assert verify_version(engine, version.id).ok
+    # disputes settled, re-sent copies excluded: nothing waits for a lead
+    assert adjudication_queue_size(engine, lead, project.id) == 0
+    with read_session(engine) as session:
+        excluded = dict(session.execute(select(Example.external_id, Example.exclusion_reason).where(
+            Example.project_id == project.id, Example.status == "excluded")).all())
+    planted_copies = {"T-00099", "T-00378", "T-00379", "T-00250", "T-00252", "T-00033", "T-00292",  # conflicting
+                      "T-00017", "T-00061", "T-00427"}  # exact duplicates
+    assert planted_copies <= set(excluded)
+    assert excluded["T-00017"] == "duplicate: re-send of T-00015; the first ticket is kept"
+    assert excluded["T-00209"].startswith("personal_data") and excluded["T-00064"].startswith("off_task")
+    assert version.stats["left_out"].get("disputed", 0) == 0

@@ -112,11 +112,14 @@ def test_from_demo_data_to_a_prediction(page: Any) -> None:
     if embed.count():  # the first visit embeds the project in a background process
         embed.click()
     keep = main.get_by_role("button", name=re.compile(r"^Keep #\d+, exclude the rest$")).first
-    expect(keep).to_be_visible(timeout=600_000)
-    keep.click()
-    expect(main.get_by_text(re.compile(r"^Kept #\d+; excluded "))).to_be_visible()
+    # The demo's story excluded its duplicates already; a group found by the embeddings is excluded here.
+    none_left = main.get_by_text("No duplicates at this threshold.")
+    expect(keep.or_(none_left)).to_be_visible(timeout=600_000)
+    if keep.is_visible():
+        keep.click()
+        expect(main.get_by_text(re.compile(r"^Kept #\d+; excluded "))).to_be_visible()
 
-    # ... approves a version (demo checks fail on purpose: the override is written down).
+    # ... approves a version (a check that fails on the journey's own labels is overridden in writing).
     main = _open(page, "Versions", "Dataset versions")
     select_tab(main, "Build candidate", main.get_by_role("button", name="Build candidate"))
     main.get_by_role("button", name="Build candidate").click()
