@@ -427,8 +427,11 @@ def data_version(engine: Engine, project_id: int) -> str:
 
 
 def default_level(project: Project) -> str:
-    """Nominal for classification labels, ordinal for generation ratings."""
-    return "ordinal" if TaskType(project.task_type) is TaskType.generation else "nominal"
+    """Nominal for classification labels, ordinal for generation ratings and for labels the project
+    declares ordered (a scale in the order of its label set)."""
+    if TaskType(project.task_type) is TaskType.generation or project.labels_ordered:
+        return "ordinal"
+    return "nominal"
 
 
 def band_for(alpha: float | None) -> str:
@@ -459,7 +462,7 @@ def agreement_report(
 
     Args:
         level: Krippendorff level: "nominal", "ordinal", "interval" or "ratio"; default nominal for
-            classification, ordinal for generation. Ordinal uses the project's label order; interval and
+            classification, ordinal for generation and for projects whose labels are ordered. Ordinal uses the project's label order; interval and
             ratio need numeric labels (otherwise alpha is NaN with the reason).
         n_resamples: bootstrap resamples for the alpha and AC1 intervals (0: no intervals).
         seed: bootstrap seed; the same seed gives the same intervals.

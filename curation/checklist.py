@@ -199,7 +199,8 @@ def evaluate(m: Measures, t: ChecklistThresholds) -> list[CheckItem]:
         add(CheckItem("agreement", "label_accuracy", "Agreement (Krippendorff's alpha)", status,
                       f"α = {alpha:.3f}{interval} on {m.agreement.get('n_scored', 0)} items",
                       f"alpha ≥ {threshold:g} (warn when the interval reaches below)",
-                      detail="measured on the project's annotations when the version was built", measured=alpha))
+                      detail=(f"{m.agreement['level']} level; " if m.agreement.get("level") else "")
+                      + "measured on the project's annotations when the version was built", measured=alpha))
     k_share = _share(m.k_labelled_items, m.n_items)
     add(CheckItem("k_labels", "label_accuracy", f"Items with k={m.overlap_k} labels",
                   WARN if k_share < t.min_k_labelled_share else PASS,

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, String, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 
@@ -86,6 +86,9 @@ class Project(SQLModel, table=True):
     # Approval thresholds that the dataset-version checklist gates on.
     min_agreement: float = 0.667
     max_near_duplicate_pairs: int = 0
+    # Labels form a scale in the order of `labels` (e.g. a severity -3..1): agreement is then measured
+    # at the ordinal level by default (Agreement page, version checklist).
+    labels_ordered: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
 

@@ -15,7 +15,8 @@ from curation.db import read_session, write_session
 from curation.errors import Conflict, InputError, NotFound
 from curation.models import Annotation, Example, FinalLabelRule, Project, Role, TaskType, User, utcnow
 
-EDITABLE_FIELDS = ("labels", "guidelines", "overlap_k", "final_label_rule", "min_agreement", "max_near_duplicate_pairs")
+EDITABLE_FIELDS = ("labels", "guidelines", "overlap_k", "final_label_rule", "min_agreement", "max_near_duplicate_pairs",
+                   "labels_ordered")
 
 
 def clean_labels(labels: Sequence[str]) -> list[str]:
@@ -47,8 +48,10 @@ def create_project(
     overlap_k: int = 2,
     final_label_rule: FinalLabelRule = FinalLabelRule.majority,
     min_agreement: float = 0.667,
+    labels_ordered: bool = False,
 ) -> Project:
-    """Create a project (leads and admins). An empty label set is filled by the first import."""
+    """Create a project (leads and admins). An empty label set is filled by the first import.
+    `labels_ordered`: the labels form a scale in their order (agreement defaults to ordinal)."""
     require_role(actor, *LEADS)
     name = name.strip()
     if not name or len(name) > 200:
@@ -66,6 +69,7 @@ def create_project(
             overlap_k=overlap_k,
             final_label_rule=final_label_rule,
             min_agreement=min_agreement,
+            labels_ordered=labels_ordered,
         )
         session.add(project)
         session.flush()
@@ -141,6 +145,7 @@ def _snapshot(project: Project) -> dict[str, Any]:
         "overlap_k": project.overlap_k,
         "final_label_rule": FinalLabelRule(project.final_label_rule).value,
         "min_agreement": project.min_agreement,
+        "labels_ordered": bool(project.labels_ordered),
     }
 
 

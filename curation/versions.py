@@ -668,7 +668,9 @@ def create_candidate(engine: Engine, actor: User, project_id: int, options: Buil
             project_id=project_id, number=number, status=VersionStatus.candidate, created_by_id=actor.id,
             content_hash=version_hash(records), item_count=len(records), stats=stats,
             checklist={"thresholds": thresholds.to_dict(), "items": [c.to_dict() for c in checks],
-                       "attested": False, "overridden": []},
+                       "attested": False, "overridden": [],
+                       # the Krippendorff level the agreement item was measured at (ordinal for ordered labels)
+                       "agreement_level": agreement.get("level")},
             split_seed=options.seed, task_type=task_type, labels=list(project.labels))
         session.add(version)
         session.flush()

@@ -110,7 +110,8 @@ url = get_settings().resolved_database_url
 level_default = default_level(project)
 level = st.columns([1, 2])[0].selectbox(
     "Level of measurement", PAGE_LEVELS, index=PAGE_LEVELS.index(level_default), format_func=LEVEL_HELP.__getitem__,
-    key=f"{key}.level", help=f"Default for this project: {level_default}. Ordinal and interval treat the labels as "
+    key=f"{key}.level", help=f"Default for this project: {level_default} (ordinal when its labels are ordered). "
+                             "Ordinal and interval treat the labels as "
                              "ranked (e.g. severity 1, 0, -1, -2, -3); interval needs numeric labels.")
 try:
     version = data_version(engine, project.id)

@@ -61,10 +61,15 @@ if project is not None:
                                 index=[r.value for r in FinalLabelRule].index(project.final_label_rule))
             min_agreement = c3.number_input("Approval threshold (Krippendorff's alpha)", 0.0, 1.0,
                                             float(project.min_agreement), step=0.01)
+            ordered = st.checkbox("Labels are ordered (a scale, in the order listed)", bool(project.labels_ordered),
+                                  disabled=project.task_type == TaskType.generation,
+                                  help="e.g. a severity scale: agreement is then measured at the ordinal level by "
+                                       "default, on the Agreement page and in the version checklist")
             if st.form_submit_button("Save changes"):
                 try:
                     update_project(engine, user, project.id, labels=labels.splitlines(), guidelines=guidelines,
-                                   overlap_k=int(k), final_label_rule=rule, min_agreement=float(min_agreement))
+                                   overlap_k=int(k), final_label_rule=rule, min_agreement=float(min_agreement),
+                                   labels_ordered=bool(ordered))
                     flash("Saved.")
                     st.rerun()
                 except CurationError as error:

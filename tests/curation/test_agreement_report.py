@@ -338,3 +338,26 @@ def test_convabuse_gets_agreement_figures_through_the_core_and_the_cli(
     assert data["fleiss"]["value"] is None and "same number of ratings" in data["fleiss"]["reason"]
     assert len(data["per_label"]) == 5 and len(data["annotators"]) == 8
     assert len(data["pairwise"]["kappa"]) == 8 and data["pairwise"]["annotators"][0] == "Annotator1"
+
+
+def test_ordered_labels_default_to_ordinal_agreement_and_the_checklist_stores_the_level(
+        engine: Engine, lead: User, tmp_path: Path) -> None:
+    from curation.projects import get_project_by_id, update_project
+    from curation.versions import BuildOptions, create_candidate
+
+    project_id = import_long(engine, lead, tmp_path, JUDGEMENTS)
+    assert agreement_report(engine, lead, project_id, n_resamples=0).level == "nominal"
+    update_project(engine, lead, project_id, labels_ordered=True)
+    assert get_project_by_id(engine, project_id).labels_ordered is True
+    report = agreement_report(engine, lead, project_id, n_resamples=0)
+    assert report.level == "ordinal"
+    assert report.alpha.value == pytest.approx(
+        agreement_report(engine, lead, project_id, "ordinal", n_resamples=0).alpha.value, abs=1e-12)
+    assert report.alpha.value != pytest.approx(
+        agreement_report(engine, lead, project_id, "nominal", n_resamples=0).alpha.value, abs=1e-6)
+    version = create_candidate(engine, lead, project_id, BuildOptions(use_embeddings=False))
+    assert version.checklist["agreement_level"] == "ordinal"
+    assert version.stats["agreement"]["level"] == "ordinal"
+    item = next(i for i in version.checklist["items"] if i["key"] == "agreement")
+    assert item["detail"].startswith("ordinal level; ")
+    assert item["measured"] == pytest.approx(report.alpha.value, abs=1e-9)

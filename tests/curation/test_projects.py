@@ -56,7 +56,7 @@ def test_create_project_stores_fields_and_one_audit_event(engine: Engine, lead: 
         lead.id, project.id, "project", project.id, None)
     assert event.after == {"name": "Tickets", "task_type": "classification", "labels": ["billing", "shipping", "refund"],
                            "guidelines_version": 1, "overlap_k": 3, "final_label_rule": "unanimous",
-                           "min_agreement": 0.8}
+                           "min_agreement": 0.8, "labels_ordered": False}
     assert [p.name for p in list_projects(engine, lead)] == ["Tickets"]
     assert get_project_by_id(engine, project.id).name == "Tickets"
 

@@ -167,3 +167,14 @@ def test_convabuse_figures_through_the_page(engine: Engine, lead: User) -> None:
     ordinal = agreement_report(engine, lead, project_id, "ordinal")
     assert metric(at, "Krippendorff's alpha (ordinal)").value == fmt(ordinal.alpha.value)
     assert 0 < ordinal.alpha.value < 1  # type: ignore[operator]
+
+
+def test_ordered_labels_open_at_the_ordinal_level(engine: Engine, lead: User, tmp_path: Path) -> None:
+    from curation.projects import update_project
+
+    project_id = import_long(engine, lead, tmp_path, JUDGEMENTS)
+    update_project(engine, lead, project_id, labels_ordered=True)
+    at = open_page(project_id)
+    assert by_label(at.selectbox, "Level of measurement").value == "ordinal"
+    ordinal = agreement_report(engine, lead, project_id, "ordinal")
+    assert metric(at, "Krippendorff's alpha (ordinal)").value == fmt(ordinal.alpha.value)

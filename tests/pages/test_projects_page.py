@@ -247,3 +247,17 @@ def test_annotator_reads_guidelines_but_gets_no_forms(engine: Engine, lead: User
     assert "Read **me** first." in values(at.markdown)
     assert [b.label for b in at.main.button] == []
     assert at.text_area.len == 0 and at.text_input.len == 0
+
+
+def test_lead_declares_the_labels_ordered(engine: Engine, lead: User) -> None:
+    from curation.projects import get_project
+
+    create_project(engine, lead, "Severity", labels=["1", "0", "-1", "-2", "-3"])
+    at = logged_in("lena", "lead-password")
+    box = by_label(at.checkbox, "Labels are ordered (a scale, in the order listed)")
+    assert box.value is False
+    box.check()
+    by_label(at.button, "Save changes").click().run()
+    no_exception(at)
+    assert values(at.success) == ["Saved."]
+    assert get_project(engine, "Severity").labels_ordered is True

@@ -1,0 +1,24 @@
+"""projects: labels_ordered (the labels form a scale; agreement defaults to the ordinal level)
+
+Revision ID: 0008
+Revises: 0004
+Create Date: 2026-11-29 17:00:00.000000
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+revision = '0008'
+down_revision = '0004'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('project') as batch_op:
+        batch_op.add_column(sa.Column('labels_ordered', sa.Boolean(), nullable=False, server_default=sa.false()))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('project') as batch_op:
+        batch_op.drop_column('labels_ordered')
