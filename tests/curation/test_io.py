@@ -147,8 +147,8 @@ def test_jsonl_wide_import_guess_report_rows_and_provenance(engine: Engine, lead
     assert report.to_dict() == {
         "project": "tickets", "file": "tickets.jsonl", "rows": 4, "examples_added": 4,
         "examples_skipped_existing": 0, "annotations_added": 0, "annotations_skipped_existing": 0,
-        "repeat_annotations": 0, "annotators_created": [], "labels": ["shipping", "billing"],
-        "exact_duplicate_groups": [[1, 4]], "import_id": report.import_id,
+        "repeat_annotations": 0, "repeat_policy": "latest", "annotators_created": [], "labels": ["shipping", "billing"],
+        "exact_duplicate_groups": [[1, 4]], "warnings": [], "import_id": report.import_id,
     }
     project = get_project(engine, "tickets")
     assert (project.task_type, project.labels) == (TaskType.classification, ["shipping", "billing"])
