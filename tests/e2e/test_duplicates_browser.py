@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from sqlalchemy import select
 
 from curation.adjudication import include_example
