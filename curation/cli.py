@@ -331,7 +331,7 @@ def _users(engine: Engine, args: argparse.Namespace) -> int:
 def _version(engine: Engine, args: argparse.Namespace) -> int:
     from curation.version_cli import run_version_command
 
-    return run_version_command(engine, _actor(engine, args) if args.version_command != "verify" else None, args)
+    return run_version_command(engine, _actor(engine, args), args)
 
 
 def _users_set(engine: Engine, args: argparse.Namespace) -> int:

@@ -35,16 +35,16 @@ def _print_version(engine: Engine, version: DatasetVersion) -> None:
         print(f"  {STATUS_ICONS.get(item.status, '')} {item.status:<4} {item.name}: {item.value}  [{item.threshold}]")
 
 
-def run_version_command(engine: Engine, actor: User | None, args: argparse.Namespace) -> int:
+def run_version_command(engine: Engine, actor: User, args: argparse.Namespace) -> int:
     command = args.version_command
+    assert actor is not None
     if command == "verify":
-        result = V.verify_version(engine, args.id)
+        result = V.verify_version(engine, actor, args.id)
         if result.ok:
             print(result.message)
             return 0
         print(f"error: {result.message}", file=sys.stderr)
         return 1
-    assert actor is not None
     if command == "create":
         project = get_project(engine, args.project)
         options = V.BuildOptions(eval_fraction=args.eval_fraction, seed=args.seed,
@@ -72,7 +72,7 @@ def run_version_command(engine: Engine, actor: User | None, args: argparse.Names
         return 0
     elif command == "list":
         project = get_project(engine, args.project)
-        versions = V.list_versions(engine, project.id)
+        versions = V.list_versions(engine, actor, project.id)
         if args.json:
             print(json.dumps([V.version_provenance(engine, v.id) for v in versions], indent=2, ensure_ascii=False))
         else:

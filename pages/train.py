@@ -27,7 +27,7 @@ for run in [r for r in jobs.list_runs(engine, project.id, limit=20) if is_active
     with st.container(border=True):
         live_progress(engine, run.id)  # reattaches after a reload: state comes from the database
 
-approved = [v for v in list_versions(engine, project.id) if str(v.status) == "approved"]
+approved = [v for v in list_versions(engine, user, project.id) if str(v.status) == "approved"]
 if not approved:
     st.info("Only approved dataset versions can be trained. Build and approve one on the Versions page.")
     st.stop()

@@ -30,7 +30,7 @@ def test_build_check_and_approve_with_override(engine: Engine, lead: User, tmp_p
     by_label(at.checkbox, "Use sentence embeddings").uncheck()  # the exact path: fast
     by_label(at.button, "Build candidate").click().run()
     no_exception(at)
-    [version] = list_versions(engine, project_id)
+    [version] = list_versions(engine, lead, project_id)
     assert version.status == "candidate"
     assert any("Built candidate v1" in s.value for s in at.success)
     checks = at.dataframe[1].value.set_index("check")["status"].to_dict()
