@@ -22,7 +22,7 @@ st.title("Split leakage")
 show_flash()
 key = f"leak.{project.id}"
 
-items = current_items(project.id)
+items = current_items(user, project.id)
 if len(items) < 2:
     st.info("Leakage needs at least two examples.")
     st.stop()

@@ -16,7 +16,7 @@ import pytest
 
 from curation.bootstrap import DEMO_CLASSIFICATION
 from curation.db import make_engine, read_session
-from curation.embeddings import EmbeddingCache, load_items, text_hash
+from curation.embeddings import EmbeddingCache, read_project_items, text_hash
 from curation.models import Example
 from curation.projects import get_project
 from curation.settings import get_settings
@@ -53,7 +53,7 @@ def test_lead_excludes_a_duplicate_group(
     try:
         project = get_project(engine, DEMO_CLASSIFICATION)
         assert project.id is not None
-        items = load_items(engine, project.id)
+        items = read_project_items(engine, project.id)
         vectors = np.random.default_rng(0).normal(size=(len(items), 384)).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         EmbeddingCache(root=data_dir / "embeddings").add([text_hash(t) for t in items.texts], vectors)
