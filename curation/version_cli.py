@@ -30,7 +30,7 @@ def _print_version(engine: Engine, version: DatasetVersion) -> None:
         print(f"  approved by {p['approved_by']} at {p['approved_at']}" + (f": {p['approval_note']}"
                                                                              if p["approval_note"] else ""))
     if version.override_reason:
-        print(f"  OVERRIDE of {', '.join(p['overridden_checks'])}: {version.override_reason}")
+        print(f"  OVERRIDE of {p['overridden_summary']}: {version.override_reason}")
     for item in items_of(version.checklist or {}):
         print(f"  {STATUS_ICONS.get(item.status, '')} {item.status:<4} {item.name}: {item.value}  [{item.threshold}]")
 

@@ -50,6 +50,7 @@ from curation.checklist import (  # noqa: E402
     evaluate,
     failing,
     items_of,
+    overridden_summary,
 )
 from curation.db import read_session  # noqa: E402
 from curation.dedup import components, exact_duplicate_pairs, near_duplicate_pairs  # noqa: E402
@@ -312,6 +313,7 @@ def version_provenance(engine: Engine, version_id: int) -> dict[str, Any]:
         "approval_note": version.approval_note,
         "override_reason": version.override_reason,
         "overridden_checks": list((version.checklist or {}).get("overridden", [])),
+        "overridden_summary": overridden_summary(version.checklist or {}),
         "sources": stats.get("sources", {}),
         "licences": stats.get("licences", {}),
         "counts_per_source": stats.get("sources", {}),

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from curation.checklist import AREAS, STATUS_ICONS, ChecklistThresholds, items_of
+from curation.checklist import AREAS, STATUS_ICONS, ChecklistThresholds, items_of, overridden_summary
 from curation.errors import CurationError
 from curation.models import Role, VersionStatus
 from curation.settings import get_settings
@@ -30,7 +30,7 @@ from curation.versions import (
     version_label,
 )
 from ui.session import current_project, flash, get_engine, require_user, show_flash
-from ui.widgets import show_error
+from ui.widgets import escape_markdown, show_error
 
 user = require_user(Role.lead, Role.admin)
 engine = get_engine()
@@ -53,9 +53,9 @@ def overrides_banner(chosen: list) -> None:
     """Every approval override is shown wherever its version appears."""
     for version in chosen:
         if version.override_reason:
-            st.warning(f"v{version.number} was approved with an override of "
-                       f"{', '.join((version.checklist or {}).get('overridden', []))}. Reason: "
-                       f"{version.override_reason}", icon="⚠️")
+            st.warning(escape_markdown(f"v{version.number} was approved with an override of "
+                                       f"{overridden_summary(version.checklist or {})}. Reason: "
+                                       f"{version.override_reason}"), icon="⚠️")
 
 
 # A keyed tab bar keeps its selection across reruns (approve, prepare export).

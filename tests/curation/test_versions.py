@@ -93,7 +93,7 @@ def test_candidate_snapshots_final_labels_split_and_hash(engine: Engine, lead: U
     again = create_candidate(engine, lead, project_id, BuildOptions(eval_fraction=0.25, seed=7, use_embeddings=False))
     assert again.number == 2 and again.content_hash == version.content_hash  # same state, same seed: same items
     checks = {c["key"]: c for c in version.checklist["items"]}
-    assert checks["leakage"]["status"] == "pass" and checks["near_duplicates"]["value"] == "1 pairs"
+    assert checks["leakage"]["status"] == "pass" and checks["near_duplicates"]["value"] == "1 pair"
     assert checks["attestation"]["status"] == "fail"  # until the lead attests at approval
     assert version.checklist["thresholds"]["max_tokens"] == 2048
 

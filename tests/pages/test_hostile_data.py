@@ -58,9 +58,10 @@ def hostile(engine: Engine, lead: User, admin: User, tmp_path: Path) -> int:
     project = create_project(engine, lead, "Hostile", labels=HOSTILE, overlap_k=2)
     assert project.id is not None
     wide = tmp_path / "wide.jsonl"
-    wide.write_text("".join(json.dumps({
+    wide.write_text("".join(json.dumps({  # the last item has no licence: that check fails, so the approval
         "id": f"{HOSTILE[i % 4]} #{i}", "text": f"{HOSTILE[i % 4]} text {i}", "source": HOSTILE[(i + 1) % 4],
-        "licence": HOSTILE[(i + 2) % 4], "note": HOSTILE[(i + 3) % 4]}) + "\n" for i in range(12)))
+        "licence": HOSTILE[(i + 2) % 4] if i < 11 else None, "note": HOSTILE[(i + 3) % 4]}) + "\n"
+        for i in range(12)))
     import_table(engine, lead, open_table(wide), ColumnMapping(id=["id"], text="text", source="source",
                                                                licence="licence", metadata=["note"]), "Hostile")
     votes = tmp_path / "votes.jsonl"
@@ -75,7 +76,9 @@ def hostile(engine: Engine, lead: User, admin: User, tmp_path: Path) -> int:
     items = read_project_items(engine, project.id)
     fill_cache(items.texts, unit(np.random.default_rng(0).normal(size=(len(items), 16))))
     version = create_candidate(engine, lead, project.id, BuildOptions(use_embeddings=False))
-    approve_version(engine, lead, version.id, attest=True, override_reason=f"checked {BEACON} {IMG} {LINK} {BOLD}")
+    approved = approve_version(engine, lead, version.id, attest=True,
+                               override_reason=f"checked {BEACON} {IMG} {LINK} {BOLD}")
+    assert approved.override_reason  # an override, shown on the Versions, Train and Runs pages
     create_candidate(engine, lead, project.id, BuildOptions(use_embeddings=False))  # a candidate next to it
     return project.id
 
