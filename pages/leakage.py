@@ -6,6 +6,7 @@ from collections import Counter
 import pandas as pd
 import streamlit as st
 
+from curation.checklist import count
 from curation.dedup import DEFAULT_THRESHOLD
 from curation.errors import CurationError
 from curation.models import Role
@@ -43,7 +44,7 @@ else:
         dict(zip(items.ids, items.splits)), items.ids, items.texts, vectors, threshold=threshold
     )
     if leaks:
-        st.error(f"{len(leaks)} eval items duplicate a train item.")
+        st.error(f"{count(len(leaks), 'eval item')} {'duplicates' if len(leaks) == 1 else 'duplicate'} a train item.")
         st.dataframe(
             pd.DataFrame(
                 [

@@ -241,7 +241,7 @@ def test_leakage_page_finds_and_fixes_a_leak(engine: Engine, lead: User, tmp_pat
     vectors[1] = unit(vectors[0] + 0.02 * rng.normal(size=16))
     fill_cache(texts, vectors)
     at = _open("pages/leakage.py", "Split leakage")
-    assert "1 eval items duplicate a train item." in values(at.error)
+    assert "1 eval item duplicates a train item." in values(at.error)
     assert any("0 leaks in this split" in c for c in values(at.caption))
     by_label(at.button, "Apply this split to the examples").click().run()
     no_exception(at)
