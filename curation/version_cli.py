@@ -56,7 +56,7 @@ def run_version_command(engine: Engine, actor: User, args: argparse.Namespace) -
     elif command == "export":
         formats = tuple(dict.fromkeys(args.format)) if args.format else V.EXPORT_FORMATS
         paths = V.export_version(engine, actor, args.id, args.out, formats)
-        version = V.get_version(engine, args.id)
+        version = V.read_version(engine, actor, args.id)
         print(f"version {version.number} (sha256 {version.content_hash}) -> {args.out}: "
               f"{len(paths)} files ({', '.join(formats)}, README.md)")
         return 0
@@ -80,7 +80,7 @@ def run_version_command(engine: Engine, actor: User, args: argparse.Namespace) -
                 print(V.version_label(version) + (f" ({version.override_reason})" if version.override_reason else ""))
         return 0
     else:  # show
-        version = V.get_version(engine, args.id)
+        version = V.read_version(engine, actor, args.id)
     if getattr(args, "json", False):
         print(json.dumps(_summary(engine, version), indent=2, ensure_ascii=False, default=str))
     else:

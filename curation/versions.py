@@ -159,6 +159,12 @@ def get_version(engine: Engine, version_id: int) -> DatasetVersion:
     return version
 
 
+def read_version(engine: Engine, actor: User, version_id: int) -> DatasetVersion:
+    """One version (leads and admins): `get_version` for pages and commands acting for a user."""
+    require_role(actor, *LEADS)
+    return get_version(engine, version_id)
+
+
 def _stored_items(engine: Engine, version_id: int) -> list[DatasetVersionItem]:
     """The version's items, train first, then eval, each by external id (no role check: callers check)."""
     get_version(engine, version_id)

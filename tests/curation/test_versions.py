@@ -315,8 +315,9 @@ def test_version_reads_need_a_lead(engine: Engine, lead: User, annotator: User, 
             read()
     assert len(list_versions(engine, lead, project_id)) == 1
     capsys.readouterr()
-    assert main(["--user", "anna", "version", "verify", str(version.id)]) == 2
-    assert "anna' is annotator" in capsys.readouterr().err
+    for command in (["verify", str(version.id)], ["show", str(version.id)], ["list", "--project", "Tickets"]):
+        assert main(["--user", "anna", "version", *command]) == 2, command
+        assert "anna' is annotator" in capsys.readouterr().err
 
 
 def test_versions_imports_the_analyses_it_uses() -> None:
