@@ -43,7 +43,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -51,6 +51,7 @@ from curation.settings import get_settings
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
+
     from curation.models import User
 
 

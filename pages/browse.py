@@ -8,7 +8,13 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from curation.browse import ExampleFilter, annotators_of, browse_examples, distinct_values, example_annotations
+from curation.browse import (
+    ExampleFilter,
+    annotators_of,
+    browse_examples,
+    distinct_values,
+    example_annotations,
+)
 from curation.errors import CurationError
 from curation.io import EXPORT_FORMATS, export_project
 from curation.models import ExampleStatus, Role

@@ -322,7 +322,7 @@ def test_version_reads_need_a_lead(engine: Engine, lead: User, annotator: User, 
 
 def test_versions_imports_the_analyses_it_uses() -> None:
     """No fallback paths for modules that exist: the analyses are the ones the pages use."""
-    import curation.versions as versions
+    from curation import versions
     from curation import dedup, diversity, quality, splits
 
     assert versions.build_split is splits.build_split and versions.find_leakage is splits.find_leakage
