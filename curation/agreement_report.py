@@ -178,6 +178,19 @@ class PairwiseMatrix:
     shared: list[list[int]]
     weights: str | None
 
+    def most_shared_pair(self) -> tuple[int, int]:
+        """Indices (i < j) of the two annotators who rated the most items in common; the first such pair
+        in annotator order on a tie, (0, 1) when nobody shares an item. Needs two annotators."""
+        n = len(self.annotator_ids)
+        if n < 2:
+            raise ValueError("a pair needs at least two annotators")
+        best = (0, 1)
+        for i in range(n):
+            for j in range(i + 1, n):
+                if self.shared[i][j] > self.shared[best[0]][best[1]]:
+                    best = (i, j)
+        return best
+
     def to_dict(self) -> dict[str, Any]:
         return cast(dict[str, Any], _clean(asdict(self)))
 

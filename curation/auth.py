@@ -143,6 +143,23 @@ def set_active(engine: Engine, actor: User, user_id: int, active: bool) -> User:
     return user
 
 
+def set_password(engine: Engine, actor: User, user_id: int, password: str) -> User:
+    """Set a new password for an account (admins), e.g. for someone who forgot theirs. At least
+    MIN_PASSWORD_LENGTH characters. Audited (who and whose, never the password or its hash)."""
+    require_role(actor, Role.admin)
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        raise InputError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters", field="password")
+    with write_session(engine) as session:
+        user = _user_by_id(session, user_id)
+        had_login = bool(user.password_hash)
+        user.password_hash = hash_password(password)
+        session.add(user)
+        audit.record(session, actor, "user.password", "user", user.id,
+                     before={"username": user.username, "could_log_in": had_login},
+                     after={"username": user.username, "password": "reset by an admin"})
+    return user
+
+
 def _user_by_id(session: Session, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None:

@@ -8,6 +8,7 @@ the count shares the same filtered query.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.engine import Engine
@@ -108,3 +109,26 @@ def distinct_values(engine: Engine, actor: User, project_id: int, column: str) -
         values = session.execute(select(attribute).where(Example.project_id == project_id,
                                                          attribute.is_not(None)).distinct()).scalars()
         return sorted(str(v) for v in values)
+
+
+@dataclass(frozen=True)
+class AnnotationRow:
+    """One annotation of an example as the data browser lists it."""
+
+    annotator: str
+    label: str | None
+    rating: int | None
+    comment: str | None
+    flags: tuple[str, ...]
+    created_at: Any
+
+
+def example_annotations(engine: Engine, actor: User, example_id: int) -> list[AnnotationRow]:
+    """Every annotation of one example with its annotator's name, oldest first (leads: blind review
+    hides other people's labels from annotators)."""
+    require_role(actor, *LEADS)
+    with read_session(engine) as session:
+        rows = session.execute(select(Annotation, User.username).join(User, User.id == Annotation.annotator_id)
+                               .where(Annotation.example_id == example_id).order_by(Annotation.created_at)).all()
+    return [AnnotationRow(str(name), a.label, a.rating, a.comment, tuple(a.flags or ()), a.created_at)
+            for a, name in rows]

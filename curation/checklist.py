@@ -136,6 +136,11 @@ def _share(part: int, whole: int) -> float:
     return part / whole if whole else 0.0
 
 
+def count(n: int, singular: str, plural: str | None = None) -> str:
+    """"1 item", "0 items", "3 pairs": a number with its noun in the right number."""
+    return f"{n} {singular if n == 1 else plural or singular + 's'}"
+
+
 def _ids(ids: list[str], limit: int = 8) -> str:
     more = f" (+{len(ids) - limit} more)" if len(ids) > limit else ""
     return ", ".join(ids[:limit]) + more
@@ -152,7 +157,7 @@ def evaluate(m: Measures, t: ChecklistThresholds) -> list[CheckItem]:
     rate = _share(m.off_task_items, m.n_items)
     add(CheckItem("off_task_rate", "task_alignment", "Off-task flag rate",
                   FAIL if rate > t.off_task_max else WARN if rate > t.off_task_warn else PASS,
-                  f"{rate:.1%} ({m.off_task_items} of {m.n_items} items flagged off-task)",
+                  f"{rate:.1%} ({m.off_task_items} of {count(m.n_items, 'item')} flagged off-task)",
                   f"warn > {t.off_task_warn:.0%}, fail > {t.off_task_max:.0%}", measured=rate))
     if generation:
         add(CheckItem("label_coverage", "task_alignment", "Label-set coverage", NA, "no label set (generation)", "—"))
@@ -162,7 +167,7 @@ def evaluate(m: Measures, t: ChecklistThresholds) -> list[CheckItem]:
         covered = len(m.project_labels) - len(missing)
         add(CheckItem("label_coverage", "task_alignment", "Label-set coverage",
                       FAIL if missing or not m.project_labels else WARN if thin else PASS,
-                      f"{covered} of {len(m.project_labels)} labels in train",
+                      f"{covered} of {count(len(m.project_labels), 'label')} in train",
                       f"every label in train; warn < {t.min_examples_per_label} train examples",
                       detail=("missing: " + ", ".join(missing) + ". " if missing else "")
                       + ("few examples: " + ", ".join(thin) if thin else ""),
@@ -174,7 +179,7 @@ def evaluate(m: Measures, t: ChecklistThresholds) -> list[CheckItem]:
                       f"warn < {t.min_clusters}", detail=m.clusters_reason))
     else:
         add(CheckItem("clusters", "diversity", "Embedding clusters", WARN if m.clusters < t.min_clusters else PASS,
-                      f"{m.clusters} clusters", f"warn < {t.min_clusters}", detail=m.clusters_reason,
+                      count(m.clusters, "cluster"), f"warn < {t.min_clusters}", detail=m.clusters_reason,
                       measured=float(m.clusters)))
     if generation:
         add(CheckItem("label_balance", "diversity", "Label balance", NA, "no labels (generation)", "—"))
@@ -197,7 +202,7 @@ def evaluate(m: Measures, t: ChecklistThresholds) -> list[CheckItem]:
         interval = f" [{low:.3f}, {high:.3f}]" if low is not None and high is not None else ""
         status = FAIL if alpha < threshold else WARN if (low is not None and low < threshold) else PASS
         add(CheckItem("agreement", "label_accuracy", "Agreement (Krippendorff's alpha)", status,
-                      f"α = {alpha:.3f}{interval} on {m.agreement.get('n_scored', 0)} items",
+                      f"α = {alpha:.3f}{interval} on {count(int(m.agreement.get('n_scored') or 0), 'item')}",
                       f"alpha ≥ {threshold:g} (warn when the interval reaches below)",
                       detail=(f"{m.agreement['level']} level; " if m.agreement.get("level") else "")
                       + "measured on the project's annotations when the version was built", measured=alpha))
@@ -208,24 +213,24 @@ def evaluate(m: Measures, t: ChecklistThresholds) -> list[CheckItem]:
                   measured=k_share))
     adj_share = _share(m.adjudicated_items, m.n_items)
     add(CheckItem("adjudicated", "label_accuracy", "Adjudicated by a lead", WARN if m.disputed_left_out else PASS,
-                  f"{adj_share:.1%} ({m.adjudicated_items} items)", "warn while disputed items wait",
-                  detail=f"{m.disputed_left_out} disputed items left out of the version" if m.disputed_left_out else "",
+                  f"{adj_share:.1%} ({count(m.adjudicated_items, 'item')})", "warn while disputed items wait",
+                  detail=f"{count(m.disputed_left_out, 'disputed item')} left out of the version" if m.disputed_left_out else "",
                   measured=adj_share))
     suspected = _share(m.suspected_left, m.n_items)
     add(CheckItem("suspected_errors", "label_accuracy", "Suspected label errors left",
                   FAIL if suspected > t.max_suspected_share else WARN if m.suspected_left else PASS,
-                  f"{m.suspected_left} ({suspected:.1%})", f"warn > 0, fail > {t.max_suspected_share:.0%}",
+                  f"{count(m.suspected_left, 'item')} ({suspected:.1%})", f"warn > 0, fail > {t.max_suspected_share:.0%}",
                   detail=m.suspected_method, measured=float(m.suspected_left)))
 
     # --- de-duplication
     max_pairs = t.max_near_duplicate_pairs if t.max_near_duplicate_pairs is not None else m.project_max_near_duplicate_pairs
     add(CheckItem("near_duplicates", "deduplication", "Near-duplicate pairs left",
-                  FAIL if m.near_duplicate_pairs > max_pairs else PASS, f"{m.near_duplicate_pairs} pairs",
-                  f"≤ {max_pairs} pairs", detail=m.near_duplicate_method, measured=float(m.near_duplicate_pairs)))
+                  FAIL if m.near_duplicate_pairs > max_pairs else PASS, count(m.near_duplicate_pairs, "pair"),
+                  f"≤ {count(max_pairs, 'pair')}", detail=m.near_duplicate_method, measured=float(m.near_duplicate_pairs)))
 
     # --- clean splits
     add(CheckItem("leakage", "clean_splits", "Eval items leaking from train", FAIL if m.leaking_eval else PASS,
-                  f"{len(m.leaking_eval)} eval items", "must be 0",
+                  count(len(m.leaking_eval), "eval item"), "must be 0",
                   detail=(_ids(m.leaking_eval) + " · " if m.leaking_eval else "") + m.leakage_method,
                   measured=float(len(m.leaking_eval))))
     if m.n_eval == 0 or m.n_train == 0:
@@ -238,7 +243,7 @@ def evaluate(m: Measures, t: ChecklistThresholds) -> list[CheckItem]:
     # --- provenance
     gaps = sorted(set(m.missing_source) | set(m.missing_licence))
     add(CheckItem("provenance", "provenance", "Every item has a source and a licence", FAIL if gaps else PASS,
-                  f"{len(gaps)} items without" if gaps else "all items", "0 items without",
+                  f"{count(len(gaps), 'item')} without" if gaps else "all items", "0 items without",
                   detail=(f"no source: {_ids(m.missing_source)}. " if m.missing_source else "")
                   + (f"no licence: {_ids(m.missing_licence)}" if m.missing_licence else ""),
                   measured=float(len(gaps))))
@@ -264,7 +269,7 @@ def evaluate(m: Measures, t: ChecklistThresholds) -> list[CheckItem]:
                       f"{len(m.empty_content)} empty", "0", detail=_ids(m.empty_content),
                       measured=float(len(m.empty_content))))
         add(CheckItem("known_labels", "format", "Labels within the label set", FAIL if m.unknown_labels else PASS,
-                      f"{len(m.unknown_labels)} items outside", "0", detail=_ids(m.unknown_labels),
+                      f"{count(len(m.unknown_labels), 'item')} outside", "0", detail=_ids(m.unknown_labels),
                       measured=float(len(m.unknown_labels))))
         add(CheckItem("token_lengths", "format", "Token lengths within the model's maximum",
                       FAIL if m.token_over else PASS, f"longest {m.token_max} tokens", f"≤ {t.max_tokens} tokens",
@@ -291,3 +296,17 @@ def failing(items: list[CheckItem]) -> list[CheckItem]:
 def items_of(checklist: dict[str, Any]) -> list[CheckItem]:
     """The stored checklist's items (versions keep them as JSON)."""
     return [CheckItem.from_dict(item) for item in checklist.get("items", [])]
+
+
+def overridden_summary(checklist: dict[str, Any]) -> str:
+    """The checks an approval overrode, by their names with what they measured, for people:
+    "near-duplicate pairs left (1 pair) and suspected label errors left (2 items (4.0%))". Empty
+    when nothing was overridden; a key no longer in the checklist shows as itself."""
+    by_key = {item.key: item for item in items_of(checklist)}
+    parts = []
+    for key in checklist.get("overridden", []) or []:
+        item = by_key.get(key)
+        parts.append(f"{item.name[:1].lower()}{item.name[1:]} ({item.value})" if item else str(key))
+    if len(parts) <= 1:
+        return "".join(parts)
+    return ", ".join(parts[:-1]) + " and " + parts[-1]

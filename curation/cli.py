@@ -103,12 +103,15 @@ def build_parser() -> argparse.ArgumentParser:
     secret.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     listing = users.add_parser("list", help="list accounts")
     listing.add_argument("--json", action="store_true")
-    change = users.add_parser("set", help="change an account's role or deactivate/activate it (admins)")
+    change = users.add_parser("set", help="change an account's role, deactivate/activate it or reset its password "
+                                          "(admins)")
     change.add_argument("username")
     change.add_argument("--role", choices=[r.value for r in Role])
     active = change.add_mutually_exclusive_group()
     active.add_argument("--inactive", action="store_true", help="deactivate: no login; labels stay")
     active.add_argument("--active", action="store_true", help="activate again")
+    change.add_argument("--password-stdin", action="store_true",
+                        help="set a new password, read from standard input (audited)")
 
     assign = commands.add_parser("assign", help="reserve the next items of the review queue for an annotator")
     assign.add_argument("--project", required=True)
@@ -375,16 +378,19 @@ def _projects(engine: Engine, args: argparse.Namespace) -> int:
 def _version(engine: Engine, args: argparse.Namespace) -> int:
     from curation.version_cli import run_version_command
 
-    return run_version_command(engine, _actor(engine, args) if args.version_command != "verify" else None, args)
+    return run_version_command(engine, _actor(engine, args), args)
 
 
 def _users_set(engine: Engine, args: argparse.Namespace) -> int:
-    from curation.auth import set_active, set_role
+    from curation.auth import set_active, set_password, set_role
 
     actor = _actor(engine, args)
     user = get_user(engine, args.username)
-    if args.role is None and not args.active and not args.inactive:
-        raise InputError("say what to change: --role, --active or --inactive")
+    if args.role is None and not args.active and not args.inactive and not args.password_stdin:
+        raise InputError("say what to change: --role, --active, --inactive or --password-stdin")
+    if args.password_stdin:
+        user = set_password(engine, actor, user.id, sys.stdin.readline().rstrip("\n"))
+        print(f"{user.username}: password set")
     if args.role is not None:
         user = set_role(engine, actor, user.id, Role(args.role))
     if args.active or args.inactive:

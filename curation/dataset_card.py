@@ -73,7 +73,7 @@ def dataset_card(p: dict[str, Any]) -> str:
     if p.get("approval_note"):
         lines.append(f"- **Approval note:** {p['approval_note']}")
     if p.get("override_reason"):
-        lines.append(f"- **⚠ Approved with an override** of {', '.join(p.get('overridden_checks') or [])}: "
+        lines.append(f"- **⚠ Approved with an override** of {p.get('overridden_summary') or ', '.join(p.get('overridden_checks') or [])}: "
                      f"{p['override_reason']}")
     lines.append(f"- **Agreement:** Krippendorff's alpha {alpha:.3f}{interval}" if alpha is not None
                  else f"- **Agreement:** undefined ({agreement.get('reason') or 'no items with two labels'})")

@@ -314,7 +314,7 @@ def find_duplicates(
     from curation.auth import LEADS, require_role
 
     require_role(actor, *LEADS)
-    items = load_items(engine, project_id)
+    items = load_items(engine, actor, project_id)
     vectors = project_vectors(items, model, progress=progress) if len(items) else None
     return duplicate_report(items, vectors, threshold)
 

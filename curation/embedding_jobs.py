@@ -119,7 +119,7 @@ def start_job(project_id: int, model: str | None = None) -> dict[str, Any]:
 
 def run_job(engine: Engine, project_id: int, model: str | None, path: Path | None) -> dict[str, Any]:
     """The work of a job (run inside the background process, or directly by the CLI)."""
-    from curation.embeddings import embed_texts, load_items
+    from curation.embeddings import embed_texts, read_project_items
 
     state: dict[str, Any] = {
         "status": RUNNING,
@@ -142,7 +142,7 @@ def run_job(engine: Engine, project_id: int, model: str | None, path: Path | Non
             last[0] = now
 
     try:
-        items = load_items(engine, project_id)
+        items = read_project_items(engine, project_id)
         state.update(total=len(items), fingerprint=items.fingerprint)
         save(force=True)
 

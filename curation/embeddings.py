@@ -43,7 +43,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -51,6 +51,8 @@ from curation.settings import get_settings
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
+
+    from curation.models import User
 
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -364,8 +366,18 @@ class ProjectItems:
         return len(self.ids)
 
 
-def load_items(engine: Engine, project_id: int, *, include_excluded: bool = False) -> ProjectItems:
-    """The project's examples (not excluded ones unless asked) for the embedding analyses."""
+def load_items(engine: Engine, actor: User, project_id: int, *, include_excluded: bool = False) -> ProjectItems:
+    """The project's examples (not excluded ones unless asked) for the embedding analyses (leads and
+    admins: the items carry final labels, which annotators must not see before they label)."""
+    from curation.auth import LEADS, require_role
+
+    require_role(actor, *LEADS)
+    return read_project_items(engine, project_id, include_excluded=include_excluded)
+
+
+def read_project_items(engine: Engine, project_id: int, *, include_excluded: bool = False) -> ProjectItems:
+    """`load_items` without the role check, for the background embedding job (started by a page or
+    command that checked its user) and for core functions that checked theirs."""
     from sqlalchemy import select
 
     from curation.db import read_session

@@ -348,6 +348,16 @@ def _load_csv(path: Path, file_format: str, cache: str) -> datasets.Dataset:
     duplicated = [name for name, n in Counter(header).items() if n > 1]
     if duplicated:
         raise InputError(f"the header names column '{duplicated[0]}' twice", file=path.name)
+    # The CSV reader fills a short row's missing fields with nulls without a word: a row that lost a
+    # field (a missing comma, a cut-off line) would import as an unlabelled item. Refuse it here.
+    ragged = _first_ragged_csv_row(path, delimiter)
+    if ragged is not None:
+        row, line, expected, found = ragged
+        if found < expected:
+            raise InputError(f"line {line}: {found} fields but the header has {expected}; the value of "
+                             f"'{header[found]}' is missing", file=path.name, row=row, field=header[found])
+        raise InputError(f"line {line}: expected {expected} fields like the header, found {found}",
+                         file=path.name, row=row)
     # Every column as text: ids like "007" keep their zeros and no chunk guesses a different type.
     features = datasets.Features({name: datasets.Value("string") for name in header})
     return datasets.load_dataset("csv", data_files=str(path), split="train", cache_dir=cache, features=features,
@@ -464,7 +474,7 @@ def _explain_load_error(path: Path, file_format: str, error: Exception) -> Input
                 if not seen_data:
                     return InputError("the file has no data rows", file=path.name)
     if file_format in ("csv", "tsv"):
-        bad_row = _first_overlong_csv_row(path, "\t" if file_format == "tsv" else ",")
+        bad_row = _first_ragged_csv_row(path, "\t" if file_format == "tsv" else ",")
         if bad_row is not None:
             row, line, expected, found = bad_row
             return InputError(f"line {line}: expected {expected} fields like the header, found {found}",
@@ -478,8 +488,9 @@ def _explain_load_error(path: Path, file_format: str, error: Exception) -> Input
     return InputError(f"cannot read the file as {file_format}: {message}", file=path.name)
 
 
-def _first_overlong_csv_row(path: Path, delimiter: str) -> tuple[int, int, int, int] | None:
-    """(row, line, header fields, row fields) of the first data row with more fields than the header."""
+def _first_ragged_csv_row(path: Path, delimiter: str) -> tuple[int, int, int, int] | None:
+    """(row, line, header fields, row fields) of the first data row with more or fewer fields than the
+    header (blank lines are not rows)."""
     with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle, delimiter=delimiter)
         header = next(reader, None) or []
@@ -489,7 +500,7 @@ def _first_overlong_csv_row(path: Path, delimiter: str) -> tuple[int, int, int, 
                 start_line = reader.line_num + 1
                 continue
             row_number += 1
-            if len(row) > len(header):
+            if len(row) != len(header):
                 return row_number, start_line, len(header), len(row)
             start_line = reader.line_num + 1
     return None
@@ -715,14 +726,16 @@ def _check_mapping(table: Table, mapping: ColumnMapping) -> None:
         if field_name == "label" and column and isinstance(features[column], datasets.ClassLabel):
             continue  # class ids, read as their names
         if column and not _is_scalar_feature(features[column]):
-            raise InputError(f"column '{column}' holds {_describe(features[column])}, not text",
-                             file=table.name, field=field_name)
+            row, value = _first_odd_value(table, column, text_only=False)
+            raise InputError(f"column '{column}' holds {_describe(features[column])}, not text; the first "
+                             f"such value is {_value_preview(value)}", file=table.name, row=row, field=field_name)
     for field_name in ("text", "prompt", "response"):
         # Content is text: a typed column of numbers or booleans is a mis-mapped column, not content.
         column = getattr(mapping, field_name)
         if column and features[column].dtype not in ("string", "large_string", "null"):
-            raise InputError(f"column '{column}' holds {_describe(features[column])} values, not text",
-                             file=table.name, field=field_name)
+            row, value = _first_odd_value(table, column, text_only=True)
+            raise InputError(f"column '{column}' holds {_describe(features[column])} values, not text; the first "
+                             f"is {_value_preview(value)}", file=table.name, row=row, field=field_name)
     if mapping.messages and not isinstance(features[mapping.messages], (datasets.List, datasets.LargeList, list)):
         raise InputError(f"column '{mapping.messages}' holds {_describe(features[mapping.messages])}, "
                          "not a list of {role, content} messages", file=table.name, field="messages")
@@ -739,6 +752,31 @@ def _check_task_fields(table: Table, mapping: ColumnMapping, task_type: TaskType
     if not has_content and not mapping.long_format:
         field_name = "text" if task_type is TaskType.classification else "prompt"
         raise InputError("no content column is mapped", file=table.name, field=field_name)
+
+
+def _first_odd_value(table: Table, column: str, *, text_only: bool) -> tuple[int | None, Any]:
+    """(1-based row, value) of the first value in `column` that is not text (`text_only`) or not a
+    single value: a JSON object or list, or (in a column of mixed JSON types) a value of another type
+    than the column's first one. (None, None) when no row stands out."""
+    first_type: type | None = None
+    for number, value in enumerate(table.dataset[column], start=1):
+        if value is None:
+            continue
+        if isinstance(value, (dict, list)) or (text_only and not isinstance(value, str)):
+            return number, value
+        if first_type is None:
+            first_type = type(value)
+        elif type(value) is not first_type:
+            return number, value
+    return None, None
+
+
+def _value_preview(value: Any, limit: int = 60) -> str:
+    try:
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _is_scalar_feature(feature: Any) -> bool:

@@ -177,7 +177,7 @@ def find_label_issues_in_project(
     from curation.auth import LEADS, require_role
 
     require_role(actor, *LEADS)
-    items = load_items(engine, project_id)
+    items = load_items(engine, actor, project_id)
     keep = [i for i, label in enumerate(items.labels) if label]
     vectors = project_vectors(items, model, progress=progress) if keep else np.zeros((len(items), 0))
     return label_issue_report(items, vectors)

@@ -167,7 +167,7 @@ def project_leakage(
     from curation.auth import LEADS, require_role
 
     require_role(actor, *LEADS)
-    items = load_items(engine, project_id)
+    items = load_items(engine, actor, project_id)
     split = dict(zip(items.ids, items.splits))
     sizes = dict(Counter(s or "(none)" for s in items.splits))
     if TRAIN not in sizes or len([s for s in sizes if s not in (TRAIN, "(none)")]) == 0:
@@ -191,7 +191,7 @@ def project_split(
     from curation.auth import LEADS, require_role
 
     require_role(actor, *LEADS)
-    items = load_items(engine, project_id)
+    items = load_items(engine, actor, project_id)
     keep = [i for i, status in enumerate(items.statuses) if not labelled_only or status == "labelled"]
     vectors = project_vectors(items, model)[keep] if keep else None
     return build_split(

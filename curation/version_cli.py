@@ -30,21 +30,21 @@ def _print_version(engine: Engine, version: DatasetVersion) -> None:
         print(f"  approved by {p['approved_by']} at {p['approved_at']}" + (f": {p['approval_note']}"
                                                                              if p["approval_note"] else ""))
     if version.override_reason:
-        print(f"  OVERRIDE of {', '.join(p['overridden_checks'])}: {version.override_reason}")
+        print(f"  OVERRIDE of {p['overridden_summary']}: {version.override_reason}")
     for item in items_of(version.checklist or {}):
         print(f"  {STATUS_ICONS.get(item.status, '')} {item.status:<4} {item.name}: {item.value}  [{item.threshold}]")
 
 
-def run_version_command(engine: Engine, actor: User | None, args: argparse.Namespace) -> int:
+def run_version_command(engine: Engine, actor: User, args: argparse.Namespace) -> int:
     command = args.version_command
+    assert actor is not None
     if command == "verify":
-        result = V.verify_version(engine, args.id)
+        result = V.verify_version(engine, actor, args.id)
         if result.ok:
             print(result.message)
             return 0
         print(f"error: {result.message}", file=sys.stderr)
         return 1
-    assert actor is not None
     if command == "create":
         project = get_project(engine, args.project)
         options = V.BuildOptions(eval_fraction=args.eval_fraction, seed=args.seed,
@@ -56,7 +56,7 @@ def run_version_command(engine: Engine, actor: User | None, args: argparse.Names
     elif command == "export":
         formats = tuple(dict.fromkeys(args.format)) if args.format else V.EXPORT_FORMATS
         paths = V.export_version(engine, actor, args.id, args.out, formats)
-        version = V.get_version(engine, args.id)
+        version = V.read_version(engine, actor, args.id)
         print(f"version {version.number} (sha256 {version.content_hash}) -> {args.out}: "
               f"{len(paths)} files ({', '.join(formats)}, README.md)")
         return 0
@@ -72,7 +72,7 @@ def run_version_command(engine: Engine, actor: User | None, args: argparse.Names
         return 0
     elif command == "list":
         project = get_project(engine, args.project)
-        versions = V.list_versions(engine, project.id)
+        versions = V.list_versions(engine, actor, project.id)
         if args.json:
             print(json.dumps([V.version_provenance(engine, v.id) for v in versions], indent=2, ensure_ascii=False))
         else:
@@ -80,7 +80,7 @@ def run_version_command(engine: Engine, actor: User | None, args: argparse.Names
                 print(V.version_label(version) + (f" ({version.override_reason})" if version.override_reason else ""))
         return 0
     else:  # show
-        version = V.get_version(engine, args.id)
+        version = V.read_version(engine, actor, args.id)
     if getattr(args, "json", False):
         print(json.dumps(_summary(engine, version), indent=2, ensure_ascii=False, default=str))
     else:

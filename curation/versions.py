@@ -25,7 +25,7 @@ import math
 import os
 import re
 import shutil
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,11 +34,13 @@ from typing import Any
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 import datasets  # noqa: E402
+import numpy as np  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
 from curation import audit  # noqa: E402
+from curation.agreement_report import agreement_report  # noqa: E402
 from curation.auth import LEADS, require_role  # noqa: E402
 from curation.checklist import (  # noqa: E402
     FAIL,
@@ -48,9 +50,13 @@ from curation.checklist import (  # noqa: E402
     evaluate,
     failing,
     items_of,
+    overridden_summary,
 )
 from curation.db import read_session  # noqa: E402
-from curation.errors import Conflict, InputError, NotFound  # noqa: E402
+from curation.dedup import components, exact_duplicate_pairs, near_duplicate_pairs  # noqa: E402
+from curation.diversity import cluster  # noqa: E402
+from curation.embeddings import DEFAULT_MODEL, ProjectItems, embed_texts  # noqa: E402
+from curation.errors import Conflict, CurationError, InputError, NotFound  # noqa: E402
 from curation.models import (  # noqa: E402
     Adjudication,
     Annotation,
@@ -64,8 +70,10 @@ from curation.models import (  # noqa: E402
     VersionStatus,
     utcnow,
 )
+from curation.quality import label_issue_report  # noqa: E402
 from curation.retry import run_write  # noqa: E402
 from curation.settings import get_settings  # noqa: E402
+from curation.splits import build_split, find_leakage  # noqa: E402
 
 SPLITS = ("train", "eval")
 EXPORT_FORMATS = ("hf", "jsonl", "parquet")
@@ -151,8 +159,14 @@ def get_version(engine: Engine, version_id: int) -> DatasetVersion:
     return version
 
 
-def version_items(engine: Engine, version_id: int) -> list[DatasetVersionItem]:
-    """The version's items, train first, then eval, each by external id."""
+def read_version(engine: Engine, actor: User, version_id: int) -> DatasetVersion:
+    """One version (leads and admins): `get_version` for pages and commands acting for a user."""
+    require_role(actor, *LEADS)
+    return get_version(engine, version_id)
+
+
+def _stored_items(engine: Engine, version_id: int) -> list[DatasetVersionItem]:
+    """The version's items, train first, then eval, each by external id (no role check: callers check)."""
     get_version(engine, version_id)
     with read_session(engine) as session:
         items = list(session.execute(select(DatasetVersionItem).where(DatasetVersionItem.version_id == version_id)
@@ -160,8 +174,15 @@ def version_items(engine: Engine, version_id: int) -> list[DatasetVersionItem]:
     return sorted(items, key=lambda i: (SPLITS.index(i.split) if i.split in SPLITS else 9, i.external_id))
 
 
-def list_versions(engine: Engine, project_id: int) -> list[DatasetVersion]:
-    """A project's versions, newest first."""
+def version_items(engine: Engine, actor: User, version_id: int) -> list[DatasetVersionItem]:
+    """The version's items, train first, then eval, each by external id (leads and admins)."""
+    require_role(actor, *LEADS)
+    return _stored_items(engine, version_id)
+
+
+def list_versions(engine: Engine, actor: User, project_id: int) -> list[DatasetVersion]:
+    """A project's versions, newest first (leads and admins)."""
+    require_role(actor, *LEADS)
     with read_session(engine) as session:
         return list(session.execute(select(DatasetVersion).where(DatasetVersion.project_id == project_id)
                                     .order_by(DatasetVersion.number.desc())).scalars())
@@ -175,10 +196,15 @@ def usernames(engine: Engine, ids: Sequence[int | None]) -> dict[int, str]:
         return dict(session.execute(select(User.id, User.username).where(User.id.in_(wanted))).all())
 
 
-def verify_version(engine: Engine, version_id: int) -> VerifyResult:
-    """Recompute the version's SHA-256 from its stored items and compare it with the stored one."""
-    version = get_version(engine, version_id)
-    items = version_items(engine, version_id)
+def verify_version(engine: Engine, actor: User, version_id: int) -> VerifyResult:
+    """Recompute the version's SHA-256 from its stored items and compare it with the stored one
+    (leads and admins)."""
+    require_role(actor, *LEADS)
+    return _check(get_version(engine, version_id), _stored_items(engine, version_id))
+
+
+def _check(version: DatasetVersion, items: Sequence[DatasetVersionItem]) -> VerifyResult:
+    """`items` (as read, in any order) against the version's stored SHA-256, per-item hashes and count."""
     actual = version_hash(items)
     bad = tuple(item.external_id for item in items if item_hash(item) != item.content_hash)
     count_ok = len(items) == version.item_count
@@ -214,25 +240,58 @@ def _row(item: DatasetVersionItem, task_type: str) -> dict[str, Any]:
             "licence": item.licence}
 
 
-def version_records(engine: Engine, version_id: int) -> dict[str, list[dict[str, Any]]]:
-    """The version's rows per split, in the DatasetDict's columns."""
-    version = get_version(engine, version_id)
+def _records(version: DatasetVersion, items: Sequence[DatasetVersionItem]) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {name: [] for name in SPLITS}
-    for item in version_items(engine, version_id):
+    for item in items:
         out.setdefault(item.split, []).append(_row(item, str(version.task_type)))
     return out
 
 
-def version_dataset_dict(engine: Engine, version_id: int) -> datasets.DatasetDict:
-    """'train' and 'eval' splits. Classification: id, text, label, source, licence. Generation: id,
-    messages (chat, TRL SFTTrainer format), source, licence."""
-    version = get_version(engine, version_id)
+def version_records(engine: Engine, version_id: int) -> dict[str, list[dict[str, Any]]]:
+    """The version's rows per split, in the DatasetDict's columns."""
+    return _records(get_version(engine, version_id), _stored_items(engine, version_id))
+
+
+def _dataset_dict(version: DatasetVersion, items: Sequence[DatasetVersionItem]) -> datasets.DatasetDict:
     features = _features(str(version.task_type))
     parts = {}
-    for name, rows in version_records(engine, version_id).items():
+    for name, rows in _records(version, items).items():
         parts[name] = (datasets.Dataset.from_list(rows, features=features) if rows else
                        datasets.Dataset.from_dict({column: [] for column in features}, features=features))
     return datasets.DatasetDict(parts)
+
+
+def version_dataset_dict(engine: Engine, version_id: int) -> datasets.DatasetDict:
+    """'train' and 'eval' splits. Classification: id, text, label, source, licence. Generation: id,
+    messages (chat, TRL SFTTrainer format), source, licence. Not verified: what trains or leaves the
+    workbench goes through `verified_dataset_dict`."""
+    return _dataset_dict(get_version(engine, version_id), _stored_items(engine, version_id))
+
+
+def require_intact(engine: Engine, version_id: int, refusing: str) -> tuple[DatasetVersion,
+                                                                             list[DatasetVersionItem]]:
+    """The approved version and its stored items, after checking exactly those items against the
+    version's SHA-256. Raises Conflict "`refusing`: <verify message>" when they differ, or when the
+    version is not approved.
+
+    No role check here: the callers (training start and worker, export, Hub push) check the actor."""
+    version = get_version(engine, version_id)
+    if version.status != VersionStatus.approved:
+        raise Conflict(f"{refusing}: version {version.number} is {version.status}; only approved versions "
+                       "train or leave the workbench.")
+    items = _stored_items(engine, version_id)
+    check = _check(version, items)
+    if not check.ok:
+        raise Conflict(f"{refusing}: {check.message}")
+    return version, items
+
+
+def verified_dataset_dict(engine: Engine, version_id: int, refusing: str) -> tuple[DatasetVersion,
+                                                                                    datasets.DatasetDict]:
+    """`require_intact`, then the DatasetDict built from the very rows just checked (one read, so a row
+    changed between a check and a second read cannot slip through)."""
+    version, items = require_intact(engine, version_id, refusing)
+    return version, _dataset_dict(version, items)
 
 
 def version_provenance(engine: Engine, version_id: int) -> dict[str, Any]:
@@ -260,6 +319,7 @@ def version_provenance(engine: Engine, version_id: int) -> dict[str, Any]:
         "approval_note": version.approval_note,
         "override_reason": version.override_reason,
         "overridden_checks": list((version.checklist or {}).get("overridden", [])),
+        "overridden_summary": overridden_summary(version.checklist or {}),
         "sources": stats.get("sources", {}),
         "licences": stats.get("licences", {}),
         "counts_per_source": stats.get("sources", {}),
@@ -324,15 +384,6 @@ def _draft(example: Example, task_type: TaskType) -> _Draft:
                   example.source, example.licence, example.split, example.content_hash)
 
 
-def _normalised(text: str) -> str:
-    """Exact-duplicate key: the embeddings issue's `normalise_text` (NFKC, case-folded, whitespace collapsed)."""
-    try:
-        from curation.embeddings import normalise_text
-    except ImportError:  # fallback while curation.embeddings is absent
-        return " ".join(text.casefold().split())
-    return normalise_text(text)
-
-
 @dataclass
 class _Analysis:
     """Near-duplicate structure of a candidate's items (issue 5's APIs: curation.embeddings, dedup, splits,
@@ -348,11 +399,9 @@ def _embed(drafts: list[_Draft], options: BuildOptions) -> tuple[Any, str]:
     if not options.use_embeddings:
         return None, "exact path (embeddings turned off)"
     try:
-        from curation.embeddings import DEFAULT_MODEL, embed_texts
-
         vectors = embed_texts([d.embed_text() for d in drafts], options.embedding_model).vectors
         return vectors, f"sentence embeddings ({options.embedding_model or DEFAULT_MODEL})"
-    except Exception as error:  # noqa: BLE001 - no model or no module: the exact path, saying why
+    except Exception as error:  # noqa: BLE001 - no model on disk: the exact path, saying why
         return None, f"exact path (embeddings unavailable: {type(error).__name__}: {str(error)[:120]})"
 
 
@@ -362,19 +411,6 @@ def analyse(drafts: list[_Draft], options: BuildOptions, threshold: float) -> _A
     vectors, how = _embed(drafts, options)
     texts = [d.embed_text() for d in drafts]
     result = _Analysis(vectors, "")
-    try:
-        from curation.dedup import components, exact_duplicate_pairs, near_duplicate_pairs
-    except ImportError:  # FALLBACK while curation.dedup is absent: normalised exact matches only
-        keys: dict[str, int] = {}
-        result.groups = [keys.setdefault(_normalised(t), len(keys)) for t in texts]
-        members: dict[int, list[int]] = defaultdict(list)
-        for index, group in enumerate(result.groups):
-            members[group].append(index)
-        result.pairs = {(a, b) for m in members.values() for i, a in enumerate(m) for b in m[i + 1:]}
-        result.method = "normalised exact match (fallback: curation.dedup not available)"
-        return result
-    import numpy as np
-
     parts = [exact_duplicate_pairs(texts)]
     if vectors is not None:
         parts.append(near_duplicate_pairs(vectors, threshold))
@@ -403,10 +439,6 @@ def _assign_splits(drafts: list[_Draft], analysis: _Analysis, options: BuildOpti
                 fixed[index] = "eval"
     free = [i for i in range(len(drafts)) if i not in fixed]
     prefix = "kept imported train/eval splits; " if options.keep_existing_splits else ""
-    try:
-        from curation.splits import build_split
-    except ImportError:
-        return prefix + _fallback_split(drafts, analysis.groups, free, options)
     vectors = analysis.vectors[free] if analysis.vectors is not None and free else None
     sides = build_split([drafts[i].example_id for i in free], [drafts[i].label for i in free],
                         [drafts[i].embed_text() for i in free], vectors, eval_fraction=options.eval_fraction,
@@ -419,37 +451,8 @@ def _assign_splits(drafts: list[_Draft], analysis: _Analysis, options: BuildOpti
                      f"{options.eval_fraction:g}, seed {options.seed}")
 
 
-def _fallback_split(drafts: list[_Draft], groups: list[int], free: list[int], options: BuildOptions) -> str:
-    """FALLBACK used only when curation.splits is absent: each label's groups ordered by a SHA-256 of
-    (seed, group content), the first ones to eval until the label's eval share is reached."""
-    members: dict[int, list[int]] = defaultdict(list)
-    for index in free:
-        members[groups[index]].append(index)
-    strata: dict[str, list[int]] = defaultdict(list)
-    for group, indices in members.items():
-        strata[Counter(drafts[i].label or "" for i in indices).most_common(1)[0][0]].append(group)
-    for group_ids in strata.values():
-        target = int(round(options.eval_fraction * sum(len(members[g]) for g in group_ids)))
-        order = sorted(group_ids, key=lambda g: hashlib.sha256(
-            f"{options.seed}:{drafts[members[g][0]].content_hash}".encode()).hexdigest())
-        taken = 0
-        for group in order:
-            to_eval = len(order) > 1 and taken < target and (taken + len(members[group]) <= target or taken == 0)
-            for i in members[group]:
-                drafts[i].split = "eval" if to_eval else "train"
-            taken += len(members[group]) if to_eval else 0
-    return f"fallback split (curation.splits not available), eval fraction {options.eval_fraction:g}, seed {options.seed}"
-
-
 def _leakage(drafts: list[_Draft], analysis: _Analysis, threshold: float) -> tuple[list[str], str]:
     """Eval items that duplicate a train item (exactly, or above the threshold with embeddings)."""
-    try:
-        from curation.splits import find_leakage
-    except ImportError:
-        train_groups = {analysis.groups[i] for i, d in enumerate(drafts) if d.split == "train"}
-        return sorted(d.external_id for i, d in enumerate(drafts)
-                      if d.split == "eval" and analysis.groups[i] in train_groups), \
-            "eval items in a duplicate group with a train item (fallback)"
     by_example = {d.example_id: d.external_id for d in drafts}
     leaks = find_leakage({d.example_id: d.split for d in drafts}, [d.example_id for d in drafts],
                          [d.embed_text() for d in drafts], analysis.vectors, threshold=threshold)
@@ -463,12 +466,6 @@ def _clusters(analysis: _Analysis, seed: int) -> tuple[int | None, float | None,
     (exp of the entropy of the cluster sizes)."""
     if analysis.vectors is None:
         return None, None, "needs embeddings (" + analysis.method + ")"
-    try:
-        from curation.diversity import cluster
-    except ImportError:
-        return None, None, "needs curation.diversity, not available"
-    import numpy as np
-
     assignments = cluster(analysis.vectors, seed=seed)
     sizes = np.bincount(assignments)
     sizes = sizes[sizes > 0]
@@ -481,11 +478,6 @@ def _clusters(analysis: _Analysis, seed: int) -> tuple[int | None, float | None,
 def _label_errors(drafts: list[_Draft], analysis: _Analysis, project: Project) -> tuple[set[int], str]:
     """Example ids cleanlab flags as likely label errors (curation.quality), classification with embeddings."""
     if analysis.vectors is None or TaskType(project.task_type) is not TaskType.classification:
-        return set(), ""
-    try:
-        from curation.embeddings import ProjectItems
-        from curation.quality import label_issue_report
-    except ImportError:
         return set(), ""
     items = ProjectItems(project.id, [d.example_id for d in drafts], [d.external_id for d in drafts],
                          [d.embed_text() for d in drafts], [d.label for d in drafts], ["labelled"] * len(drafts),
@@ -596,9 +588,6 @@ def measure(engine: Engine, actor: User, project: Project, drafts: list[_Draft],
 
 
 def _agreement(engine: Engine, actor: User, project: Project, thresholds: ChecklistThresholds) -> dict[str, Any]:
-    from curation.agreement_report import agreement_report
-    from curation.errors import CurationError
-
     try:
         report = agreement_report(engine, actor, project.id, n_resamples=thresholds.agreement_resamples)
     except CurationError as error:
@@ -743,7 +732,7 @@ def approve_version(engine: Engine, actor: User, version_id: int, *, note: str =
     shown wherever it appears. The stored items must still match the version's hash. Audited."""
     require_role(actor, *LEADS)
     override = (override_reason or "").strip() or None
-    check = verify_version(engine, version_id)
+    check = _check(get_version(engine, version_id), _stored_items(engine, version_id))
     if not check.ok:
         raise Conflict(f"Cannot approve: {check.message}")
     candidate = get_version(engine, version_id)
@@ -785,9 +774,10 @@ def approve_version(engine: Engine, actor: User, version_id: int, *, note: str =
     return run_write(engine, work)
 
 
-def edits_since(engine: Engine, version: DatasetVersion) -> int:
+def edits_since(engine: Engine, actor: User, version: DatasetVersion) -> int:
     """How many of the project's examples changed (labels, decisions, exclusions, text) after the version
-    was built: those edits are not in it and go into the next candidate."""
+    was built: those edits are not in it and go into the next candidate (leads and admins)."""
+    require_role(actor, *LEADS)
     with read_session(engine) as session:
         return int(session.execute(select(func.count()).select_from(Example).where(
             Example.project_id == version.project_id, Example.updated_at > version.created_at)).scalar_one())
@@ -829,8 +819,8 @@ def diff_versions(engine: Engine, actor: User, a_id: int, b_id: int) -> VersionD
     response), moved between splits, and the statistics that changed (leads and admins)."""
     require_role(actor, *LEADS)
     a, b = get_version(engine, a_id), get_version(engine, b_id)
-    old = {item.external_id: item for item in version_items(engine, a_id)}
-    new = {item.external_id: item for item in version_items(engine, b_id)}
+    old = {item.external_id: item for item in _stored_items(engine, a_id)}
+    new = {item.external_id: item for item in _stored_items(engine, b_id)}
     diff = VersionDiff(a_id, b_id, a.number, b.number, added=sorted(set(new) - set(old)),
                        removed=sorted(set(old) - set(new)))
     for key in sorted(set(old) & set(new)):
@@ -865,18 +855,12 @@ def export_version(engine: Engine, actor: User, version_id: int, out: str | Path
     unknown = [f for f in formats if f not in EXPORT_FORMATS]
     if unknown or not formats:
         raise InputError(f"export formats are {', '.join(EXPORT_FORMATS)}; got {', '.join(unknown) or 'none'}")
-    version = get_version(engine, version_id)
-    if version.status != VersionStatus.approved:
-        raise Conflict(f"Version {version.number} is a candidate: only approved versions are exported.")
-    check = verify_version(engine, version_id)
-    if not check.ok:
-        raise Conflict(f"Refusing to export: {check.message}")
+    version, dataset_dict = verified_dataset_dict(engine, version_id, "Refusing to export")
     out = Path(out)
     partial = out.with_name(out.name + ".partial")
     if partial.exists():
         shutil.rmtree(partial)
     partial.mkdir(parents=True)
-    dataset_dict = version_dataset_dict(engine, version_id)
     try:
         if "hf" in formats:
             dataset_dict.save_to_disk(str(partial / "hf"))
@@ -920,18 +904,13 @@ def push_version_to_hub(engine: Engine, actor: User, version_id: int, repo_id: s
         raise InputError("set HF_TOKEN to push to the Hugging Face Hub", field="hf_token")
     if not repo_id.strip():
         raise InputError("name the Hub repository (owner/name)", field="repo_id")
-    version = get_version(engine, version_id)
-    if version.status != VersionStatus.approved:
-        raise Conflict(f"Version {version.number} is a candidate: only approved versions are pushed.")
-    check = verify_version(engine, version_id)
-    if not check.ok:
-        raise Conflict(f"Refusing to push: {check.message}")
+    version, dataset_dict = verified_dataset_dict(engine, version_id, "Refusing to push")
     from huggingface_hub import HfApi
 
     offline = datasets.config.HF_HUB_OFFLINE
     datasets.config.HF_HUB_OFFLINE = False  # offline mode guards local reads; a push is meant to go out
     try:
-        version_dataset_dict(engine, version_id).push_to_hub(repo_id, token=token, private=private)
+        dataset_dict.push_to_hub(repo_id, token=token, private=private)
         HfApi(token=token).upload_file(path_or_fileobj=dataset_card(version_provenance(engine, version_id)).encode(),
                                        path_in_repo="README.md", repo_id=repo_id, repo_type="dataset")
     finally:

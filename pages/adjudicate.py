@@ -2,7 +2,6 @@
 annotator and comment. The lead sets the final label or response with a reason, and can relabel,
 exclude or include any item. Other pages open an item here by setting `adjudicate.example_id`."""
 
-import difflib
 import json
 from collections import Counter
 
@@ -24,7 +23,7 @@ from curation.queue import queue_stats, set_queue_order
 from curation.review import FLAGS, original_response
 from ui.keyboard import label_key
 from ui.session import current_project, flash, get_engine, require_user, show_flash, switch_project
-from ui.widgets import escape_markdown, show_error, show_example
+from ui.widgets import escape_markdown, show_error, show_example, show_word_diff
 
 REQUEST = "adjudicate.example_id"  # the contract with other pages: open this example first
 OPEN = "adjudicate.open"  # the example on screen
@@ -133,9 +132,8 @@ if generation:
         with st.expander(f"{escape_markdown(view.annotator)}'s response (rating {view.annotation.rating})"):
             original = original_response(example)
             edited = view.annotation.response if view.annotation.response is not None else original
-            diff = list(difflib.unified_diff(original.splitlines(), edited.splitlines(), "original",
-                                             view.annotator, lineterm=""))
-            st.code("\n".join(diff) if diff else "(unchanged)", language="diff")
+            st.caption(escape_markdown("Changes to the original, word by word: [-removed-] {+added+}"))
+            show_word_diff(original, edited)
 if detail.adjudications:
     st.markdown("**Lead decisions**")
     st.dataframe(pd.DataFrame([{"lead": name, "final": a.final_label if not generation else a.final_response,

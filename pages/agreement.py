@@ -13,7 +13,6 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
-from sqlalchemy.engine import Engine
 from streamlit.errors import StreamlitAPIException
 
 from curation.agreement_report import (
@@ -46,13 +45,13 @@ BAND_COLOURS = {"unreliable": "red", "tentative": "orange", "reliable": "green",
 
 
 @st.cache_data(show_spinner="Computing agreement...", max_entries=32)
-def cached_report(url: str, project_id: int, level: str, version: str, _engine: Engine,
+def cached_report(url: str, project_id: int, level: str, version: str, _engine: Any,
                   _actor: User) -> AgreementReport:
     return agreement_report(_engine, _actor, project_id, level)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def cached_confusion(url: str, project_id: int, a: int, b: int, version: str, _engine: Engine,
+def cached_confusion(url: str, project_id: int, a: int, b: int, version: str, _engine: Any,
                      _actor: User) -> Confusion:
     return confusion(_engine, _actor, project_id, a, b)
 
@@ -185,9 +184,12 @@ st.subheader("Confusion between two annotators")
 if report.n_raters >= 2:
     names = dict(zip(report.pairwise.annotator_ids, report.pairwise.annotators, strict=True))
     ids = list(names)
+    busiest_a, busiest_b = report.pairwise.most_shared_pair()  # opens on a pair with something to compare
     left, right = st.columns(2)
-    first = left.selectbox("Annotator A (rows)", ids, index=0, format_func=names.__getitem__, key=f"{key}.a")
-    second = right.selectbox("Annotator B (columns)", ids, index=1, format_func=names.__getitem__, key=f"{key}.b")
+    first = left.selectbox("Annotator A (rows)", ids, index=busiest_a, format_func=names.__getitem__,
+                           key=f"{key}.a")
+    second = right.selectbox("Annotator B (columns)", ids, index=busiest_b, format_func=names.__getitem__,
+                             key=f"{key}.b")
     try:
         pair = cached_confusion(url, project.id, first, second, version, engine, user)
     except Exception as error:  # noqa: BLE001 - the page shows any failure instead of raising

@@ -1,5 +1,5 @@
 """Data browser (leads): filter by status, label, annotator, source and split, search text, page
-through, open one example with its annotations, and export the selection."""
+through, open one example (click its row) with its annotations, and export the selection."""
 
 import shutil
 import tempfile
@@ -7,13 +7,17 @@ from pathlib import Path
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy import select
 
-from curation.browse import ExampleFilter, annotators_of, browse_examples, distinct_values
-from curation.db import read_session
+from curation.browse import (
+    ExampleFilter,
+    annotators_of,
+    browse_examples,
+    distinct_values,
+    example_annotations,
+)
 from curation.errors import CurationError
 from curation.io import EXPORT_FORMATS, export_project
-from curation.models import Annotation, ExampleStatus, Role, User
+from curation.models import ExampleStatus, Role
 from ui.session import current_project, get_engine, require_user
 from ui.widgets import STATUS_ICONS, escape_markdown, preview_text, show_error, show_example, show_json
 
@@ -55,25 +59,25 @@ table = pd.DataFrame([{
     "source": example.source or "",
     "split": example.split or "",
 } for example in page.rows])
-st.dataframe(table, hide_index=True, width="stretch")
-
-if page.rows:
-    by_id = {example.id: example for example in page.rows}
-    chosen = st.selectbox("Open example", list(by_id), format_func=lambda i: f"#{i} · {by_id[i].external_id}",
-                          key=f"{key}.open")
-    example = by_id[chosen]
+# A row is opened by clicking it in the table; the selection is keyed by the page and filters, so a
+# new page of rows starts with none selected instead of a stale row number.
+table_key = f"{key}.table.{page.page}.{page_size}.{hash(selection)}"
+event = st.dataframe(table, hide_index=True, width="stretch", key=table_key, on_select="rerun",
+                     selection_mode="single-row")
+picked = [row for row in event.selection.rows if 0 <= row < len(page.rows)]
+if page.rows and not picked:
+    st.caption("Click a row to open its example.")
+if picked:
+    example = page.rows[picked[0]]
     with st.container(border=True):
         st.caption(escape_markdown(f"#{example.id} · {example.external_id} · {example.status} · "
                                    f"source: {example.source or '—'} · licence: {example.licence or '—'}"))
         show_example(example)
-        with read_session(engine) as session:
-            rows = session.execute(select(Annotation, User.username).join(User, User.id == Annotation.annotator_id)
-                                   .where(Annotation.example_id == example.id)
-                                   .order_by(Annotation.created_at)).all()
+        rows = example_annotations(engine, user, example.id)
         if rows:
-            st.dataframe(pd.DataFrame([{"annotator": name, "label": a.label or "", "rating": a.rating,
+            st.dataframe(pd.DataFrame([{"annotator": a.annotator, "label": a.label or "", "rating": a.rating,
                                         "comment": a.comment, "flags": ", ".join(a.flags),
-                                        "at": a.created_at} for a, name in rows]), hide_index=True)
+                                        "at": a.created_at} for a in rows]), hide_index=True)
         if example.meta:
             with st.expander("Metadata"):
                 show_json(example.meta)

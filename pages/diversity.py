@@ -19,7 +19,7 @@ assert project is not None
 st.title("Diversity")
 key = f"div.{project.id}"
 
-items = current_items(project.id)
+items = current_items(user, project.id)
 if len(items) < 2:
     st.info("The map needs at least two examples.")
     st.stop()

@@ -26,7 +26,7 @@ st.title("Duplicates")
 show_flash()
 key = f"dup.{project.id}"
 
-items = current_items(project.id)
+items = current_items(user, project.id)
 if not len(items):
     st.info("No examples to compare yet.")
     st.stop()

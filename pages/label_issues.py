@@ -1,5 +1,6 @@
 """Label issues (leads): suspected label errors ranked by cleanlab's confident learning on
-cross-validated probabilities and k-nearest-neighbour disagreement; send items back to expert review."""
+cross-validated probabilities and k-nearest-neighbour disagreement; select rows in the table and send
+them back to expert review."""
 
 import pandas as pd
 import streamlit as st
@@ -9,7 +10,7 @@ from curation.models import Role
 from curation.quality import label_issue_report, send_to_rereview
 from ui.embedding import current_items, freshness, vectors_or_stop
 from ui.session import current_project, flash, get_engine, require_user, show_flash
-from ui.widgets import show_error
+from ui.widgets import escape_markdown, show_error
 
 user = require_user(Role.lead, Role.admin)
 engine = get_engine()
@@ -19,7 +20,7 @@ st.title("Label issues")
 show_flash()
 key = f"issues.{project.id}"
 
-items = current_items(project.id)
+items = current_items(user, project.id)
 if sum(1 for label in items.labels if label) < 4:
     st.info("Label issues need at least a few labelled examples in two or more labels.")
     st.stop()
@@ -39,7 +40,7 @@ m1.metric("Labelled examples scored", report.labelled)
 m2.metric("Suspected label errors", len(flagged))
 m3.metric("Cross-validation folds", report.folds)
 if report.skipped_labels:
-    st.caption("Left out (fewer than 2 examples): " + ", ".join(report.skipped_labels))
+    st.caption(escape_markdown("Left out (fewer than 2 examples): " + ", ".join(report.skipped_labels)))
 if not flagged:
     st.success("No suspected label errors.")
     st.stop()
@@ -61,28 +62,24 @@ table = pd.DataFrame(
         for i in flagged
     ]
 )
-st.dataframe(table, hide_index=True, width="stretch")
-
-by_id = {i.example_id: i for i in flagged}
-chosen = st.multiselect(
-    "Items to send back to expert review",
-    list(by_id),
-    format_func=lambda i: (
-        f"#{i} · {by_id[i].external_id} · {by_id[i].given_label} → {by_id[i].predicted_label}"
-    ),
-    key=f"{key}.chosen",
-)
+# Rows are chosen by clicking them in the table; the key follows the report, so a new report (after a
+# send, or new labels) starts with nothing selected instead of row numbers meant for the old one.
+st.caption("Click rows in the table to choose items to send back to expert review.")
+table_key = f"{key}.table.{items.fingerprint}"
+event = st.dataframe(table, hide_index=True, width="stretch", key=table_key, on_select="rerun",
+                     selection_mode="multi-row")
+chosen = [flagged[row] for row in event.selection.rows if 0 <= row < len(flagged)]
 c1, c2 = st.columns(2)
 send = None
 if c1.button(f"Send {len(chosen)} selected to re-review", disabled=not chosen, key=f"{key}.send"):
-    send = [by_id[i] for i in chosen]
+    send = chosen
 if c2.button(f"Send all {len(flagged)} suspected to re-review", key=f"{key}.send_all"):
     send = flagged
 if send:
     try:
         count = send_to_rereview(engine, user, project.id, send)
         flash(f"Sent {count} items back to expert review (adjudication queue, highest suspicion first).")
-        st.session_state.pop(f"{key}.chosen", None)
+        st.session_state.pop(table_key, None)
         st.rerun()
     except CurationError as error:
         show_error(error)

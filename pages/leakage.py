@@ -6,6 +6,7 @@ from collections import Counter
 import pandas as pd
 import streamlit as st
 
+from curation.checklist import count
 from curation.dedup import DEFAULT_THRESHOLD
 from curation.errors import CurationError
 from curation.models import Role
@@ -22,7 +23,7 @@ st.title("Split leakage")
 show_flash()
 key = f"leak.{project.id}"
 
-items = current_items(project.id)
+items = current_items(user, project.id)
 if len(items) < 2:
     st.info("Leakage needs at least two examples.")
     st.stop()
@@ -43,7 +44,7 @@ else:
         dict(zip(items.ids, items.splits)), items.ids, items.texts, vectors, threshold=threshold
     )
     if leaks:
-        st.error(f"{len(leaks)} eval items duplicate a train item.")
+        st.error(f"{count(len(leaks), 'eval item')} {'duplicates' if len(leaks) == 1 else 'duplicate'} a train item.")
         st.dataframe(
             pd.DataFrame(
                 [

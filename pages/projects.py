@@ -7,7 +7,7 @@ from curation.errors import CurationError
 from curation.models import FinalLabelRule, Role, TaskType
 from curation.projects import create_project, list_projects, project_stats, update_project
 from ui.session import current_project, flash, get_engine, require_user, show_flash, switch_project
-from ui.widgets import show_error
+from ui.widgets import escape_markdown, show_error
 
 user = require_user()
 engine = get_engine()
@@ -76,19 +76,25 @@ if project is not None:
                     show_error(error)
 
 if is_lead:
+    # The fields keep what was typed when creating fails (a taken name, one label), and are emptied
+    # once the project exists, ready for the next one.
+    new_fields = ("create-project.name", "create-project.task", "create-project.labels",
+                  "create-project.guidelines", "create-project.k")
     with st.form("create-project", clear_on_submit=False):
         st.markdown("**New project**")
-        name = st.text_input("Name")
-        task = st.radio("Task type", [t.value for t in TaskType], horizontal=True,
+        name = st.text_input("Name", key=new_fields[0])
+        task = st.radio("Task type", [t.value for t in TaskType], horizontal=True, key=new_fields[1],
                         help="classification: a label per text; generation: prompt/response or chat pairs")
-        labels = st.text_area("Labels (one per line; empty: taken from the first import)")
-        guidelines = st.text_area("Guidelines (markdown)")
-        k = st.number_input("Annotators per item (k)", 1, 20, 2)
+        labels = st.text_area("Labels (one per line; empty: taken from the first import)", key=new_fields[2])
+        guidelines = st.text_area("Guidelines (markdown)", key=new_fields[3])
+        k = st.number_input("Annotators per item (k)", 1, 20, 2, key=new_fields[4])
         if st.form_submit_button("Create project", type="primary"):
             try:
                 created = create_project(engine, user, name, TaskType(task), labels.splitlines(), guidelines, int(k))
                 switch_project(created.id)
-                flash(f"Created project '{created.name}'.")
+                flash(escape_markdown(f"Created project '{created.name}'."))
+                for field_key in new_fields:
+                    st.session_state.pop(field_key, None)
                 st.rerun()
             except CurationError as error:
                 show_error(error)

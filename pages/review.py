@@ -2,7 +2,6 @@
 guidelines beside it. Keys: digits give the label (or the 1-5 rating), S skips, B goes back to change
 an earlier label, N returns to the queue."""
 
-import difflib
 
 import streamlit as st
 
@@ -20,7 +19,7 @@ from curation.review import (
 )
 from ui.keyboard import BACK, NEXT, SKIP, enable_shortcuts_on_checkboxes, label_key
 from ui.session import current_project, flash, get_engine, require_user, show_flash
-from ui.widgets import escape_markdown, show_error, show_example
+from ui.widgets import escape_markdown, show_error, show_example, show_word_diff
 
 user = require_user()
 engine = get_engine()
@@ -89,11 +88,9 @@ with left:
         edited = st.text_area("Your response (edit the reply as it should be)",
                               own.response if own is not None and own.response is not None else original,
                               height=200, key=f"{item_key}.response")
-        diff = list(difflib.unified_diff(original.splitlines(), edited.splitlines(), "original", "yours",
-                                         lineterm=""))
-        if diff:
-            st.caption("Your changes")
-            st.code("\n".join(diff), language="diff")
+        if edited != original:
+            st.caption(escape_markdown("Your changes, word by word: [-removed-] {+added+}"))
+            show_word_diff(original, edited)
         else:
             st.caption("Unchanged from the original response.")
     comment = st.text_input("Comment (optional)", own.comment if own is not None else "",

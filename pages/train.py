@@ -5,6 +5,7 @@ import json
 
 import streamlit as st
 
+from curation.checklist import overridden_summary
 from curation.errors import CurationError
 from curation.models import Role
 from curation.versions import list_versions, usernames, version_label
@@ -14,6 +15,7 @@ from training.models import REGISTRY, default_base, is_prepared
 from training.preflight import run_preflight
 from ui.session import current_project, flash, get_engine, require_user, show_flash
 from ui.training import is_active, live_progress
+from ui.widgets import escape_markdown
 
 user = require_user(Role.lead, Role.admin)
 engine = get_engine()
@@ -27,7 +29,7 @@ for run in [r for r in jobs.list_runs(engine, project.id, limit=20) if is_active
     with st.container(border=True):
         live_progress(engine, run.id)  # reattaches after a reload: state comes from the database
 
-approved = [v for v in list_versions(engine, project.id) if str(v.status) == "approved"]
+approved = [v for v in list_versions(engine, user, project.id) if str(v.status) == "approved"]
 if not approved:
     st.info("Only approved dataset versions can be trained. Build and approve one on the Versions page.")
     st.stop()
@@ -37,9 +39,11 @@ version_id = st.selectbox("Dataset version (approved)", list(by_id), format_func
 version = by_id[version_id]
 task = str(version.task_type)
 approver = usernames(engine, [version.approved_by_id]).get(version.approved_by_id, "—")
-st.caption(f"{version.item_count:,} items · SHA-256 {version.content_hash[:16]}… · approved by {approver}")
+st.caption(escape_markdown(f"{version.item_count:,} items · SHA-256 {version.content_hash[:16]}… · "
+                           f"approved by {approver}"))
 if version.override_reason:
-    st.warning(f"Approved with an override: {version.override_reason}")
+    st.warning(escape_markdown(f"Approved with an override of {overridden_summary(version.checklist or {})}: "
+                               f"{version.override_reason}"))
 
 registry = [name for name, spec in REGISTRY.items() if spec.task_type == task]
 base = st.text_input("Base model", value=default_base(task), key=f"{key}.base.{task}",

@@ -1,14 +1,14 @@
-"""Users (admins): the accounts, adding one, and changing a role or deactivating an account.
-Every change is audited; the last active admin cannot be demoted or deactivated."""
+"""Users (admins): the accounts, adding one, changing a role, resetting a password, and deactivating
+an account. Every change is audited; the last active admin cannot be demoted or deactivated."""
 
 import pandas as pd
 import streamlit as st
 
-from curation.auth import create_user, list_users, set_active, set_role
+from curation.auth import create_user, list_users, set_active, set_password, set_role
 from curation.errors import CurationError
 from curation.models import Role
 from ui.session import flash, get_engine, require_user, show_flash
-from ui.widgets import show_error
+from ui.widgets import escape_markdown, show_error
 
 user = require_user(Role.admin)
 engine = get_engine()
@@ -40,23 +40,37 @@ with st.form(f"users.change.{account.id}"):
                 set_role(engine, user, account.id, Role(role))
             if active != account.active:
                 set_active(engine, user, account.id, active)
-            flash(f"Updated {account.username}.")
+            flash(escape_markdown(f"Updated {account.username}."))
+            st.rerun()
+        except CurationError as error:
+            show_error(error)
+with st.form(f"users.password.{account.id}", clear_on_submit=True):
+    new_password = st.text_input("New password for this account (at least 8 characters)", type="password")
+    if st.form_submit_button("Set password"):
+        try:
+            set_password(engine, user, account.id, new_password)
+            flash(escape_markdown(f"Set a new password for {account.username}."))
             st.rerun()
         except CurationError as error:
             show_error(error)
 
 st.subheader("Add an account")
-with st.form("users.add", clear_on_submit=True):
+# The fields keep what was typed when adding fails (a taken name, a short password), and are
+# emptied only once the account exists.
+ADD_FIELDS = ("users.add.username", "users.add.display_name", "users.add.role", "users.add.password")
+with st.form("users.add", clear_on_submit=False):
     c1, c2 = st.columns(2)
-    username = c1.text_input("Username")
-    display_name = c2.text_input("Display name (optional)")
+    username = c1.text_input("Username", key=ADD_FIELDS[0])
+    display_name = c2.text_input("Display name (optional)", key=ADD_FIELDS[1])
     c3, c4 = st.columns(2)
-    new_role = c3.selectbox("Role", roles)
-    password = c4.text_input("Password (at least 8 characters)", type="password")
+    new_role = c3.selectbox("Role", roles, key=ADD_FIELDS[2])
+    password = c4.text_input("Password (at least 8 characters)", type="password", key=ADD_FIELDS[3])
     if st.form_submit_button("Add user", type="primary"):
         try:
             created = create_user(engine, user, username, Role(new_role), password or "", display_name)
-            flash(f"Added {created.username} ({new_role}).")
+            flash(escape_markdown(f"Added {created.username} ({new_role})."))
+            for field_key in ADD_FIELDS:
+                st.session_state.pop(field_key, None)
             st.rerun()
         except CurationError as error:
             show_error(error)

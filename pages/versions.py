@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from curation.checklist import AREAS, STATUS_ICONS, ChecklistThresholds, items_of
+from curation.checklist import AREAS, STATUS_ICONS, ChecklistThresholds, items_of, overridden_summary
 from curation.errors import CurationError
 from curation.models import Role, VersionStatus
 from curation.settings import get_settings
@@ -30,7 +30,7 @@ from curation.versions import (
     version_label,
 )
 from ui.session import current_project, flash, get_engine, require_user, show_flash
-from ui.widgets import show_error
+from ui.widgets import escape_markdown, show_error
 
 user = require_user(Role.lead, Role.admin)
 engine = get_engine()
@@ -44,7 +44,7 @@ if f"{key}.pending" in st.session_state:  # a candidate was just built: show it
     st.session_state[f"{key}.selected"] = st.session_state.pop(f"{key}.pending")
     st.session_state[f"{key}.tab"] = "Checklist and approval"
 
-versions = list_versions(engine, project.id)
+versions = list_versions(engine, user, project.id)
 by_id = {v.id: v for v in versions}
 people = usernames(engine, [v.created_by_id for v in versions] + [v.approved_by_id for v in versions])
 
@@ -53,9 +53,9 @@ def overrides_banner(chosen: list) -> None:
     """Every approval override is shown wherever its version appears."""
     for version in chosen:
         if version.override_reason:
-            st.warning(f"v{version.number} was approved with an override of "
-                       f"{', '.join((version.checklist or {}).get('overridden', []))}. Reason: "
-                       f"{version.override_reason}", icon="⚠️")
+            st.warning(escape_markdown(f"v{version.number} was approved with an override of "
+                                       f"{overridden_summary(version.checklist or {})}. Reason: "
+                                       f"{version.override_reason}"), icon="⚠️")
 
 
 # A keyed tab bar keeps its selection across reruns (approve, prepare export).
@@ -154,7 +154,7 @@ with tab_check:
             if version.approval_note:
                 st.text(version.approval_note)
         if st.button("Verify hash", key=f"{key}.verify"):
-            result = verify_version(engine, version.id)
+            result = verify_version(engine, user, version.id)
             (st.success if result.ok else st.error)(result.message)
         items = items_of(version.checklist or {})
         st.subheader("Checklist")
@@ -165,7 +165,7 @@ with tab_check:
         with st.expander("Statistics"):
             st.json(stats, expanded=False)
         with st.expander("Items (first 500)"):
-            rows = version_items(engine, version.id)[:500]
+            rows = version_items(engine, user, version.id)[:500]
             st.dataframe(pd.DataFrame([{"id": r.external_id, "split": r.split, "label": r.label or "",
                                         "content": r.text if r.text is not None else
                                         " | ".join(f"{m['role']}: {m['content']}" for m in r.messages or []),
@@ -173,7 +173,7 @@ with tab_check:
                          hide_index=True, width="stretch")
         if version.status == VersionStatus.candidate:
             st.subheader("Approve")
-            stale = edits_since(engine, version)
+            stale = edits_since(engine, user, version)
             if stale:
                 st.info(f"{stale} examples changed after this candidate was built. Approving approves the items "
                         "as built; build a new candidate to include the changes.")

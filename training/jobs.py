@@ -66,7 +66,7 @@ def _aware(value: datetime | None) -> datetime | None:
 def start_run(engine: Engine, actor: User, version_id: int, preset_name: str = "balanced", base: str | None = None,
               overrides: dict[str, Any] | None = None, launch: bool = True) -> TrainingRun:
     """Queue a run of an approved dataset version (leads and admins) and start it when a slot is free."""
-    from curation.versions import get_version
+    from curation.versions import get_version, require_intact
     from training.config import TrainConfig, preset
     from training.models import default_base
 
@@ -74,6 +74,9 @@ def start_run(engine: Engine, actor: User, version_id: int, preset_name: str = "
     version = get_version(engine, version_id)
     if str(version.status) != "approved":
         raise Conflict(f"Only approved versions can be trained; version {version.number} is {version.status}.")
+    # A version whose stored rows no longer match its SHA-256 must not train (the worker checks again
+    # on the rows it reads, in case they change while the run waits in the queue).
+    require_intact(engine, version_id, "Refusing to train")
     try:
         config = preset(preset_name, str(version.task_type))
         config = TrainConfig.from_dict({**config.to_dict(), **(overrides or {})})

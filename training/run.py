@@ -144,7 +144,7 @@ def train(engine: Engine, run_id: int, main: bool = True) -> RunStatus:
     from peft import LoraConfig, TaskType, get_peft_model
     from transformers import EarlyStoppingCallback, Trainer, TrainingArguments, set_seed
 
-    from curation.versions import get_version, version_dataset_dict, version_provenance
+    from curation.versions import verified_dataset_dict, version_provenance
     from training import card, data, evaluate, models
     from training.config import TrainConfig, resolve_precision
     from training.jobs import run_dir
@@ -153,10 +153,8 @@ def train(engine: Engine, run_id: int, main: bool = True) -> RunStatus:
     config = TrainConfig.from_dict(run.config)
     folder = run_dir(run_id)
     folder.mkdir(parents=True, exist_ok=True)
-    version = get_version(engine, run.version_id)
-    if str(version.status) != "approved":
-        raise RuntimeError(f"dataset version {run.version_id} is not approved")
-    dataset = version_dataset_dict(engine, run.version_id)
+    # Trains on exactly the rows checked against the version's SHA-256 (raises with the verify message).
+    version, dataset = verified_dataset_dict(engine, run.version_id, "Refusing to train")
     provenance = version_provenance(engine, run.version_id)
     task = str(run.task_type)
     set_seed(config.seed)

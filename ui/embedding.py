@@ -11,6 +11,7 @@ import streamlit as st
 
 from curation.embedding_jobs import DONE, FAILED, RUNNING, read_job, start_job
 from curation.embeddings import EmbeddingCache, ProjectItems, embed_texts, load_items, model_key, text_hash
+from curation.models import User
 from curation.settings import get_settings
 from ui.session import get_engine
 
@@ -22,8 +23,9 @@ def _cache(key: str, data_dir: str) -> EmbeddingCache:
     return EmbeddingCache()  # one per model and data folder: its shards are read once per process
 
 
-def current_items(project_id: int) -> ProjectItems:
-    return load_items(get_engine(), project_id)
+def current_items(user: User, project_id: int) -> ProjectItems:
+    """The project's items for an embedding page; the core checks `user`'s role."""
+    return load_items(get_engine(), user, project_id)
 
 
 def vectors_or_stop(project_id: int, items: ProjectItems) -> np.ndarray:

@@ -35,6 +35,16 @@ def show_json(value: Any) -> None:
     st.code(json.dumps(value, indent=2, ensure_ascii=False, default=str), language="json")
 
 
+def show_word_diff(original: str, edited: str, unchanged: str = "(unchanged)") -> bool:
+    """The edit from `original` to `edited` word by word, `[-removed-]{+added+}`, as literal wrapped
+    text (st.code: nothing from the data is read as markup). Returns whether anything changed."""
+    from curation.textdiff import word_diff_text
+
+    text = word_diff_text(original, edited)
+    st.code(text or unchanged, language=None, wrap_lines=True)
+    return bool(text)
+
+
 def preview_text(example: Example, limit: int = 160) -> str:
     if example.messages:
         body = " | ".join(f"{m['role']}: {m['content']}" for m in example.messages)

@@ -124,3 +124,24 @@ def test_require_role_and_list_users(engine: Engine, admin: User, lead: User, an
     assert get_user(engine, "lena").id == lead.id
     with pytest.raises(NotFound, match="No user 'ghost'."):
         get_user(engine, "ghost")
+
+
+def test_set_password_is_for_admins_and_audited(engine, admin, lead, annotator) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from curation.auth import authenticate, set_password
+    from curation.db import read_session
+    from curation.errors import InputError, PermissionDenied
+    from curation.models import AuditEvent
+
+    with pytest.raises(PermissionDenied):
+        set_password(engine, lead, annotator.id, "lead-chosen-password")
+    with pytest.raises(InputError, match="at least 8"):
+        set_password(engine, admin, annotator.id, "short")
+    set_password(engine, admin, annotator.id, "a-fresh-password")
+    assert authenticate(engine, "anna", "a-fresh-password") is not None
+    assert authenticate(engine, "anna", "annotator-password") is None
+    with read_session(engine) as session:
+        events = session.execute(select(AuditEvent).where(AuditEvent.action == "user.password")).scalars().all()
+    assert [(e.actor_id, e.entity_id) for e in events] == [(admin.id, annotator.id)]
+    assert "a-fresh-password" not in str(events[0].before) + str(events[0].after)

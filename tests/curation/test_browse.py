@@ -144,3 +144,13 @@ def test_filter_menus_are_for_leads(engine: Engine, annotator: User, project: Pr
         annotators_of(engine, annotator, project.id)
     with pytest.raises(PermissionDenied):
         distinct_values(engine, annotator, project.id, "final_label")
+
+
+def test_an_examples_annotations_are_for_leads(engine: Engine, lead: User, annotator: User, project: Project) -> None:
+    from curation.browse import example_annotations
+
+    [e02] = browse_examples(engine, lead, project.id, ExampleFilter(search="e02")).rows
+    rows = example_annotations(engine, lead, e02.id)
+    assert sorted((r.annotator, r.label) for r in rows) == [("ann1", "billing"), ("ann2", "shipping")]
+    with pytest.raises(PermissionDenied):
+        example_annotations(engine, annotator, e02.id)

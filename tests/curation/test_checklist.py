@@ -6,7 +6,19 @@ from dataclasses import fields, replace
 
 import pytest
 
-from curation.checklist import FAIL, NA, PASS, WARN, ChecklistThresholds, Measures, attestation_item, evaluate, failing
+from curation.checklist import (
+    FAIL,
+    NA,
+    PASS,
+    WARN,
+    ChecklistThresholds,
+    Measures,
+    attestation_item,
+    count,
+    evaluate,
+    failing,
+    overridden_summary,
+)
 
 
 def measures(**changes: object) -> Measures:
@@ -94,3 +106,25 @@ def test_attestation_required_or_optional() -> None:
     assert attestation_item(True, ChecklistThresholds()).status == PASS
     assert status(measures(clusters=None, clusters_reason="no embeddings"), "clusters") == WARN
     assert status(measures(clusters=2), "clusters") == WARN
+
+
+def test_counts_have_the_right_plural() -> None:
+    assert (count(1, "item"), count(0, "item"), count(2, "pair"), count(1, "eval item")) == \
+        ("1 item", "0 items", "2 pairs", "1 eval item")
+    values = {i.key: i.value for i in evaluate(measures(near_duplicate_pairs=1, leaking_eval=["x"], suspected_left=1,
+                                                        missing_licence=["x"], adjudicated_items=1),
+                                               ChecklistThresholds())}
+    assert values["near_duplicates"] == "1 pair" and values["leakage"] == "1 eval item"
+    assert values["suspected_errors"] == "1 item (1.0%)" and values["provenance"] == "1 item without"
+    assert values["adjudicated"] == "1.0% (1 item)"
+    assert "1 items" not in " ".join(values.values()) and "1 pairs" not in " ".join(values.values())
+
+
+def test_the_override_note_names_checks_as_people_read_them() -> None:
+    items = evaluate(measures(near_duplicate_pairs=1, suspected_left=6), ChecklistThresholds())
+    checklist = {"items": [i.to_dict() for i in items], "overridden": [i.key for i in failing(items)]}
+    assert checklist["overridden"] == ["suspected_errors", "near_duplicates"]
+    assert overridden_summary(checklist) == ("suspected label errors left (6 items (6.0%)) and "
+                                             "near-duplicate pairs left (1 pair)")
+    assert overridden_summary({**checklist, "overridden": ["near_duplicates"]}) == "near-duplicate pairs left (1 pair)"
+    assert overridden_summary({"items": [], "overridden": []}) == ""

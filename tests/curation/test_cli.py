@@ -268,3 +268,20 @@ def test_module_entry_point_in_a_subprocess(engine: Engine, admin: User, tmp_pat
     assert done.returncode == 0, done.stderr
     stats = json.loads(done.stdout)
     assert (stats["project"], stats["examples"], stats["by_label"]) == ("sub", 1, {"x": 1})
+
+
+def test_an_admin_resets_a_password_from_stdin(engine: Engine, admin: User, lead: User, annotator: User,
+                                               capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("anna-new-password\n"))
+    assert cli(capsys, "--user", "root", "users", "set", "anna", "--password-stdin") == \
+        (0, "anna: password set\nanna: annotator, active\n", "")
+    assert authenticate(engine, "anna", "anna-new-password") is not None
+    assert authenticate(engine, "anna", "annotator-password") is None
+    monkeypatch.setattr(sys, "stdin", io.StringIO("lena-takes-over\n"))
+    code, _, err = cli(capsys, "--user", "lena", "users", "set", "anna", "--password-stdin")
+    assert code == 2 and "lena' is lead; this needs admin" in err  # leads cannot
+    monkeypatch.setattr(sys, "stdin", io.StringIO("short\n"))
+    code, _, err = cli(capsys, "--user", "root", "users", "set", "anna", "--password-stdin")
+    assert code == 2 and "at least 8 characters" in err
+    assert authenticate(engine, "anna", "anna-new-password") is not None

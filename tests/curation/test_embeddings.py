@@ -108,11 +108,20 @@ def test_fingerprint_changes_with_the_data(engine: Engine, lead: User, tmp_path:
     from curation.adjudication import exclude_example
 
     project_id = _project(engine, lead, tmp_path, ["one", "two", "three"])
-    before = load_items(engine, project_id)
-    assert len(before) == 3 and load_items(engine, project_id).fingerprint == before.fingerprint
+    before = load_items(engine, lead, project_id)
+    assert len(before) == 3 and load_items(engine, lead, project_id).fingerprint == before.fingerprint
     exclude_example(engine, lead, before.ids[0], "off_task")
-    after = load_items(engine, project_id)
+    after = load_items(engine, lead, project_id)
     assert len(after) == 2 and after.fingerprint != before.fingerprint
+
+
+def test_loading_items_needs_a_lead(engine: Engine, lead: User, annotator: User, tmp_path: Path) -> None:
+    """The items carry final labels: an annotator reads none of them (blind review)."""
+    from curation.errors import PermissionDenied
+
+    project_id = _project(engine, lead, tmp_path, ["one", "two"])
+    with pytest.raises(PermissionDenied, match="is annotator"):
+        load_items(engine, annotator, project_id)
 
 
 def test_job_runs_and_reports(engine: Engine, lead: User, tmp_path: Path, tiny: str) -> None:

@@ -613,9 +613,21 @@ BAD_INPUTS: list[tuple[str, bytes, dict[str, Any], str]] = [
     ("nocolumn.jsonl", _jsonl([{"body": "a"}]), {"text": "content"},
      "nocolumn.jsonl, field 'text': column 'content' is not in the file (columns: body)"),
     ("ints.parquet", _parquet({"text": [1, 2], "label": ["a", "b"]}), {},
-     "ints.parquet, field 'text': column 'text' holds int64 values, not text"),
+     "ints.parquet, row 1, field 'text': column 'text' holds int64 values, not text; the first is 1"),
     ("listlabel.jsonl", _jsonl([{"text": "a", "label": ["x", "y"]}]), {},
-     "listlabel.jsonl, field 'label': column 'label' holds list, not text"),
+     "listlabel.jsonl, row 1, field 'label': column 'label' holds list, not text; the first such value is "
+     '["x", "y"]'),
+    # Issue 14: a row that lost a field named its file, row and the missing field (it imported as an
+    # unlabelled item); a wrong-typed value names the first row that holds one.
+    ("short.csv", _bytes("id,text,label\ns0,a,billing\ns1,b,bug\ns2,c\ns3,d,bug\n"), {},
+     "short.csv, row 3, field 'label': line 4: 2 fields but the header has 3; the value of 'label' is missing"),
+    ("short2.tsv", _bytes("id\ttext\tlabel\ns0\ta\tbilling\ns1\n"), {},
+     "short2.tsv, row 2, field 'text': line 3: 1 fields but the header has 3; the value of 'text' is missing"),
+    ("objlabel.jsonl", _jsonl([{"id": "a", "text": "x", "label": "billing"}, {"id": "b", "text": "y", "label": "bug"},
+                               {"id": "c", "text": "z", "label": "bug"},
+                               {"id": "d", "text": "w", "label": {"name": "billing"}}]), {},
+     "objlabel.jsonl, row 4, field 'label': column 'label' holds json, not text; the first such value is "
+     '{"name": "billing"}'),
     ("msgstring.jsonl", _jsonl([{"messages": "hello"}]), {},
      "msgstring.jsonl, field 'messages': column 'messages' holds string, not a list of {role, content} messages"),
     ("msgrole.jsonl", _jsonl([{"messages": [{"role": "user", "content": "a"}]},

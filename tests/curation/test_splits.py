@@ -96,7 +96,7 @@ def test_project_leakage_split_and_cli(
     vectors[1] = unit(vectors[0] + 0.02 * rng.normal(size=16))  # test item 1 ~ train item 0
     fill_cache(texts, vectors)
     project_id = project.id
-    assert project_id is not None and len(load_items(engine, project_id)) == 20
+    assert project_id is not None and len(load_items(engine, lead, project_id)) == 20
     leaks, sizes = project_leakage(engine, lead, project_id)
     assert sizes == {"train": 18, "test": 2} and len(leaks) == 1 and leaks[0].kind == "near"
 

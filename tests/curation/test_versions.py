@@ -69,8 +69,8 @@ def example_id(engine: Engine, external_id: str) -> int:
         return session.execute(text("select id from example where external_id = :e"), {"e": external_id}).scalar_one()
 
 
-def by_id(engine: Engine, version_id: int) -> dict[str, Any]:
-    return {item.external_id: item for item in version_items(engine, version_id)}
+def by_id(engine: Engine, version_id: int, lead: User) -> dict[str, Any]:
+    return {item.external_id: item for item in version_items(engine, lead, version_id)}
 
 
 @BOTH_BACKENDS
@@ -79,7 +79,7 @@ def test_candidate_snapshots_final_labels_split_and_hash(engine: Engine, lead: U
     exclude_example(engine, lead, example_id(engine, "t003"), "off_task")
     adjudicate(engine, lead, example_id(engine, "t004"), reason="it is about a parcel", final_label="shipping")
     version = create_candidate(engine, lead, project_id, BuildOptions(eval_fraction=0.25, seed=7, use_embeddings=False))
-    items = by_id(engine, version.id)
+    items = by_id(engine, version.id, lead)
     assert version.number == 1 and version.status == "candidate"
     assert "t003" not in items and "u001" not in items and "d002" not in items  # excluded, unlabelled, duplicate
     assert items["t004"].label == "shipping"  # the lead's decision
@@ -89,11 +89,11 @@ def test_candidate_snapshots_final_labels_split_and_hash(engine: Engine, lead: U
     for label in LABELS:  # stratified: each label has its share in eval
         in_eval = sum(1 for i in items.values() if i.label == label and i.split == "eval")
         assert 3 <= in_eval <= 7, (label, in_eval)
-    assert verify_version(engine, version.id).ok
+    assert verify_version(engine, lead, version.id).ok
     again = create_candidate(engine, lead, project_id, BuildOptions(eval_fraction=0.25, seed=7, use_embeddings=False))
     assert again.number == 2 and again.content_hash == version.content_hash  # same state, same seed: same items
     checks = {c["key"]: c for c in version.checklist["items"]}
-    assert checks["leakage"]["status"] == "pass" and checks["near_duplicates"]["value"] == "1 pairs"
+    assert checks["leakage"]["status"] == "pass" and checks["near_duplicates"]["value"] == "1 pair"
     assert checks["attestation"]["status"] == "fail"  # until the lead attests at approval
     assert version.checklist["thresholds"]["max_tokens"] == 2048
 
@@ -108,7 +108,7 @@ def test_tamper_with_an_approved_item_and_verify_fails(engine: Engine, lead: Use
     with engine.begin() as conn:
         conn.execute(text("update datasetversionitem set text = 'changed' where version_id = :v and external_id = 't005'"),
                      {"v": version.id})
-    result = verify_version(engine, version.id)
+    result = verify_version(engine, lead, version.id)
     assert not result.ok and result.mismatched_items == ("t005",) and result.actual_hash != result.stored_hash
     capsys.readouterr()
     assert main(["version", "verify", str(version.id)]) == 1
@@ -177,15 +177,15 @@ def test_later_edits_never_change_an_approved_version_and_diff_shows_them(engine
     exclude_example(engine, lead, example_id(engine, "t002"), "duplicate")
     with engine.begin() as conn:
         conn.execute(text("update example set text = 'edited text' where external_id = 't006'"))
-    assert by_id(engine, v1.id)["t001"].label == "shipping" and verify_version(engine, v1.id).ok
-    assert edits_since(engine, get_version(engine, v1.id)) == 2  # the decision and the exclusion (raw SQL: no stamp)
+    assert by_id(engine, v1.id, lead)["t001"].label == "shipping" and verify_version(engine, lead, v1.id).ok
+    assert edits_since(engine, lead, get_version(engine, v1.id)) == 2  # the decision and the exclusion (raw SQL: no stamp)
     v2 = create_candidate(engine, lead, project_id, EXACT)
     diff = diff_versions(engine, lead, v1.id, v2.id)
     assert diff.relabelled == [{"id": "t001", "from": "shipping", "to": "billing"}]
     assert diff.removed == ["t002"] and diff.added == [] and diff.content_changed == ["t006"]
     assert diff.stats["items"] == {"a": 40, "b": 39, "change": -1}
     assert diff.stats["labels.shipping"]["change"] == -1 and "labels.billing" not in diff.stats  # +1 -1
-    assert [v.number for v in list_versions(engine, project_id)] == [2, 1]
+    assert [v.number for v in list_versions(engine, lead, project_id)] == [2, 1]
 
 
 def test_export_writes_datasetdict_jsonl_parquet_and_card(engine: Engine, lead: User, tmp_path: Path,
@@ -268,6 +268,64 @@ def test_embedding_path_finds_paraphrases_keeps_them_on_one_side_and_measures_cl
     assert checks["near_duplicates"]["measured"] >= 1 and "cosine" in checks["near_duplicates"]["detail"]
     assert "k-means" in checks["clusters"]["detail"] and checks["clusters"]["measured"] >= 1
     assert "cleanlab" in checks["suspected_errors"]["detail"]
-    items = by_id(engine, near.id)
+    items = by_id(engine, near.id, lead)
     assert items["t001"].split == items["p001"].split
     assert checks["leakage"]["status"] == "pass"
+
+
+def _tamper_label(engine: Engine, version_id: int) -> None:
+    """The attack from issue 14: relabel approved train rows behind the workbench's back."""
+    with engine.begin() as conn:
+        changed = conn.execute(text("update datasetversionitem set label = 'bug' where version_id = :v "
+                                    "and split = 'train' and label = 'billing'"), {"v": version_id}).rowcount
+    assert changed > 0
+
+
+def test_a_tampered_version_is_neither_exported_nor_pushed(engine: Engine, lead: User, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from curation.versions import push_version_to_hub
+
+    project_id = make_project(engine, lead, tmp_path)
+    version = approve_version(engine, lead, create_candidate(engine, lead, project_id, EXACT).id, attest=True,
+                              override_reason="variants checked by hand")
+    _tamper_label(engine, version.id)
+    message = verify_version(engine, lead, version.id).message
+    assert "was changed after it was built" in message
+    with pytest.raises(Conflict) as refused:
+        export_version(engine, lead, version.id, tmp_path / "out")
+    assert str(refused.value) == f"Refusing to export: {message}"
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()
+    with pytest.raises(Conflict) as refused:  # refused before any network call (none is reachable here)
+        push_version_to_hub(engine, lead, version.id, "someone/tickets", token="hf_not_used")
+    assert str(refused.value) == f"Refusing to push: {message}"
+    capsys.readouterr()
+    assert main(["--user", "lena", "version", "export", str(version.id), "--out", str(tmp_path / "cli")]) == 2
+    assert "Refusing to export" in capsys.readouterr().err and not (tmp_path / "cli").exists()
+
+
+def test_version_reads_need_a_lead(engine: Engine, lead: User, annotator: User, tmp_path: Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    project_id = make_project(engine, lead, tmp_path)
+    version = create_candidate(engine, lead, project_id, EXACT)
+    for read in (lambda: list_versions(engine, annotator, project_id),
+                 lambda: version_items(engine, annotator, version.id),
+                 lambda: verify_version(engine, annotator, version.id),
+                 lambda: edits_since(engine, annotator, version)):
+        with pytest.raises(PermissionDenied, match="anna' is annotator"):
+            read()
+    assert len(list_versions(engine, lead, project_id)) == 1
+    capsys.readouterr()
+    for command in (["verify", str(version.id)], ["show", str(version.id)], ["list", "--project", "Tickets"]):
+        assert main(["--user", "anna", "version", *command]) == 2, command
+        assert "anna' is annotator" in capsys.readouterr().err
+
+
+def test_versions_imports_the_analyses_it_uses() -> None:
+    """No fallback paths for modules that exist: the analyses are the ones the pages use."""
+    from curation import versions
+    from curation import dedup, diversity, quality, splits
+
+    assert versions.build_split is splits.build_split and versions.find_leakage is splits.find_leakage
+    assert versions.components is dedup.components and versions.cluster is diversity.cluster
+    assert versions.label_issue_report is quality.label_issue_report
+    assert not hasattr(versions, "_fallback_split") and not hasattr(versions, "_normalised")

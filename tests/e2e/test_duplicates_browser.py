@@ -19,7 +19,7 @@ from curation.adjudication import include_example
 from curation.auth import get_user
 from curation.bootstrap import DEMO_CLASSIFICATION
 from curation.db import make_engine, read_session
-from curation.embeddings import EmbeddingCache, load_items, text_hash
+from curation.embeddings import EmbeddingCache, read_project_items, text_hash
 from curation.models import Example
 from curation.projects import get_project
 from curation.settings import get_settings
@@ -61,7 +61,7 @@ def test_lead_excludes_a_duplicate_group(
             copy = session.execute(select(Example.id).where(Example.project_id == project.id,
                                                              Example.external_id == "T-00427")).scalar_one()
         include_example(engine, get_user(engine, "lead"), copy, "e2e: re-check this re-sent ticket")
-        items = load_items(engine, project.id)
+        items = read_project_items(engine, project.id)
         vectors = np.random.default_rng(0).normal(size=(len(items), 384)).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         EmbeddingCache(root=data_dir / "embeddings").add([text_hash(t) for t in items.texts], vectors)

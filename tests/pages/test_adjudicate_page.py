@@ -114,7 +114,8 @@ def test_queue_order_and_generation_items(engine: Engine, admin: User, lead: Use
     at = _page()
     at.radio(key=f"adjudicate.{project.id}.order").set_value("suspected_first").run()
     assert get_project_by_id(engine, project.id).queue_order == QueueOrder.suspected_first
-    assert len(at.code) == 2 and "+Longer and kinder." in at.code[1].value  # each response's diff
+    # each response's diff from the original, by word
+    assert [c.value for c in at.code] == ["[-reply 1-]{+Short.+}", "[-reply 1-]{+Longer and kinder.+}"]
     at.text_area(key=f"adjudicate.{project.id}.{only}.final").input("Longer and kinder!")
     at.text_input(key=f"adjudicate.{project.id}.{only}.reason").input("kinder, fixed the ending")
     by_label(at.button, "Set final response").click().run()

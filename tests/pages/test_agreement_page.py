@@ -89,6 +89,30 @@ def test_tiny_project_shows_every_figure_and_warns(engine: Engine, lead: User, t
     assert handed_over in (chosen, None)  # None: that page took the request
 
 
+def test_confusion_opens_on_the_pair_that_shares_most_items(engine: Engine, lead: User, tmp_path: Path) -> None:
+    """Annotators ann_a and ann_b share no item; ann_b and ann_c share four, ann_a and ann_c two: the section
+    opens on ann_b x ann_c, not on the first two names."""
+    judgements = {f"i{n}": {"ann_b": "a", "ann_c": "a" if n % 2 else "b"} for n in range(1, 5)}
+    judgements |= {f"j{n}": {"ann_a": "b", "ann_c": "b"} for n in range(1, 3)}
+    project_id = import_long(engine, lead, tmp_path, judgements, name="Pairs")
+    at = open_page(project_id)
+    shared = [c for c in values(at.caption) if "shared items" in c]
+    assert len(shared) == 1 and shared[0].startswith("4 shared items"), shared
+    assert int(frames(at)[2].to_numpy().sum()) == 4
+
+
+def test_most_shared_pair_picks_the_largest_off_diagonal_count() -> None:
+    from curation.agreement_report import PairwiseMatrix
+
+    nan = float("nan")
+    matrix = PairwiseMatrix([1, 2, 3], ["a", "b", "c"], [[nan] * 3] * 3, [[5, 0, 2], [0, 4, 4], [2, 4, 6]], None)
+    assert matrix.most_shared_pair() == (1, 2)
+    tie = PairwiseMatrix([1, 2, 3], ["a", "b", "c"], [[nan] * 3] * 3, [[3, 3, 3], [3, 3, 0], [3, 0, 3]], None)
+    assert tie.most_shared_pair() == (0, 1)
+    nobody = PairwiseMatrix([1, 2], ["a", "b"], [[nan] * 2] * 2, [[1, 0], [0, 1]], None)
+    assert nobody.most_shared_pair() == (0, 1)
+
+
 def test_level_selector_and_new_labels_refresh_the_figures(engine: Engine, lead: User, tmp_path: Path) -> None:
     project_id = import_long(engine, lead, tmp_path, JUDGEMENTS)
     at = open_page(project_id)

@@ -141,7 +141,7 @@ def test_filters_by_status_label_and_search(tickets: int) -> None:
     no_exception(at)
     assert _page_label(at) == "Page (of 1) · 0 examples"
     assert at.dataframe[0].value.empty
-    assert [s.label for s in at.selectbox if s.label == "Open example"] == []
+    assert "Click a row to open its example." not in values(at.caption)
 
 
 def test_split_and_annotator_filters(tickets: int) -> None:
@@ -167,11 +167,20 @@ def test_a_page_past_the_end_is_clamped_when_filters_shrink_the_set(tickets: int
     assert _ids(at) == ["t010", "t020", "t030", "t040", "t050", "t060"]
 
 
-def test_open_an_example_with_its_annotations(tickets: int) -> None:
+def _click_row(at: AppTest, index: int) -> AppTest:
+    """What a click on the table's row `index` sends: the selection state of the keyed dataframe."""
+    table = at.dataframe[0]
+    assert table.key, "the examples table must be keyed to be selectable"
+    at.session_state[table.key] = {"selection": {"rows": [index], "columns": [], "cells": []}}
+    return at.run()
+
+
+def test_open_an_example_by_clicking_its_row(tickets: int) -> None:
     at = _browser(tickets)
-    opener = by_label(at.selectbox, "Open example")
-    assert len(opener.options) == 50 and opener.options[2].endswith("· t003")
-    opener.select_index(2).run()
+    assert not [s for s in at.selectbox if s.label == "Open example"]  # no separate list of rows
+    assert "Click a row to open its example." in values(at.caption)
+    assert _ids(at)[2] == "t003"
+    _click_row(at, 2)
     no_exception(at)
     assert "Ticket 3: a question" in values(at.text)
     assert any(
@@ -193,7 +202,7 @@ def test_markup_in_examples_is_shown_as_literal_text_only(tickets: int) -> None:
     # The table holds the literal strings.
     assert at.dataframe[0].value["content"].tolist() == [IMG, SCRIPT]
     for index, literal in ((0, IMG), (1, SCRIPT)):
-        by_label(at.selectbox, "Open example").select_index(index).run()
+        _click_row(at, index)
         no_exception(at)
         assert literal in values(at.text)
         rendered = markup_values(at)

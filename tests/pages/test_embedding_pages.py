@@ -171,6 +171,34 @@ def test_label_issues_page_sends_suspects_back(engine: Engine, lead: User, tmp_p
     assert _metric(at, "Labelled examples scored") == str(36 - suspected)  # recomputed on the new data
 
 
+def test_label_issues_rows_are_chosen_by_clicking_them(engine: Engine, lead: User, tmp_path: Path) -> None:
+    """Issue 14: the items to send are the rows selected in the table, not picked from a separate list."""
+    labels_set = ["billing", "shipping", "refund"]
+    vectors, labels = labelled_clusters(12, labels_set, seed=3)
+    flips = {0: "shipping", 13: "refund", 26: "billing"}
+    labels = [flips.get(i, label) for i, label in enumerate(labels)]
+    texts = [f"ticket {i}" for i in range(len(labels))]
+    _import(engine, lead, tmp_path, "Flips",
+            [{"id": f"f{i}", "text": t, "label": lab} for i, (t, lab) in enumerate(zip(texts, labels))], labels_set)
+    fill_cache(texts, vectors)
+    at = _open("pages/label_issues.py", "Label issues")
+    assert not [m for m in at.multiselect if m.label == "Items to send back to expert review"]
+    assert by_label_prefix(at.button, "Send 0 selected").disabled
+    table = at.dataframe[0]
+    ids = table.value["id"].tolist()
+    picked = [ids.index("f13"), ids.index("f26")]
+    at.session_state[table.key] = {"selection": {"rows": picked, "columns": [], "cells": []}}
+    at.run()
+    no_exception(at)
+    by_label(at.button, "Send 2 selected to re-review").click().run()
+    no_exception(at)
+    assert any("Sent 2 items back to expert review" in s for s in values(at.success))
+    with read_session(engine) as session:
+        disputed = session.exec(select(Example).where(Example.status == "disputed")).all()
+    assert sorted(e.external_id for e in disputed) == ["f13", "f26"]
+    assert by_label_prefix(at.button, "Send 0 selected").disabled  # the selection was cleared
+
+
 def test_diversity_page(engine: Engine, lead: User, tmp_path: Path) -> None:
     vectors, labels = labelled_clusters(8, ["billing", "shipping"], spread=0.1, seed=1)
     texts = [f"{'invoice' if lab == 'billing' else 'parcel'} question {i}" for i, lab in enumerate(labels)]
@@ -213,7 +241,7 @@ def test_leakage_page_finds_and_fixes_a_leak(engine: Engine, lead: User, tmp_pat
     vectors[1] = unit(vectors[0] + 0.02 * rng.normal(size=16))
     fill_cache(texts, vectors)
     at = _open("pages/leakage.py", "Split leakage")
-    assert "1 eval items duplicate a train item." in values(at.error)
+    assert "1 eval item duplicates a train item." in values(at.error)
     assert any("0 leaks in this split" in c for c in values(at.caption))
     by_label(at.button, "Apply this split to the examples").click().run()
     no_exception(at)

@@ -281,7 +281,8 @@ def test_text_mapped_to_a_list_column_imports_nothing_and_creates_no_project(
     by_label(at.button, "Import").click().run()
     no_exception(at)
     assert values(at.error) == [
-        "Nothing was imported. chat.jsonl, field 'text': column 'tags' holds list, not text"
+        "Nothing was imported. chat.jsonl, row 1, field 'text': column 'tags' holds list, not text; the first "
+        'such value is ["greeting"]'
     ]
     assert counts(engine) == before
     assert project_rows(engine) == []  # the new project was not created either

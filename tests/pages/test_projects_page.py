@@ -46,6 +46,11 @@ def test_lead_creates_a_project_through_the_form(engine: Engine, lead: User) -> 
 
     assert values(at.success) == ["Created project 'Support tickets'."]
     assert values(at.error) == []
+    # The form is empty again for the next project (issue 14: it kept the values).
+    assert by_label(at.text_input, "Name").value == ""
+    assert by_label(at.text_area, "Labels (one per line; empty: taken from the first import)").value == ""
+    assert by_label(at.text_area, "Guidelines (markdown)", form="create-project").value == ""
+    assert by_label(at.number_input, "Annotators per item (k)", form="create-project").value == 2
     assert project_rows(engine) == [
         {
             "name": "Support tickets",
@@ -126,6 +131,7 @@ def test_duplicate_and_invalid_projects_show_the_error_and_change_nothing(engine
         no_exception(at)
         assert values(at.error) == [message]
         assert values(at.success) == []
+        assert by_label(at.text_input, "Name").value == name  # kept to correct
         assert counts(engine) == before
         assert project_rows(engine) == rows
 

@@ -155,7 +155,10 @@ def test_generation_items_edit_the_response_with_a_diff_and_rate(engine: Engine,
                                                                      "Back"]
     assert "Unchanged from the original response." in values(at.caption)
     at.text_area(key=f"review.{project.id}.{ids[0]}.response").input("reply 1, with thanks").run()
-    assert at.code[0].language == "diff" and "+reply 1, with thanks" in at.code[0].value
+    assert at.code[0].value == "reply 1{+, with thanks+}"  # by word, literal text
+    at.text_area(key=f"review.{project.id}.{ids[0]}.response").input("reply 2, with thanks").run()
+    assert at.code[0].value == "reply [-1-]{+2, with thanks+}"
+    at.text_area(key=f"review.{project.id}.{ids[0]}.response").input("reply 1, with thanks").run()
     by_label(at.button, "★★★★").click().run()
     no_exception(at)
     (saved,) = _annotations(engine, annotator)

@@ -59,6 +59,48 @@ def test_admin_adds_a_user_and_changes_roles(engine: Engine, admin: User, lead: 
     assert actions == ["user.create", "user.role", "user.active"]
 
 
+def test_a_failed_add_keeps_the_form_and_a_success_clears_it(engine: Engine, admin: User, lead: User) -> None:
+    at = _users_page()
+    by_label(at.text_input, "Username").input("lena")  # taken
+    by_label(at.text_input, "Display name (optional)").input("Lena Two")
+    at.selectbox[-1].select("lead")  # the add form's role
+    by_label(at.text_input, "Password (at least 8 characters)").input("lena2-password")
+    by_label(at.button, "Add user").click().run()
+    no_exception(at)
+    assert values(at.error) == ["User 'lena' already exists."]
+    assert [by_label(at.text_input, label).value for label in
+            ("Username", "Display name (optional)", "Password (at least 8 characters)")] == \
+        ["lena", "Lena Two", "lena2-password"]
+    assert at.selectbox[-1].value == "lead"
+    by_label(at.text_input, "Username").input("lena2")
+    by_label(at.button, "Add user").click().run()
+    no_exception(at)
+    assert values(at.success) == ["Added lena2 (lead)."]
+    assert [by_label(at.text_input, label).value for label in
+            ("Username", "Display name (optional)", "Password (at least 8 characters)")] == ["", "", ""]
+    assert at.selectbox[-1].value == at.selectbox[-1].options[0]  # back to the first role
+
+
+def test_admin_resets_a_password_audited(engine: Engine, admin: User, annotator: User) -> None:
+    at = _users_page()
+    at.selectbox(key="users.pick").select(annotator.id).run()
+    field = by_label(at.text_input, "New password for this account (at least 8 characters)")
+    field.input("short")
+    by_label(at.button, "Set password").click().run()
+    assert values(at.error) == ["field 'password': a password needs at least 8 characters"]
+    assert authenticate(engine, "anna", "annotator-password") is not None
+    by_label(at.text_input, "New password for this account (at least 8 characters)").input("anna-new-password")
+    by_label(at.button, "Set password").click().run()
+    no_exception(at)
+    assert values(at.success) == ["Set a new password for anna."]
+    assert authenticate(engine, "anna", "annotator-password") is None
+    assert authenticate(engine, "anna", "anna-new-password") is not None
+    with read_session(engine) as session:
+        event = session.execute(select(AuditEvent).where(AuditEvent.action == "user.password")).scalars().one()
+    assert (event.entity_id, event.actor_id) == (annotator.id, admin.id)
+    assert "anna-new-password" not in str(event.after) and "argon2" not in str(event.after)
+
+
 def test_the_last_admin_cannot_demote_themselves(engine: Engine, admin: User) -> None:
     at = _users_page()
     at.selectbox(key="users.pick").select(admin.id).run()

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from curation.models import User
 from curation.versions import approve_version, create_candidate, get_version, list_versions
 from tests.curation.test_versions import EXACT, make_project, ticket_rows
-from tests.pages.helpers import by_label, logged_in, no_exception, values
+from tests.pages.helpers import by_label, logged_in, no_exception, rendered, values
 
 
 def _page() -> AppTest:
@@ -30,7 +30,7 @@ def test_build_check_and_approve_with_override(engine: Engine, lead: User, tmp_p
     by_label(at.checkbox, "Use sentence embeddings").uncheck()  # the exact path: fast
     by_label(at.button, "Build candidate").click().run()
     no_exception(at)
-    [version] = list_versions(engine, project_id)
+    [version] = list_versions(engine, lead, project_id)
     assert version.status == "candidate"
     assert any("Built candidate v1" in s.value for s in at.success)
     checks = at.dataframe[1].value.set_index("check")["status"].to_dict()
@@ -50,6 +50,9 @@ def test_build_check_and_approve_with_override(engine: Engine, lead: User, tmp_p
     approved = get_version(engine, version.id)
     assert approved.status == "approved" and approved.override_reason == "t001 and v001 are both wanted"
     assert any("t001 and v001 are both wanted" in w.value for w in at.warning)  # shown with the version
+    # The note names the overridden check as people read it, with a correct plural (issue 14).
+    assert "v1 was approved with an override of near-duplicate pairs left (1 pair). Reason: t001 and v001 are " \
+           "both wanted" in [rendered(w.value) for w in at.warning]
     assert any(f"Approved v1 (SHA-256 {approved.content_hash})" in s.value for s in at.success)
 
 

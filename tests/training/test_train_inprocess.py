@@ -20,11 +20,19 @@ from tests.training.helpers import classification_rows, make_version
 FAST = {"max_steps": 12, "batch_size": 8, "max_length": 32, "early_stopping": True, "eval_steps": 6}
 
 
-def _train(engine: Engine, lead: User, version_id: int, base: str, **overrides: object) -> int:
+def _train(engine: Engine, lead: User, version_id: int, base: str, expect: RunStatus = RunStatus.succeeded,
+           **overrides: object) -> int:
+    """Queue and run a training run in this process; the worker's exit code and the run's final status
+    must match `expect` (0 and a finish time for a success, 1 and the traceback for a failure)."""
     queued = jobs.start_run(engine, lead, version_id, "quick", base=base, overrides={**FAST, **overrides},
                             launch=False)
     assert queued.status == RunStatus.queued
-    assert run.work(engine, queued.id) == 0 or True
+    code = run.work(engine, queued.id)
+    done = jobs.get_run(engine, queued.id)
+    assert done.status == expect, done.error
+    assert code == (0 if expect == RunStatus.succeeded else 1)
+    assert done.finished_at is not None
+    assert (done.error is None) == (expect == RunStatus.succeeded)
     return queued.id  # type: ignore[return-value]
 
 
@@ -93,7 +101,8 @@ def test_no_success_without_the_adapter_on_disk(engine: Engine, lead: User, clas
     from peft import PeftModel
 
     monkeypatch.setattr(PeftModel, "save_pretrained", lambda self, *a, **k: None)
-    run_id = _train(engine, lead, classification_version, tiny_models["bert"], max_steps=2, early_stopping=False)
+    run_id = _train(engine, lead, classification_version, tiny_models["bert"], RunStatus.failed, max_steps=2,
+                    early_stopping=False)
     done = jobs.get_run(engine, run_id)
     assert done.status == RunStatus.failed and "adapter was not written" in done.error
 
@@ -113,3 +122,29 @@ def test_batched_inference_keeps_row_order(tiny_models: dict[str, str]) -> None:
     assert together == pytest.approx(np.stack(alone), abs=1e-5)
     assert embeddings(model, rows, batch_size=3)[2] == pytest.approx(embeddings(model, [rows[2]])[0], abs=1e-5)
     assert predict_proba(model, []).shape[0] == 0
+
+
+def test_a_tampered_version_does_not_train(engine: Engine, lead: User, classification_version: int,
+                                           tiny_models: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 14: rows changed behind the workbench's back after approval. The start refuses; a run
+    queued before the change is refused by the worker, on the rows it reads, with no adapter written."""
+    from sqlalchemy import text
+
+    from curation.versions import verify_version
+
+    queued = jobs.start_run(engine, lead, classification_version, "quick", base=tiny_models["bert"],
+                            overrides=FAST, launch=False)
+    with engine.begin() as conn:
+        changed = conn.execute(text("update datasetversionitem set label = 'shipping' where version_id = :v "
+                                    "and split = 'train' and label = 'billing'"),
+                               {"v": classification_version}).rowcount
+    assert changed > 0
+    message = verify_version(engine, lead, classification_version).message
+    assert "was changed after it was built" in message
+    with pytest.raises(Conflict) as refused:
+        jobs.start_run(engine, lead, classification_version, "quick", base=tiny_models["bert"], launch=False)
+    assert str(refused.value) == f"Refusing to train: {message}"
+    assert run.work(engine, queued.id) == 1
+    done = jobs.get_run(engine, queued.id)
+    assert done.status == RunStatus.failed and f"Refusing to train: {message}" in done.error
+    assert done.adapter_path is None and done.metrics in (None, {})
