@@ -29,11 +29,11 @@ def current_items(project_id: int) -> ProjectItems:
 def vectors_or_stop(project_id: int, items: ProjectItems) -> np.ndarray:
     """Unit vectors of `items`, or a progress/start panel and st.stop() while they are not all embedded."""
     cache = _cache(model_key(), str(get_settings().data_dir))
-    found, _ = cache.lookup([text_hash(t) for t in items.texts])
+    found, vectors = cache.lookup([text_hash(t) for t in items.texts])
     missing = int((~found).sum())
     job = read_job(project_id)
     if missing == 0:
-        return embed_texts(items.texts, cache=cache).vectors
+        return vectors  # all cached: the lookup has them (hashing and looking up 100k texts again costs ~1 s)
     if job and job.get("status") == RUNNING:
         st.info(
             f"{missing:,} of {len(items):,} texts are not embedded yet; a background job is embedding them. "
