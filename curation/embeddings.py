@@ -427,6 +427,23 @@ def _messages(raw: Any) -> Any:
     return raw
 
 
+def project_stamp(engine: Engine, project_id: int) -> str:
+    """A cheap marker of the project's examples: their count, largest id and latest `updated_at`.
+    Every write to an example's text, label, status or split sets `updated_at` (as `edits_since`
+    relies on), an import adds ids, so an unchanged stamp means `load_items` would read the same
+    data; one indexed query instead of reading 100k rows."""
+    from sqlalchemy import func, select
+
+    from curation.db import read_session
+    from curation.models import Example
+
+    with read_session(engine) as session:
+        count, last_id, last_change = session.connection().execute(
+            select(func.count(), func.max(Example.id), func.max(Example.updated_at))
+            .where(Example.project_id == project_id)).one()
+    return f"{project_id}|{count}|{last_id}|{last_change}"
+
+
 def project_vectors(
     items: ProjectItems, model: str | None = None, *, progress: Progress | None = None
 ) -> np.ndarray:
