@@ -23,7 +23,8 @@ MET/MISSED:
 The machine may be shared: pick what runs with the flags and say what ran (`uptime` is printed).
 
 Run: ``python bench/scale.py --sizes 1000,100000`` from the repository root; `--skip-embed` leaves
-out the embedding and everything that needs it; `--embed-sizes 1000,10000` runs those at 1k and 10k only.
+out the embedding and everything that needs it; `--embed-sizes 1000,10000` runs those at 1k and 10k only;
+`--workdir DIR --reuse` keeps the built projects for a later run.
 Exits 1 if a target measured was missed.
 """
 
@@ -87,7 +88,7 @@ def variations(n: int, seed: int = 0) -> list[tuple[str, str]]:
     return out
 
 
-def build(folder: Path, n: int, seed: int = 0) -> dict[str, Any]:
+def build(folder: Path, n: int, seed: int = 0, reuse: bool = False) -> dict[str, Any]:
     """The project of `n` items in a fresh SQLite database under `folder`; returns its facts and
     the time each step took."""
     os.environ.update(DATA_DIR=str(folder / "data"), DATABASE_URL=f"sqlite:///{folder / 'curation.db'}",
@@ -105,6 +106,17 @@ def build(folder: Path, n: int, seed: int = 0) -> dict[str, Any]:
     times: dict[str, float] = {}
     engine = make_engine()
     migrate(engine)
+    if reuse and (folder / "items.jsonl").exists():  # built by an earlier run with --workdir: keep it
+        from sqlalchemy import select
+
+        from curation.db import read_session
+        from curation.models import DatasetVersion, Project
+
+        with read_session(engine) as session:
+            project_id = session.execute(select(Project.id)).scalars().one()
+            version_id = session.execute(select(DatasetVersion.id)).scalars().first()
+        engine.dispose()
+        return {"project_id": int(project_id), "version_id": int(version_id), "times": {"reused": 0.0}}
     admin = create_user(engine, None, "admin", Role.admin, PASSWORD)
     items = variations(n, seed)
     labels = sorted({label for _, label in items})
@@ -244,6 +256,9 @@ def main() -> int:
                         help="leave out the embeddings and the computations that need them")
     parser.add_argument("--skip-pages", action="store_true", help="leave out the page renders")
     parser.add_argument("--workdir", default=None, help="keep the built databases here (default: a temp dir)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="with --workdir: use the projects an earlier run built there (migrated) instead of "
+                             "building them again")
     parser.add_argument("--render-pages", type=int, default=None, help=argparse.SUPPRESS)  # the child
     args = parser.parse_args()
     if args.render_pages is not None:
@@ -262,7 +277,7 @@ def main() -> int:
     for n in sorted(set(sizes) | embed_sizes):
         folder = root / f"n{n}"
         folder.mkdir(parents=True, exist_ok=True)
-        built[n] = build(folder, n)
+        built[n] = build(folder, n, reuse=args.reuse)
         steps = ", ".join(f"{k} {v:.1f} s" for k, v in built[n]["times"].items())
         print(f"built {n:,} items: {steps}")
         if n in embed_sizes:
