@@ -10,8 +10,15 @@ import numpy as np
 import streamlit as st
 
 from curation.embedding_jobs import DONE, FAILED, RUNNING, read_job, start_job
-from curation.embeddings import (EmbeddingCache, ProjectItems, embed_texts, load_items, model_key,
-                                 project_stamp, text_hash)
+from curation.embeddings import (
+    EmbeddingCache,
+    ProjectItems,
+    embed_texts,
+    load_items,
+    model_key,
+    project_stamp,
+    text_hash,
+)
 from curation.settings import get_settings
 from ui.session import get_engine
 
