@@ -34,6 +34,7 @@ shared with other jobs, so single ratios are noisy; batch size alone, fp32 at 12
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 import time
@@ -234,9 +235,13 @@ class EmbeddingCache:
         found = np.array([h in self._keys for h in hashes], dtype=bool)
         dim = self._arrays[0].shape[1] if self._arrays else 0
         out = np.zeros((len(hashes), dim), dtype=np.float32)
-        for i in np.flatnonzero(found):
-            slot, row = self._keys[hashes[i]]
-            out[i] = self._arrays[slot][row]
+        where = np.flatnonzero(found)
+        if len(where):
+            # gathered per shard with one fancy index each, not row by row (100k rows: ~10x faster)
+            places = np.array([self._keys[hashes[i]] for i in where], dtype=np.int64).reshape(-1, 2)
+            for slot in np.unique(places[:, 0]):
+                mine = places[:, 0] == slot
+                out[where[mine]] = self._arrays[int(slot)][places[mine, 1]]
         return found, out
 
     def add(self, hashes: Sequence[bytes], vectors: np.ndarray) -> None:
@@ -377,8 +382,12 @@ def load_items(engine: Engine, actor: User, project_id: int, *, include_excluded
 
 def read_project_items(engine: Engine, project_id: int, *, include_excluded: bool = False) -> ProjectItems:
     """`load_items` without the role check, for the background embedding job (started by a page or
-    command that checked its user) and for core functions that checked theirs."""
-    from sqlalchemy import select
+    command that checked its user) and for core functions that checked theirs.
+
+    Every page of the embedding views calls this on each render, so it reads plain column values:
+    `messages` as its stored JSON text (decoded only for the rows that have chat turns, not once per
+    row), and no timestamps (parsing 100k of them is most of a second)."""
+    from sqlalchemy import String, select, type_coerce
 
     from curation.db import read_session
     from curation.models import Example, ExampleStatus
@@ -389,30 +398,63 @@ def read_project_items(engine: Engine, project_id: int, *, include_excluded: boo
         Example.text,
         Example.prompt,
         Example.response,
-        Example.messages,
+        type_coerce(Example.messages, String),
         Example.final_label,
         Example.status,
         Example.split,
         Example.content_hash,
-        Example.updated_at,
     )
     query = select(*columns).where(Example.project_id == project_id)
     if not include_excluded:
         query = query.where(Example.status != ExampleStatus.excluded.value)
     with read_session(engine) as session:
-        rows = session.execute(query.order_by(Example.id)).all()
+        # Core, not the ORM's row loading: plain tuples are a third of the time at 100k rows
+        rows = session.connection().execute(query.order_by(Example.id)).tuples().all()
     digest = hashlib.sha256(f"{project_id}|{include_excluded}".encode())
     items = ProjectItems(project_id, [], [], [], [], [], [], "")
-    for row in rows:
-        items.ids.append(int(row.id))
-        items.external_ids.append(row.external_id)
-        items.texts.append(example_text(row.text, row.prompt, row.response, row.messages))
-        items.labels.append(row.final_label)
-        items.statuses.append(str(row.status))
-        items.splits.append(row.split)
-        digest.update(f"{row.id}|{row.content_hash}|{row.final_label}|{row.status}|{row.split}\n".encode())
+    if rows:
+        ids, external_ids, texts, prompts, responses, messages, labels, statuses, splits, hashes = zip(*rows)
+        items.ids = [int(i) for i in ids]
+        items.external_ids = list(external_ids)
+        items.texts = [
+            example_text(text, prompt, response, _messages(raw)) if prompt is not None or raw not in _NO_MESSAGES
+            else (text or "")
+            for text, prompt, response, raw in zip(texts, prompts, responses, messages)
+        ]
+        items.labels = list(labels)
+        items.statuses = [str(status) for status in statuses]
+        items.splits = list(splits)
+        digest.update("".join(f"{i}|{h}|{label}|{status}|{split}\n" for i, h, label, status, split
+                              in zip(items.ids, hashes, labels, items.statuses, splits)).encode())
     items.fingerprint = digest.hexdigest()[:16]
     return items
+
+
+_NO_MESSAGES = (None, "null")  # SQL NULL, or the JSON null that the JSON type stores for None
+
+
+def _messages(raw: Any) -> Any:
+    """A `messages` value as read without the JSON type: text on SQLite, already decoded by some drivers."""
+    if isinstance(raw, (str, bytes)):
+        return json.loads(raw)
+    return raw
+
+
+def project_stamp(engine: Engine, project_id: int) -> str:
+    """A cheap marker of the project's examples: their count, largest id and latest `updated_at`.
+    Every write to an example's text, label, status or split sets `updated_at` (as `edits_since`
+    relies on), an import adds ids, so an unchanged stamp means `load_items` would read the same
+    data; one indexed query instead of reading 100k rows."""
+    from sqlalchemy import func, select
+
+    from curation.db import read_session
+    from curation.models import Example
+
+    with read_session(engine) as session:
+        count, last_id, last_change = session.connection().execute(
+            select(func.count(), func.max(Example.id), func.max(Example.updated_at))
+            .where(Example.project_id == project_id)).one()
+    return f"{project_id}|{count}|{last_id}|{last_change}"
 
 
 def project_vectors(

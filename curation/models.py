@@ -119,6 +119,8 @@ class Example(SQLModel, table=True):
         # The review queue walks this index: items of one status in id order (no sort, no scan).
         Index("ix_example_queue", "project_id", "status", "id"),
         Index("ix_example_project_priority", "project_id", "priority"),
+        # project_stamp and edits_since: the latest change of a project's examples from the index
+        Index("ix_example_project_updated", "project_id", "updated_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

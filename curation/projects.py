@@ -204,11 +204,19 @@ def project_stats(engine: Engine, actor: User, project_id: int) -> dict[str, Any
     with read_session(engine) as session:
         project = _get(session, project_id)
 
-        def grouped(column: Any) -> dict[str, int]:
-            rows = session.exec(
-                select(column, func.count()).where(Example.project_id == project_id).group_by(column)
-            ).all()
-            return {("(none)" if key is None else str(key)): int(n) for key, n in sorted(rows, key=lambda r: str(r[0]))}
+        # One scan for the five breakdowns (grouped by all five columns, then summed per column here):
+        # five separate GROUP BYs read a 100k-item project five times.
+        facets = (Example.status, Example.final_label, Example.split, Example.source, Example.licence)
+        combos = session.exec(
+            select(*facets, func.count()).where(Example.project_id == project_id).group_by(*facets)
+        ).all()
+
+        def grouped(position: int) -> dict[str, int]:
+            counts: dict[Any, int] = {}
+            for row in combos:
+                counts[row[position]] = counts.get(row[position], 0) + int(row[-1])
+            return {("(none)" if key is None else str(key)): n for key, n in sorted(counts.items(),
+                                                                                    key=lambda kv: str(kv[0]))}
 
         n_annotations, n_annotators = session.exec(
             select(func.count(Annotation.id), func.count(func.distinct(Annotation.annotator_id)))
@@ -220,7 +228,7 @@ def project_stats(engine: Engine, actor: User, project_id: int) -> dict[str, Any
                 .group_by(Example.content_hash).having(func.count() > 1).subquery()
             )
         ).one()
-        by_status = grouped(Example.status)
+        by_status = grouped(0)
         return {
             "project": project.name,
             "task_type": TaskType(project.task_type).value,
@@ -228,10 +236,10 @@ def project_stats(engine: Engine, actor: User, project_id: int) -> dict[str, Any
             "overlap_k": project.overlap_k,
             "examples": sum(by_status.values()),
             "by_status": by_status,
-            "by_label": grouped(Example.final_label),
-            "by_split": grouped(Example.split),
-            "by_source": grouped(Example.source),
-            "by_licence": grouped(Example.licence),
+            "by_label": grouped(1),
+            "by_split": grouped(2),
+            "by_source": grouped(3),
+            "by_licence": grouped(4),
             "annotations": int(n_annotations),
             "annotators": int(n_annotators),
             "exact_duplicate_groups": int(duplicate_groups),

@@ -35,7 +35,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 import datasets  # noqa: E402
 import numpy as np  # noqa: E402
-from sqlalchemy import func, select  # noqa: E402
+from sqlalchemy import case, func, select  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
@@ -165,19 +165,26 @@ def read_version(engine: Engine, actor: User, version_id: int) -> DatasetVersion
     return get_version(engine, version_id)
 
 
-def _stored_items(engine: Engine, version_id: int) -> list[DatasetVersionItem]:
-    """The version's items, train first, then eval, each by external id (no role check: callers check)."""
+def _stored_items(engine: Engine, version_id: int, limit: int | None = None) -> list[DatasetVersionItem]:
+    """The version's items, train first, then eval, each by external id (no role check: callers check);
+    with `limit`, the first `limit` of them, chosen by the database (a preview of a 100k-item version
+    reads 500 rows)."""
     get_version(engine, version_id)
+    query = select(DatasetVersionItem).where(DatasetVersionItem.version_id == version_id)
+    if limit is not None:
+        split_rank = case({name: i for i, name in enumerate(SPLITS)}, value=DatasetVersionItem.split, else_=9)
+        query = query.order_by(split_rank, DatasetVersionItem.external_id).limit(limit)
     with read_session(engine) as session:
-        items = list(session.execute(select(DatasetVersionItem).where(DatasetVersionItem.version_id == version_id)
-                                     ).scalars())
+        items = list(session.execute(query).scalars())
     return sorted(items, key=lambda i: (SPLITS.index(i.split) if i.split in SPLITS else 9, i.external_id))
 
 
-def version_items(engine: Engine, actor: User, version_id: int) -> list[DatasetVersionItem]:
-    """The version's items, train first, then eval, each by external id (leads and admins)."""
+def version_items(engine: Engine, actor: User, version_id: int, limit: int | None = None
+                  ) -> list[DatasetVersionItem]:
+    """The version's items, train first, then eval, each by external id (leads and admins); `limit` as
+    in `_stored_items`."""
     require_role(actor, *LEADS)
-    return _stored_items(engine, version_id)
+    return _stored_items(engine, version_id, limit)
 
 
 def list_versions(engine: Engine, actor: User, project_id: int) -> list[DatasetVersion]:

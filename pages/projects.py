@@ -18,8 +18,9 @@ show_flash()
 projects = list_projects(engine, user)
 if projects:
     rows = []
+    all_stats = {}  # computed once per project per run: the current project's panel below reuses it
     for project in projects:
-        stats = project_stats(engine, user, project.id)
+        stats = all_stats[project.id] = project_stats(engine, user, project.id)
         rows.append({
             "project": project.name,
             "task": project.task_type,
@@ -35,7 +36,8 @@ if projects:
 project = current_project(required=False)
 if project is not None:
     st.subheader(project.name)
-    stats = project_stats(engine, user, project.id)
+    stats = all_stats.get(project.id) if projects else None
+    stats = stats or project_stats(engine, user, project.id)
     cols = st.columns(4)
     cols[0].metric("Examples", stats["examples"])
     cols[1].metric("Annotations", stats["annotations"])

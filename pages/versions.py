@@ -165,7 +165,7 @@ with tab_check:
         with st.expander("Statistics"):
             st.json(stats, expanded=False)
         with st.expander("Items (first 500)"):
-            rows = version_items(engine, user, version.id)[:500]
+            rows = version_items(engine, user, version.id, limit=500)
             st.dataframe(pd.DataFrame([{"id": r.external_id, "split": r.split, "label": r.label or "",
                                         "content": r.text if r.text is not None else
                                         " | ".join(f"{m['role']}: {m['content']}" for m in r.messages or []),

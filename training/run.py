@@ -6,7 +6,8 @@ tokens/s, ETA) to the database. It is a plain script entry point, so the same co
 
     accelerate launch --num_processes 4 -m training.run --run-id 12
 
-(only the main process writes to the database and saves). The pages start it through
+(only the main process writes to the database and saves; the other processes train their share of
+each batch and exit; tests/training/test_accelerate_launch.py runs it with two CPU processes over gloo). The pages start it through
 `training.jobs`, which runs it under `--supervise`: a small parent that waits for the worker and
 marks the run failed, with the tail of its log, when the worker crashes or is killed (SIGKILL
 included), then starts the next queued run.
@@ -42,10 +43,16 @@ def now() -> datetime:
 
 
 def is_main_process() -> bool:
+    """True in a plain process and in the global rank 0 of `accelerate launch`/torchrun (RANK is set
+    by the launcher before any process group exists, so this holds before training starts)."""
     return int(os.environ.get("RANK", "0")) == 0
 
 
 def update_run(engine: Engine, run_id: int, **values: Any) -> None:
+    """Write these columns of the run. Only the main process may: under a launcher every process runs
+    this script, and one row written by several would lose progress and record metrics twice."""
+    if not is_main_process():
+        raise RuntimeError(f"update_run called on rank {os.environ.get('RANK')}: only the main process writes")
     with write_session(engine) as session:
         run = session.get(TrainingRun, run_id)
         assert run is not None
@@ -120,10 +127,11 @@ def _on_sigterm(_signum: int, _frame: Any) -> None:
 def work(engine: Engine, run_id: int) -> int:
     main = is_main_process()
     run = read_run(engine, run_id)
+    if run.status not in (RunStatus.queued, RunStatus.running):
+        # every process checks: a lone non-main process would wait for its peers' process group forever
+        print(f"run {run_id} is {run.status}; nothing to do", file=sys.stderr)
+        return 1
     if main:
-        if run.status not in (RunStatus.queued, RunStatus.running):
-            print(f"run {run_id} is {run.status}; nothing to do", file=sys.stderr)
-            return 1
         update_run(engine, run_id, status=RunStatus.running, pid=os.getpid(), started_at=run.started_at or now(),
                    heartbeat_at=now())
     signal.signal(signal.SIGTERM, _on_sigterm)
@@ -135,11 +143,14 @@ def work(engine: Engine, run_id: int) -> int:
             update_run(engine, run_id, status=RunStatus.failed, finished_at=now(), error=error[-6000:])
         traceback.print_exc()
         return 1
+    if not main:
+        return 0  # its share of the training is done; the main process evaluates, saves and records
     return 0 if outcome in (RunStatus.succeeded, RunStatus.cancelled) else 1
 
 
 def train(engine: Engine, run_id: int, main: bool = True) -> RunStatus:
-    """Train, evaluate, save the adapter and card; returns the final status written."""
+    """Train, evaluate, save the adapter and card; returns the final status written (a non-main
+    process returns `running` after training: it neither evaluates, saves nor writes)."""
     import torch
     from peft import LoraConfig, TaskType, get_peft_model
     from transformers import EarlyStoppingCallback, Trainer, TrainingArguments, set_seed
@@ -275,7 +286,8 @@ def train(engine: Engine, run_id: int, main: bool = True) -> RunStatus:
     metrics.update({"train_seconds": round(train_seconds, 2), "trainable_params": trainable,
                     "train_examples": len(train_rows.rows), "eval_examples": len(eval_rows.rows) if eval_rows else 0,
                     "precision": precision, "device": "cuda" if cuda else "cpu",
-                    "tokens_per_s": progress.tokens_per_s, "final_step": progress.step})
+                    "tokens_per_s": progress.tokens_per_s, "final_step": progress.step,
+                    "processes": int(args.world_size)})
     warnings = evaluate.verdict(task, metrics)
 
     adapter_dir = folder / "adapter"
@@ -328,6 +340,22 @@ def export_merged(model: Any, tokenizer: Any, target: Path, generation: bool) ->
     return target
 
 
+def _any_process(flag: bool) -> bool:
+    """`flag` OR-ed over all processes of a distributed run (itself in a single process). Only the main
+    process reads the cancel request; every process must stop at the same step, or the others would
+    wait in the next gradient all-reduce forever."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return flag
+    import torch
+
+    device = f"cuda:{torch.cuda.current_device()}" if dist.get_backend() == "nccl" else "cpu"
+    value = torch.tensor([1 if flag else 0], dtype=torch.int32, device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
+
+
 class ProgressCallback(TrainerCallback):
     """Writes step, loss, eval metrics, tokens/s and ETA to the run's row (at most once a second, and
     at every evaluation), and stops training at the next step when a cancel was requested."""
@@ -361,7 +389,7 @@ class ProgressCallback(TrainerCallback):
             examples = self.step * self.batch_size * world * args.gradient_accumulation_steps
             self.tokens_per_s = examples * self.avg_tokens / max(elapsed, 1e-9)
             self.eta_s = elapsed / self.step * max(0, state.max_steps - self.step)
-        if _STOP["requested"] or self._cancel_requested():
+        if _any_process(_STOP["requested"] or self._cancel_requested()):
             self.cancelled = True
             control.should_training_stop = True
             control.should_save = False

@@ -10,7 +10,16 @@ import numpy as np
 import streamlit as st
 
 from curation.embedding_jobs import DONE, FAILED, RUNNING, read_job, start_job
-from curation.embeddings import EmbeddingCache, ProjectItems, embed_texts, load_items, model_key, text_hash
+from curation.auth import LEADS, require_role
+from curation.embeddings import (
+    EmbeddingCache,
+    ProjectItems,
+    embed_texts,
+    model_key,
+    project_stamp,
+    read_project_items,
+    text_hash,
+)
 from curation.models import User
 from curation.settings import get_settings
 from ui.session import get_engine
@@ -24,18 +33,31 @@ def _cache(key: str, data_dir: str) -> EmbeddingCache:
 
 
 def current_items(user: User, project_id: int) -> ProjectItems:
-    """The project's items for an embedding page; the core checks `user`'s role."""
-    return load_items(get_engine(), user, project_id)
+    """The project's items for an embedding page (the role is checked on every call), read again only
+    when its stamp changed (reading 100k rows on every render of the four embedding pages took seconds)."""
+    require_role(user, *LEADS)
+    engine = get_engine()
+    return _items(project_id, project_stamp(engine, project_id), str(engine.url))
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _items(project_id: int, stamp: str, database: str) -> ProjectItems:
+    return read_project_items(get_engine(), project_id)  # stamp and database only key the cache
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _hashes(fingerprint: str, _texts: tuple[str, ...] | list[str]) -> list[bytes]:
+    return [text_hash(t) for t in _texts]  # the same fingerprint means the same texts
 
 
 def vectors_or_stop(project_id: int, items: ProjectItems) -> np.ndarray:
     """Unit vectors of `items`, or a progress/start panel and st.stop() while they are not all embedded."""
     cache = _cache(model_key(), str(get_settings().data_dir))
-    found, _ = cache.lookup([text_hash(t) for t in items.texts])
+    found, vectors = cache.lookup(_hashes(items.fingerprint, items.texts))
     missing = int((~found).sum())
     job = read_job(project_id)
     if missing == 0:
-        return embed_texts(items.texts, cache=cache).vectors
+        return vectors  # all cached: the lookup has them (hashing and looking up 100k texts again costs ~1 s)
     if job and job.get("status") == RUNNING:
         st.info(
             f"{missing:,} of {len(items):,} texts are not embedded yet; a background job is embedding them. "

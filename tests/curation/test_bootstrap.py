@@ -69,11 +69,11 @@ def test_the_demo_story_ends_in_an_approved_version_that_passes_its_checklist(en
     lead = get_user(engine, "lead")
     project = get_project(engine, DEMO_CLASSIFICATION)
     assert project.id is not None
-    (version,) = list_versions(engine, project.id)
+    (version,) = list_versions(engine, lead, project.id)
     assert (version.status, version.number, version.override_reason) == ("approved", 1, None)
     assert version.checklist["attested"] is True and version.checklist["overridden"] == []
     assert [i.key for i in items_of(version.checklist) if i.status == FAIL] == []
-    assert verify_version(engine, version.id).ok
+    assert verify_version(engine, lead, version.id).ok
     # disputes settled, re-sent copies excluded: nothing waits for a lead
     assert adjudication_queue_size(engine, lead, project.id) == 0
     with read_session(engine) as session:

@@ -175,3 +175,27 @@ def test_digest_ending_in_nul_bytes_round_trips(tiny: str) -> None:
 
     cache.add([text_hash(text)], np.ones((1, 32), dtype=np.float32))
     assert EmbeddingCache(tiny).lookup([text_hash(text)])[0].tolist() == [True]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+                         indirect=True)
+def test_load_items_reads_each_kind_of_example(engine: Engine, lead: User) -> None:
+    """Plain text, prompt and response, chat turns (stored JSON), and no text at all, in id order."""
+    import hashlib
+
+    from curation.db import write_session
+    from curation.models import Example, ExampleStatus, TaskType
+
+    project = create_project(engine, lead, "Kinds", task_type=TaskType.generation)
+    rows = [dict(text="plain"), dict(prompt="p", response="r"),
+            dict(messages=[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]),
+            dict(text=None), dict(text="gone", status=ExampleStatus.excluded)]
+    with write_session(engine) as session:
+        for i, row in enumerate(rows):
+            session.add(Example(project_id=project.id, external_id=f"k{i}", final_label="x" if i == 0 else None,
+                                content_hash=hashlib.sha256(str(i).encode()).hexdigest(), **row))
+    items = load_items(engine, lead, project.id)
+    assert items.texts == ["plain", "p\nr", "user: hi\nassistant: yo", ""]
+    assert items.external_ids == ["k0", "k1", "k2", "k3"] and items.ids == sorted(items.ids)
+    assert items.labels == ["x", None, None, None] and items.statuses == ["new"] * 4
+    assert load_items(engine, lead, project.id, include_excluded=True).texts[-1] == "gone"

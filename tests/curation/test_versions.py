@@ -329,3 +329,17 @@ def test_versions_imports_the_analyses_it_uses() -> None:
     assert versions.components is dedup.components and versions.cluster is diversity.cluster
     assert versions.label_issue_report is quality.label_issue_report
     assert not hasattr(versions, "_fallback_split") and not hasattr(versions, "_normalised")
+
+
+@BOTH_BACKENDS
+def test_version_items_with_a_limit_are_the_first_of_the_full_order(engine: Engine, lead: User,
+                                                                     tmp_path: Path) -> None:
+    """The page's preview: the database picks the first `limit` items, train before eval, by external id."""
+    project_id = make_project(engine, lead, tmp_path)
+    version = create_candidate(engine, lead, project_id, BuildOptions(eval_fraction=0.25, seed=7, use_embeddings=False))
+    everything = [(i.split, i.external_id) for i in version_items(engine, lead, version.id)]
+    splits = [split for split, _ in everything]
+    assert splits == ["train"] * splits.count("train") + ["eval"] * splits.count("eval") and "eval" in splits
+    for limit in (1, 5, len(everything) - 3, len(everything) + 10):
+        first = [(i.split, i.external_id) for i in version_items(engine, lead, version.id, limit=limit)]
+        assert first == everything[:limit]
