@@ -15,6 +15,7 @@ from curation import audit
 from curation.db import read_session, write_session
 from curation.errors import Conflict, InputError, NotFound, PermissionDenied
 from curation.models import Role, User
+from curation.sessions import revoke_user_sessions
 
 _hasher = PasswordHasher()
 MIN_PASSWORD_LENGTH = 8
@@ -137,6 +138,8 @@ def set_active(engine: Engine, actor: User, user_id: int, active: bool) -> User:
             _keep_an_admin(session, user)
         user.active = active
         session.add(user)
+        if not active:  # a deactivated account's open browsers lose their sign-in at once
+            revoke_user_sessions(session, user.id)
         audit.record(session, actor, "user.active", "user", user.id,
                      before={"username": user.username, "active": not active},
                      after={"username": user.username, "active": active})
