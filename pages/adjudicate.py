@@ -23,6 +23,7 @@ from curation.models import ExampleStatus, QueueOrder, Role, TaskType
 from curation.queue import queue_stats, set_queue_order
 from curation.review import FLAGS, original_response
 from ui.keyboard import label_key
+from ui.links import link_caption, requested_id, show_in_url
 from ui.session import current_project, flash, get_engine, require_user, show_flash, switch_project
 from ui.widgets import escape_markdown, show_error, show_example
 
@@ -39,6 +40,9 @@ st.title("Adjudication")
 show_flash()
 if REQUEST in st.session_state:
     st.session_state[OPEN] = int(st.session_state.pop(REQUEST))
+asked = requested_id("adjudicate", "item")  # ?item=123: a link (or a reload) opens that item
+if asked is not None:
+    st.session_state[OPEN] = asked
 
 queue = adjudication_queue(engine, user, project.id)
 stats = queue_stats(engine, user, project.id)
@@ -99,6 +103,7 @@ except CurationError as error:
     st.session_state.pop(OPEN, None)
     st.stop()
 example = detail.example
+show_in_url("adjudicate", "item", example.id)
 if example.project_id != project.id:
     st.info(f"Item #{example.id} belongs to another project: switching to it.")
     switch_project(example.project_id)
@@ -109,6 +114,7 @@ generation = TaskType(detail.project.task_type) is TaskType.generation
 item_key = f"{key}.{example.id}"
 with st.container(border=True):
     st.subheader(f"Item #{example.id}")
+    link_caption("item", example.id, "item")
     st.text(f"id: {example.external_id} · status: {example.status}"
             + (f" · final label: {example.final_label}" if example.final_label else ""))
     show_example(example)
