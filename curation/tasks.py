@@ -62,6 +62,21 @@ def start_task(path: Path, key: str, argv: list[str]) -> dict[str, Any]:
     return state
 
 
+def abandon_task(path: Path) -> None:
+    """Stop a running task nobody waits for any more (settings changed again) and forget it, so the
+    CPU goes to the task that matters; a later request starts it afresh."""
+    import signal
+
+    state = read_task(path)
+    if state is None or state["status"] != RUNNING:
+        return
+    try:
+        os.killpg(os.getpgid(int(state["pid"])), signal.SIGTERM)  # its own session: only its process group
+    except (ProcessLookupError, PermissionError, TypeError, ValueError):
+        pass
+    path.unlink(missing_ok=True)
+
+
 def run_task(path: Path, key: str, work: Callable[[Callable[[int, int, str], None]], Any]) -> dict[str, Any]:
     """Inside the background process: run `work(progress)` and write its result (or its error).
     `progress(done, total, note)` updates the file."""

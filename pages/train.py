@@ -14,7 +14,7 @@ from curation.versions import list_versions, usernames, version_label
 from training import jobs
 from training.config import PRESETS, TrainConfig, field_help, field_meta, preset, qlora_available
 from training.models import REGISTRY, default_base, is_prepared
-from training.preflight_job import preflight_state
+from training.preflight_job import abandon, preflight_state
 from ui.session import current_project, flash, get_engine, require_user, show_flash
 from ui.training import is_active, live_progress, outcome_view
 
@@ -143,6 +143,10 @@ try:
     state = preflight_state(version_id, config.to_dict(), base)
 except Exception as error:  # noqa: BLE001 - shown to the user; the run itself reports in full
     state = {"status": "failed", "error": str(error)}
+pending = f"{key}.preflight.pending"  # the background preflight this session last asked for
+if st.session_state.get(pending) not in (None, state.get("path")):
+    abandon(st.session_state[pending])  # settings changed again before it finished: stop it
+st.session_state[pending] = state.get("path") if state["status"] == "running" else None
 report = None
 if state["status"] == "done":
     report = state["result"]

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from curation.tasks import read_task, run_task, start_task, task_path
+from curation.tasks import abandon_task, read_task, run_task, start_task, task_path
 from curation.settings import get_settings
 
 
@@ -27,10 +27,16 @@ def preflight_state(version_id: int, config: dict[str, Any], base: str, start: b
     key = preflight_key(version_id, config, base)
     path = task_path("preflight", key)
     if not start:
-        return read_task(path)
+        state = read_task(path)
+        return None if state is None else {**state, "path": str(path)}
     argv = ["-m", "training.preflight_job", "--version-id", str(version_id), "--config-json",
             json.dumps(config, sort_keys=True), "--base", base]
-    return start_task(path, key, argv)
+    return {**start_task(path, key, argv), "path": str(path)}
+
+
+def abandon(path: str) -> None:
+    """Stop a preflight whose settings the page has left (see curation.tasks.abandon_task)."""
+    abandon_task(Path(path))
 
 
 def main(argv: list[str] | None = None) -> int:

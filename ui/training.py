@@ -185,6 +185,17 @@ def metrics_view(run: TrainingRun) -> None:
                 right.text(sample["adapter"])
 
 
+def probability_chart(table: pd.DataFrame) -> go.Figure:
+    """Adapter and base probabilities per label as side-by-side bars (grouped, never stacked: two
+    probabilities of 0.45 must not read as 0.9). `table`: a label column and one column per model."""
+    figure = go.Figure()
+    for column in [c for c in table.columns if c != "label"]:
+        figure.add_bar(x=table["label"].astype(str).tolist(), y=table[column].tolist(), name=column)
+    figure.update_layout(barmode="group", height=320, margin=dict(l=10, r=10, t=10, b=10),
+                         yaxis=dict(title="probability", range=[0, 1]))
+    return figure
+
+
 def headline(run: TrainingRun) -> dict[str, Any]:
     return jobs.run_summary(run)["metrics"]
 

@@ -92,6 +92,7 @@ def test_the_page_is_usable_while_the_preflight_runs(engine: Engine, lead: User,
     _await_preflight(at)
     assert by_label(at.metric, "Train / eval examples").value == "40 / 12"
     # A changed setting keeps the old numbers on screen, marked as being refreshed.
+    original = by_label(at.number_input, "Max length (tokens)").value
     by_label(at.number_input, "Max length (tokens)").set_value(48).run()
     no_exception(at)
     if "Train / eval examples" in [m.label for m in at.metric] and not any(
@@ -102,7 +103,8 @@ def test_the_page_is_usable_while_the_preflight_runs(engine: Engine, lead: User,
     assert not by_label(at.button, "Start training").disabled
     _await_preflight(at)
     # The same settings again: the background result is the cache, answered at once.
-    by_label(at.number_input, "Max length (tokens)").set_value(64).run()
+    by_label(at.number_input, "Max length (tokens)").set_value(original).run()
+    assert by_label(at.metric, "Train / eval examples").value == "40 / 12"
     assert not any("Refreshing" in v or "in the background" in v for v in values(at.info))
 
 
