@@ -65,12 +65,37 @@ def test_a_reload_mid_review_keeps_the_user_the_page_and_the_item(page: Any) -> 
     expect(page.get_by_role("textbox", name="Username")).to_have_count(0)
 
 
-def test_a_reload_mid_training_stays_attached_then_cancel_reports(page: Any) -> None:
+@pytest.fixture(scope="module")
+def training_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The app on a database with an approved classification version (52 items) and a lead."""
+    _require_chromium()
+    from curation.auth import create_user
+    from curation.db import make_engine, migrate
+    from curation.models import Role, TaskType
+    from tests.training.helpers import WORDS, classification_rows, make_version
+
+    data_dir = tmp_path_factory.mktemp("e2e-train")
+    database_url = f"sqlite:///{data_dir / 'curation.db'}"
+    engine = make_engine(database_url)
+    migrate(engine)
+    admin = create_user(engine, None, "root", Role.admin, "root-password")
+    lead = create_user(engine, admin, "lead", Role.lead, "lead-password")
+    make_version(engine, lead, "Tickets", TaskType.classification, classification_rows(), labels=list(WORDS))
+    engine.dispose()
+    with serve_app(data_dir, DATABASE_URL=database_url, LOAD_DEMO="false", ADMIN_USERNAME="",
+                   ADMIN_PASSWORD="") as url:
+        yield url
+
+
+def test_a_reload_mid_training_stays_attached_then_cancel_reports(browser: Any, training_app: str) -> None:
     from playwright.sync_api import expect
 
-    log_in(page, "lead", "lead-demo")
+    context = browser.new_context(viewport=VIEWPORT, base_url=training_app)
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    log_in(page, "lead", "lead-password")
     _signed_in_as(page, "lead")
-    main = open_page(page, DEMO_TICKETS, "Train")
+    main = open_page(page, "Tickets", "Train")
     start = main.get_by_role("button", name="Start training")
     expect(start).to_be_enabled()  # at once: the preflight runs in the background
     main.get_by_role("radiogroup", name="Preset").get_by_text("quick").click()
@@ -83,11 +108,11 @@ def test_a_reload_mid_training_stays_attached_then_cancel_reports(page: Any) -> 
     expect(main.get_by_role("heading", name="Train")).to_be_visible()
     expect(main.get_by_text(re.compile(r"^The form shows the settings of run #\d+"))).to_be_visible()
     expect(main.get_by_role("radiogroup", name="Preset").get_by_role("radio", name="quick")).to_be_checked()
-    cancel = main.get_by_role("button", name="Cancel run")
-    cancel.click()
+    main.get_by_role("button", name="Cancel run").click()
     expect(main.get_by_role("button", name="Cancelling…")).to_be_disabled()
     expect(main.get_by_text(re.compile(r"^Cancelled: stopped at \d\d:\d\d:\d\d"))).to_be_visible(timeout=120_000)
     expect(main.get_by_role("link", name=re.compile(r"^Open run #\d+ on the Runs page"))).to_be_visible()
+    context.close()
 
 
 def test_log_out_ends_the_session_for_a_reload(page: Any) -> None:
