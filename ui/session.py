@@ -209,8 +209,21 @@ def oidc_login_button() -> None:
         st.login()
 
 
+def _leave_legacy_pages_mode() -> None:
+    """Streamlit runs a page file alone, in its old pages-folder mode, when the first session a server
+    process serves opens a deep link (`/review`, e.g. a reload after a restart): there is a `pages/`
+    folder next to app.py, and the mode ends only at the first st.navigation call. Then app.py (log
+    in, role-based navigation) would not run: end the mode and rerun, so app.py runs on that URL."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False  # what st.navigation does on its first call
+        st.rerun()
+
+
 def require_user(*roles: Role) -> User:
     """The logged-in user with one of `roles` (any role when none given); stops the page otherwise."""
+    _leave_legacy_pages_mode()
     user = current_user()
     if user is None:
         st.warning("Please log in.")

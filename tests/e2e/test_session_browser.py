@@ -126,6 +126,20 @@ def test_log_out_ends_the_session_for_a_reload(page: Any) -> None:
     expect(page.get_by_role("textbox", name="Username")).to_be_visible()
 
 
+def test_a_link_opened_while_signed_out_opens_its_page_after_the_log_in(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.goto("/review")
+    # Maybe the server's first session (a deep link then used to run the page file alone), which
+    # also loads the demo: give it time.
+    expect(page.get_by_role("textbox", name="Username")).to_be_visible(timeout=180_000)
+    page.get_by_role("textbox", name="Username").fill("bob")
+    page.get_by_role("textbox", name="Password").fill("bob-demo")
+    page.get_by_role("button", name="Log in").click()
+    _signed_in_as(page, "bob")
+    expect(page.get_by_test_id("stMain").get_by_role("heading", name="Review")).to_be_visible()
+
+
 # --------------------------------------------------------------------------- OpenID Connect
 
 
