@@ -60,7 +60,6 @@ def main() -> int:
     from curation.db import make_engine, read_session
     from curation.models import DatasetVersion
     from curation.settings import get_settings
-    from training.preflight_job import preflight_state
 
     get_settings.cache_clear()
     warm = _session(0)  # loads the demo into the fresh database
@@ -80,15 +79,16 @@ def main() -> int:
     assert _start_enabled(warm)
     refreshing = any("in the background" in str(i.value) for i in warm.info)
 
-    from training.config import preset
+    # The preflight the page now waits for (the quick preset's; the balanced one was abandoned).
+    import json
 
-    began = time.perf_counter()
-    state = preflight_state(version.id, preset("balanced", str(version.task_type)).to_dict(),
-                            _base(warm), start=False) or {}
-    while state.get("status") == "running":
+    jobs = sorted((Path(os.environ["DATA_DIR"]) / "jobs").glob("preflight-*.json"), key=lambda p: p.stat().st_mtime)
+    state: dict = {}
+    while jobs:
+        state = json.loads(jobs[-1].read_text(encoding="utf-8"))
+        if state.get("status") != "running":
+            break
         time.sleep(0.5)
-        state = preflight_state(version.id, preset("balanced", str(version.task_type)).to_dict(),
-                                _base(warm), start=False) or {}
     background = (state.get("updated_at") or 0) - (state.get("started_at") or 0)
 
     print(f"demo version {version.id} ({version.item_count} items), budget {BUDGET_S:.1f} s to an enabled Start button")
@@ -96,8 +96,8 @@ def main() -> int:
     print(f"later visit, new session:                      {again:6.2f} s  {'MET' if again < BUDGET_S else 'MISSED'}")
     print(f"change of preset:                              {change:6.2f} s  {'MET' if change < BUDGET_S else 'MISSED'}"
           f"  (preflight refreshing in the background: {refreshing})")
-    print(f"the background preflight itself (status {state.get('status')}): {background:6.1f} s, which the page "
-          "used to block on")
+    print(f"the background preflight of the quick preset (status {state.get('status')}): {background:6.1f} s, "
+          "which the page used to block on")
     met = again < BUDGET_S and change < BUDGET_S
     print("MET" if met else "MISSED", f"ratio to budget: {max(again, change) / BUDGET_S:.2f}")
     return 0 if met else 1
@@ -113,10 +113,6 @@ def _approve_demo_version(engine):  # noqa: ANN001, ANN202
     candidate = create_candidate(engine, lead, project.id, BuildOptions(use_embeddings=False))
     print(f"(the demo had no approved version: built and approved v{candidate.number} of {project.name})")
     return approve_version(engine, lead, candidate.id, attest=True, override_reason="bench: demo checks may fail")
-
-
-def _base(at) -> str:  # noqa: ANN001
-    return next(t.value for t in at.text_input if t.label == "Base model")
 
 
 if __name__ == "__main__":

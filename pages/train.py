@@ -41,7 +41,7 @@ if not approved:
     st.info("Only approved dataset versions can be trained. Build and approve one on the Versions page.")
     st.stop()
 by_id = {v.id: v for v in approved}
-attached = active_runs[-1] if active_runs else None  # the oldest active run: the one this form started
+attached = active_runs[0] if active_runs else None  # the newest active run: the one this form started last
 if attached is not None and f"{key}.applied" not in st.session_state and attached.version_id in by_id:
     # A new session (a reload) attached to a running run: the form shows that run's settings.
     attached_task = str(attached.task_type)
@@ -53,7 +53,7 @@ if attached is not None and f"{key}.applied" not in st.session_state and attache
                               attached_task).to_dict().items():
         st.session_state[f"{key}.f.{name}"] = (attached.config or {}).get(name, value)
     st.session_state[f"{key}.applied"] = (st.session_state.get(f"{key}.preset"), attached_task)
-    st.caption(f"The form shows the settings of run #{attached.id}, which is running.")
+    st.caption(f"The form shows the settings of run #{attached.id}, which is {attached.status}.")
 version_id = st.selectbox("Dataset version (approved)", list(by_id), format_func=lambda i: version_label(by_id[i]),
                           key=f"{key}.version")
 version = by_id[version_id]
