@@ -63,30 +63,45 @@ if state["status"] != "done":
     _wait()
     st.stop()
 report = state["result"]
-coords, used = report["coords"], report["method"]
+
+
+# Building a plotly figure costs ~0.5 s; the figures depend only on the data (its fingerprint), the
+# computed result and the colour, so a rerun (another colour, a reload, another lead) reuses them.
+@st.cache_data(max_entries=32, show_spinner=False)
+def _map_figure(fingerprint: str, k: int, method: str, colour: str, _items, _report, _agreement):  # noqa: ANN001, ANN202
+    frame = pd.DataFrame(
+        {
+            "x": [x for x, _ in _report["coords"]],
+            "y": [y for _, y in _report["coords"]],
+            "id": _items.external_ids,
+            "label": [label or "(unlabelled)" for label in _items.labels],
+            "cluster": [str(c) for c in _report["assignments"]],
+            "status": _items.statuses,
+            "agreement": [_agreement.get(i) for i in _items.ids],
+            # plotly renders a subset of HTML in hover labels: escape, so dataset text shows literally
+            "text": [html.escape(t[:300]) for t in _items.texts],
+        }
+    )
+    return px.scatter(
+        frame,
+        x="x",
+        y="y",
+        color=colour,
+        hover_data={"id": True, "text": True, "label": True, "x": False, "y": False},
+        title=f"{_report['method'].upper()} map of {len(_items):,} examples",
+    )
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _lengths_figure(fingerprint: str, k: int, method: str, _report):  # noqa: ANN001, ANN202
+    lengths = pd.DataFrame(
+        [{"label": label, "words": n} for label, values in _report["lengths"].items() for n in values]
+    )
+    return px.histogram(lengths, x="words", color="label", barmode="overlay", nbins=40)
+
 
 agreement = agreement_by_example(engine, project.id)
-frame = pd.DataFrame(
-    {
-        "x": [x for x, _ in coords],
-        "y": [y for _, y in coords],
-        "id": items.external_ids,
-        "label": [label or "(unlabelled)" for label in items.labels],
-        "cluster": [str(c) for c in report["assignments"]],
-        "status": items.statuses,
-        "agreement": [agreement.get(i) for i in items.ids],
-        # plotly renders a subset of HTML in hover labels: escape, so dataset text shows literally
-        "text": [html.escape(t[:300]) for t in items.texts],
-    }
-)
-figure = px.scatter(
-    frame,
-    x="x",
-    y="y",
-    color=colour,
-    hover_data={"id": True, "text": True, "label": True, "x": False, "y": False},
-    title=f"{used.upper()} map of {len(items):,} examples",
-)
+figure = _map_figure(items.fingerprint, int(k), method, colour, items, report, agreement)
 st.plotly_chart(figure, width="stretch", key=f"{key}.map")
 
 st.subheader("Coverage")
@@ -135,11 +150,8 @@ for c in report['clusters']:
             st.text(sample)
 
 st.subheader("Lengths (words)")
-lengths = pd.DataFrame(
-    [{"label": label, "words": n} for label, values in report['lengths'].items() for n in values]
-)
 st.plotly_chart(
-    px.histogram(lengths, x="words", color="label", barmode="overlay", nbins=40),
+    _lengths_figure(items.fingerprint, int(k), method, report),
     width="stretch",
     key=f"{key}.lengths",
 )
