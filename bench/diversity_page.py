@@ -21,7 +21,7 @@ sys.path.insert(0, str(REPO))
 BUDGET_S = 2.0
 
 
-def _session(project_id: int):  # noqa: ANN202
+def _session(project_id: int):
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=600).run()
@@ -32,7 +32,7 @@ def _session(project_id: int):  # noqa: ANN202
     return at
 
 
-def _open(at) -> float:  # noqa: ANN001
+def _open(at) -> float:
     began = time.perf_counter()
     at.switch_page("pages/diversity.py").run()
     assert not at.exception, [e.message for e in at.exception]

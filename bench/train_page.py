@@ -26,11 +26,11 @@ sys.path.insert(0, str(REPO))
 BUDGET_S = 2.0
 
 
-def _start_enabled(at) -> bool:  # noqa: ANN001
+def _start_enabled(at) -> bool:
     return any(b.label == "Start training" and not b.disabled for b in at.button)
 
 
-def _session(project_id: int):  # noqa: ANN202
+def _session(project_id: int):
     from streamlit.testing.v1 import AppTest
 
     from ui.session import PROJECT_KEY
@@ -43,7 +43,7 @@ def _session(project_id: int):  # noqa: ANN202
     return at
 
 
-def _timed_visit(at) -> float:  # noqa: ANN001
+def _timed_visit(at) -> float:
     began = time.perf_counter()
     at.switch_page("pages/train.py").run()
     elapsed = time.perf_counter() - began
@@ -103,7 +103,7 @@ def main() -> int:
     return 0 if met else 1
 
 
-def _approve_demo_version(engine):  # noqa: ANN001, ANN202
+def _approve_demo_version(engine):
     from curation.auth import get_user
     from curation.projects import list_projects
     from curation.versions import BuildOptions, approve_version, create_candidate

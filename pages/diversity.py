@@ -68,7 +68,7 @@ report = state["result"]
 # Building a plotly figure costs ~0.5 s; the figures depend only on the data (its fingerprint), the
 # computed result and the colour, so a rerun (another colour, a reload, another lead) reuses them.
 @st.cache_data(max_entries=32, show_spinner=False)
-def _map_figure(fingerprint: str, k: int, method: str, colour: str, _items, _report, _agreement):  # noqa: ANN001, ANN202
+def _map_figure(fingerprint: str, k: int, method: str, colour: str, _items, _report, _agreement):
     frame = pd.DataFrame(
         {
             "x": [x for x, _ in _report["coords"]],
@@ -93,7 +93,7 @@ def _map_figure(fingerprint: str, k: int, method: str, colour: str, _items, _rep
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def _lengths_figure(fingerprint: str, k: int, method: str, _report):  # noqa: ANN001, ANN202
+def _lengths_figure(fingerprint: str, k: int, method: str, _report):
     lengths = pd.DataFrame(
         [{"label": label, "words": n} for label, values in _report["lengths"].items() for n in values]
     )

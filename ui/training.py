@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import timezone
+from datetime import UTC
 from typing import Any
 
 import pandas as pd
@@ -54,7 +54,7 @@ def _clock(moment: Any) -> str:
     if moment is None:
         return "—"
     if moment.tzinfo is None:  # SQLite drops the zone; the core stores UTC
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return moment.astimezone().strftime("%H:%M:%S")
 
 
@@ -191,8 +191,8 @@ def probability_chart(table: pd.DataFrame) -> go.Figure:
     figure = go.Figure()
     for column in [c for c in table.columns if c != "label"]:
         figure.add_bar(x=table["label"].astype(str).tolist(), y=table[column].tolist(), name=column)
-    figure.update_layout(barmode="group", height=320, margin=dict(l=10, r=10, t=10, b=10),
-                         yaxis=dict(title="probability", range=[0, 1]))
+    figure.update_layout(barmode="group", height=320, margin={"l": 10, "r": 10, "t": 10, "b": 10},
+                         yaxis={"title": "probability", "range": [0, 1]})
     return figure
 
 

@@ -17,7 +17,15 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, _require_chromium, log_in, open_page, serve_app
+from tests.e2e.conftest import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    VIEWPORT,
+    _require_chromium,
+    log_in,
+    open_page,
+    serve_app,
+)
 
 pytestmark = pytest.mark.browser
 

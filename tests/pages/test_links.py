@@ -66,7 +66,8 @@ def test_adjudication_opens_the_linked_item(engine: Engine, lead: User) -> None:
 
 
 def test_versions_opens_the_linked_version(engine: Engine, lead: User, tmp_path: Path) -> None:
-    from tests.curation.test_versions import EXACT, make_project as make_versioned_project
+    from tests.curation.test_versions import EXACT
+    from tests.curation.test_versions import make_project as make_versioned_project
 
     project_id = make_versioned_project(engine, lead, tmp_path)
     first = create_candidate(engine, lead, project_id, EXACT)
@@ -77,9 +78,9 @@ def test_versions_opens_the_linked_version(engine: Engine, lead: User, tmp_path:
 
 
 def test_runs_opens_the_linked_run(engine: Engine, lead: User, monkeypatch: pytest.MonkeyPatch) -> None:
+    from curation.models import TaskType
     from tests.training.helpers import classification_rows, make_version
     from training import jobs
-    from curation.models import TaskType
 
     monkeypatch.setenv("TRAIN_AUTOSTART", "false")  # queued only: no worker process
     from curation.settings import get_settings

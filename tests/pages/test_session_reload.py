@@ -15,7 +15,7 @@ from ui import session as ui_session
 from ui.session import TOKEN_KEY, USER_KEY
 
 
-def _reload(monkeypatch: pytest.MonkeyPatch, token: str | None):  # noqa: ANN202
+def _reload(monkeypatch: pytest.MonkeyPatch, token: str | None):
     """A new session (what a browser reload starts) whose handshake carried `token` as the cookie."""
     monkeypatch.setattr(ui_session, "browser_cookie", lambda: token)
     return new_app().run()
