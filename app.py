@@ -3,7 +3,16 @@
 import streamlit as st
 
 from curation.models import Role
-from ui.session import current_user, log_in, log_out, project_picker
+from ui.session import (
+    current_user,
+    log_in,
+    log_out,
+    oidc_login_button,
+    project_picker,
+    remember_requested_page,
+    session_cookie_script,
+    switch_to_requested_page,
+)
 
 st.set_page_config(page_title="LoRA Curation Workbench", page_icon="🧪", layout="wide")
 
@@ -20,10 +29,13 @@ def login_page() -> None:
             st.error("Unknown username or wrong password.")
         else:
             st.rerun()
+    oidc_login_button()
 
 
 user = current_user()
+session_cookie_script()
 if user is None:
+    remember_requested_page()  # a link to a page or an item opens it after the log in
     st.navigation([st.Page(login_page, title="Log in", icon="🔑")]).run()
 else:
     leads = user.role in (Role.lead, Role.admin)
@@ -60,4 +72,6 @@ else:
             log_out()
             st.rerun()
     project_picker()
-    st.navigation(pages, expanded=True).run()  # every page listed: no "View more" fold past ten
+    navigation = st.navigation(pages, expanded=True)
+    switch_to_requested_page(pages)
+    navigation.run()  # every page listed: no "View more" fold past ten

@@ -15,6 +15,7 @@ from curation import audit
 from curation.db import read_session, write_session
 from curation.errors import Conflict, InputError, NotFound, PermissionDenied
 from curation.models import Role, User
+from curation.sessions import revoke_user_sessions
 
 _hasher = PasswordHasher()
 MIN_PASSWORD_LENGTH = 8
@@ -137,6 +138,8 @@ def set_active(engine: Engine, actor: User, user_id: int, active: bool) -> User:
             _keep_an_admin(session, user)
         user.active = active
         session.add(user)
+        if not active:  # a deactivated account's open browsers lose their sign-in at once
+            revoke_user_sessions(session, user.id)
         audit.record(session, actor, "user.active", "user", user.id,
                      before={"username": user.username, "active": not active},
                      after={"username": user.username, "active": active})
@@ -145,7 +148,8 @@ def set_active(engine: Engine, actor: User, user_id: int, active: bool) -> User:
 
 def set_password(engine: Engine, actor: User, user_id: int, password: str) -> User:
     """Set a new password for an account (admins), e.g. for someone who forgot theirs. At least
-    MIN_PASSWORD_LENGTH characters. Audited (who and whose, never the password or its hash)."""
+    MIN_PASSWORD_LENGTH characters. Audited (who and whose, never the password or its hash); the
+    account's open sessions end with the old password."""
     require_role(actor, Role.admin)
     if len(password or "") < MIN_PASSWORD_LENGTH:
         raise InputError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters", field="password")
@@ -154,6 +158,7 @@ def set_password(engine: Engine, actor: User, user_id: int, password: str) -> Us
         had_login = bool(user.password_hash)
         user.password_hash = hash_password(password)
         session.add(user)
+        revoke_user_sessions(session, user.id)
         audit.record(session, actor, "user.password", "user", user.id,
                      before={"username": user.username, "could_log_in": had_login},
                      after={"username": user.username, "password": "reset by an admin"})

@@ -307,3 +307,17 @@ class TrainingRun(SQLModel, table=True):
     output_dir: str | None = Field(default=None, max_length=1000)
     adapter_path: str | None = Field(default=None, max_length=1000)
     merged_path: str | None = Field(default=None, max_length=1000)
+
+
+class LoginSession(SQLModel, table=True):
+    """A signed-in browser: the server side of its session token (see curation/sessions.py). Only the
+    SHA-256 of the token's secret part is stored; revoking sets `revoked_at`, and the token stops
+    working at its next use."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    token_hash: str = Field(max_length=64)
+    method: str = Field(default="password", max_length=20)  # password | oidc
+    created_at: datetime = _ts()
+    expires_at: datetime = Field(sa_type=DateTime(timezone=True))
+    revoked_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))

@@ -65,6 +65,23 @@ class Settings(BaseSettings):
     import_batch_rows: int = Field(
         default=5_000, description="Rows per INSERT batch during import (memory vs. round trips)."
     )
+    session_hours: float = Field(
+        default=12.0, gt=0, description="How long a sign-in lasts (its session token expires; log out revokes it)."
+    )
+    session_secret: str | None = Field(
+        default=None, description="Key that signs session tokens (HMAC-SHA256). Default: a random key created "
+        "once in DATA_DIR/session_secret; set it when several app servers do not share DATA_DIR."
+    )
+    oidc_username_claim: str = Field(
+        default="email", description="OpenID Connect claim that names the account (st.login sign-in)."
+    )
+    oidc_create_accounts: bool = Field(
+        default=False, description="Create an account on the first OpenID Connect sign-in of an unknown person "
+        "(role from OIDC_*_GROUPS, else annotator); off: an admin adds the account first."
+    )
+    oidc_groups_claim: str = Field(default="groups", description="Claim listing the person's groups.")
+    oidc_admin_groups: str = Field(default="", description="Comma-separated groups whose members are admins.")
+    oidc_lead_groups: str = Field(default="", description="Comma-separated groups whose members are leads.")
     hf_token: str | None = Field(
         default=None, description="Hugging Face token: lets leads push an approved dataset version to the Hub."
     )

@@ -22,6 +22,7 @@ from curation.models import ExampleStatus, QueueOrder, Role, TaskType
 from curation.queue import queue_stats, set_queue_order
 from curation.review import FLAGS, original_response
 from ui.keyboard import label_key
+from ui.links import link_caption, requested_id, show_in_url
 from ui.session import current_project, flash, get_engine, require_user, show_flash, switch_project
 from ui.widgets import escape_markdown, show_error, show_example, show_word_diff
 
@@ -38,6 +39,9 @@ st.title("Adjudication")
 show_flash()
 if REQUEST in st.session_state:
     st.session_state[OPEN] = int(st.session_state.pop(REQUEST))
+asked = requested_id("adjudicate", "item")  # ?item=123: a link (or a reload) opens that item
+if asked is not None:
+    st.session_state[OPEN] = asked
 
 queue = adjudication_queue(engine, user, project.id)
 stats = queue_stats(engine, user, project.id)
@@ -98,6 +102,7 @@ except CurationError as error:
     st.session_state.pop(OPEN, None)
     st.stop()
 example = detail.example
+show_in_url("adjudicate", "item", example.id)
 if example.project_id != project.id:
     st.info(f"Item #{example.id} belongs to another project: switching to it.")
     switch_project(example.project_id)
@@ -108,6 +113,7 @@ generation = TaskType(detail.project.task_type) is TaskType.generation
 item_key = f"{key}.{example.id}"
 with st.container(border=True):
     st.subheader(f"Item #{example.id}")
+    link_caption("item", example.id, "item")
     st.text(f"id: {example.external_id} · status: {example.status}"
             + (f" · final label: {example.final_label}" if example.final_label else ""))
     show_example(example)

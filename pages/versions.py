@@ -14,6 +14,7 @@ from curation.models import Role, VersionStatus
 from curation.settings import get_settings
 from curation.versions import (
     EXPORT_FORMATS,
+    get_version,
     BuildOptions,
     approve_version,
     blocking_items,
@@ -29,7 +30,8 @@ from curation.versions import (
     version_items,
     version_label,
 )
-from ui.session import current_project, flash, get_engine, require_user, show_flash
+from ui.links import link_caption, requested_id, show_in_url
+from ui.session import current_project, flash, get_engine, require_user, show_flash, switch_project
 from ui.widgets import escape_markdown, show_error
 
 user = require_user(Role.lead, Role.admin)
@@ -46,6 +48,18 @@ if f"{key}.pending" in st.session_state:  # a candidate was just built: show it
 
 versions = list_versions(engine, user, project.id)
 by_id = {v.id: v for v in versions}
+asked = requested_id("versions", "version")  # ?version=3: a link (or a reload) opens that version
+if asked is not None:
+    try:
+        asked_version = get_version(engine, asked)
+    except CurationError as error:
+        st.warning(str(error))
+    else:
+        st.session_state[f"versions.{asked_version.project_id}.selected"] = asked_version.id
+        st.session_state[f"versions.{asked_version.project_id}.tab"] = "Checklist and approval"
+        if asked_version.project_id != project.id:
+            switch_project(asked_version.project_id)
+            st.rerun()
 people = usernames(engine, [v.created_by_id for v in versions] + [v.approved_by_id for v in versions])
 
 
@@ -140,6 +154,8 @@ with tab_check:
         chosen_id = st.selectbox("Version", list(by_id), format_func=lambda i: version_label(by_id[i]),
                                  key=f"{key}.selected")
         version = by_id[chosen_id]
+        show_in_url("versions", "version", version.id)
+        link_caption("version", version.id, "version")
         overrides_banner([version])
         stats = version.stats or {}
         c1, c2, c3, c4 = st.columns(4)

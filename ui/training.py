@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 import pandas as pd
@@ -10,10 +11,12 @@ import plotly.graph_objects as go
 import streamlit as st
 from sqlalchemy.engine import Engine
 
+from curation.errors import CurationError
 from curation.models import RunStatus, TrainingRun
 from training import jobs
 
-STATUS_ICONS = {"queued": "⏳", "running": "🏃", "succeeded": "✅", "failed": "❌", "cancelled": "🚫"}
+STATUS_ICONS = {"queued": "⏳", "running": "🏃", "cancelling": "🛑", "succeeded": "✅", "failed": "❌",
+                "cancelled": "🚫"}
 ACTIVE = ("queued", "running")
 
 
@@ -46,10 +49,26 @@ def loss_figure(run: TrainingRun) -> go.Figure | None:
     return figure
 
 
+def _clock(moment: Any) -> str:
+    """Local wall-clock time of a stored UTC timestamp, e.g. '14:03:27'."""
+    if moment is None:
+        return "—"
+    if moment.tzinfo is None:  # SQLite drops the zone; the core stores UTC
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone().strftime("%H:%M:%S")
+
+
+def cancelling(run: TrainingRun) -> bool:
+    """A running run whose cancel was requested: it stops at its next step."""
+    return str(run.status) == "running" and run.cancel_requested_at is not None
+
+
 def progress_view(run: TrainingRun) -> None:
     """Status, progress bar, loss/tokens-per-second/ETA and the loss curve of one run."""
-    status = str(run.status)
+    status = "cancelling" if cancelling(run) else str(run.status)
     st.markdown(f"**Run #{run.id}** {STATUS_ICONS.get(status, '')} `{status}`")
+    if status == "cancelling":
+        st.warning(f"Cancelling: requested at {_clock(run.cancel_requested_at)}; the run stops at its next step.")
     if run.max_steps:
         st.progress(min(1.0, run.step / run.max_steps), text=f"step {run.step:,} of {run.max_steps:,}")
     elif status == "running":
@@ -66,11 +85,22 @@ def progress_view(run: TrainingRun) -> None:
         st.error("The run failed. The end of its log:")
         st.code(run.error, language=None)
     elif status == "cancelled":
-        st.info(run.error or "cancelled")
+        st.info(f"Cancelled: stopped at {_clock(run.finished_at)} (step {run.step:,} of {run.max_steps:,}). "
+                f"{run.error or ''}".strip())
+
+
+def _cancel(engine: Engine, run_id: int) -> None:
+    from ui.session import current_user
+
+    try:
+        jobs.cancel_run(engine, current_user(), run_id)
+    except CurationError as error:
+        st.toast(str(error))
 
 
 def live_progress(engine: Engine, run_id: int) -> None:
-    """Polls every 2 s while the run is queued or running; reruns the page once when it ends."""
+    """Polls every 2 s while the run is queued or running; reruns the page once when it ends. Cancel
+    takes effect before the panel is drawn (a callback), so the panel says "cancelling" at once."""
 
     @st.fragment(run_every=2)
     def _live() -> None:
@@ -79,15 +109,33 @@ def live_progress(engine: Engine, run_id: int) -> None:
         was_active = st.session_state.get(f"runs.active.{run_id}", False)
         active = str(run.status) in ACTIVE
         st.session_state[f"runs.active.{run_id}"] = active
-        if active and st.button("Cancel run", key=f"cancel.{run_id}"):
-            from ui.session import current_user
-
-            jobs.cancel_run(engine, current_user(), run_id)
-            st.toast("Stopping at the next step…")
+        if active:
+            st.button("Cancelling…" if cancelling(run) else "Cancel run", key=f"cancel.{run_id}",
+                      disabled=cancelling(run), on_click=_cancel, args=(engine, run_id))
         if was_active and not active:
             st.rerun()
 
     _live()
+
+
+def outcome_view(run: TrainingRun) -> None:
+    """A finished, failed or cancelled run in brief: outcome, when, headline metrics, a link to it."""
+    status = str(run.status)
+    st.markdown(f"**Last run: #{run.id}** {STATUS_ICONS.get(status, '')} `{status}` · v{run.version_id} · "
+                f"{run.preset} · ended {_clock(run.finished_at)}")
+    figures = headline(run)
+    if figures:
+        columns = st.columns(len(figures))
+        for column, (name, value) in zip(columns, figures.items()):
+            column.metric(name.replace("_", " "), f"{value:.4f}")
+    if status == "succeeded" and (run.metrics or {}).get("beats_baseline") is False:
+        st.warning("The adapter does not beat the baseline on the eval split: see the Runs page.")
+    if status == "failed":
+        st.error("The run failed: its log is on the Runs page.")
+    elif status == "cancelled":
+        st.info(f"Cancelled: stopped at {_clock(run.finished_at)} (step {run.step:,} of {run.max_steps:,}).")
+    st.page_link("pages/runs.py", label=f"Open run #{run.id} on the Runs page", icon="📈",
+                 query_params={"run": str(run.id)})
 
 
 def warnings_view(run: TrainingRun) -> None:
@@ -135,6 +183,17 @@ def metrics_view(run: TrainingRun) -> None:
                 left.text(sample["base"])
                 right.caption("Adapter")
                 right.text(sample["adapter"])
+
+
+def probability_chart(table: pd.DataFrame) -> go.Figure:
+    """Adapter and base probabilities per label as side-by-side bars (grouped, never stacked: two
+    probabilities of 0.45 must not read as 0.9). `table`: a label column and one column per model."""
+    figure = go.Figure()
+    for column in [c for c in table.columns if c != "label"]:
+        figure.add_bar(x=table["label"].astype(str).tolist(), y=table[column].tolist(), name=column)
+    figure.update_layout(barmode="group", height=320, margin={"l": 10, "r": 10, "t": 10, "b": 10},
+                         yaxis={"title": "probability", "range": [0, 1]})
+    return figure
 
 
 def headline(run: TrainingRun) -> dict[str, Any]:

@@ -199,6 +199,20 @@ def test_label_issues_rows_are_chosen_by_clicking_them(engine: Engine, lead: Use
     assert by_label_prefix(at.button, "Send 0 selected").disabled  # the selection was cleared
 
 
+def _await_diversity(at: AppTest, seconds: float = 180) -> AppTest:
+    """Rerun until the background map is on the page (polling a process; no timing asserted)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while any("in the background" in v for v in values(at.info)):
+        assert time.monotonic() < deadline, values(at.info)
+        time.sleep(0.5)
+        at.run()
+        no_exception(at)
+    assert not at.error, values(at.error)
+    return at
+
+
 def test_diversity_page(engine: Engine, lead: User, tmp_path: Path) -> None:
     vectors, labels = labelled_clusters(8, ["billing", "shipping"], spread=0.1, seed=1)
     texts = [f"{'invoice' if lab == 'billing' else 'parcel'} question {i}" for i, lab in enumerate(labels)]
@@ -213,11 +227,20 @@ def test_diversity_page(engine: Engine, lead: User, tmp_path: Path) -> None:
     )
     fill_cache(texts, vectors)
     at = _open("pages/diversity.py", "Diversity")
+    # First open: the map and clusters are computed in the background, the page does not block.
+    assert any("in the background" in v for v in values(at.info)) and not at.get("plotly_chart")
+    _await_diversity(at)
     assert _metric(at, "Labels in use") == "2" and _metric(at, "Label balance") == "1.00"
     assert len(at.get("plotly_chart")) == 2
     by_label(at.number_input, "Clusters (k-means)").set_value(2).run()
-    by_label(at.selectbox, "Colour by").set_value("cluster").run()
+    _await_diversity(at)
+    by_label(at.selectbox, "Colour by").set_value("cluster").run()  # display only: no recomputation
     no_exception(at)
+    assert not any("in the background" in v for v in values(at.info))
+    # A reload (a new session) or another lead reads the finished result at once.
+    again = _open("pages/diversity.py", "Diversity")
+    assert not any("in the background" in v for v in values(again.info))
+    assert _metric(again, "Labels in use") == "2"
     clusters = at.dataframe[1].value
     assert sorted(clusters["size"]) == [8, 8] and set(clusters["label mix"]) == {"billing 8", "shipping 8"}
     assert IMG not in markup_values(at)

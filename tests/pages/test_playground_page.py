@@ -30,6 +30,13 @@ def test_classification_probabilities(engine: Engine, lead: User, classification
     table = at.dataframe[0].value
     assert list(table.columns) == ["label", "adapter", "base (linear probe)"]
     assert abs(table["adapter"].sum() - 1) < 1e-4 and abs(table["base (linear probe)"].sum() - 1) < 1e-4
+    # Adapter and base bars side by side (grouped), each at its own height: never stacked.
+    import json
+
+    chart = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert chart["layout"]["barmode"] == "group"
+    assert [trace["name"] for trace in chart["data"]] == ["adapter", "base (linear probe)"]
+    assert chart["data"][0]["y"] == table["adapter"].tolist()[:10]
 
 
 def test_generation_chat_side_by_side(engine: Engine, lead: User, generation_version: int,  # noqa: F811

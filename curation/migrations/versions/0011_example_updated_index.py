@@ -1,14 +1,14 @@
 """example: index on (project_id, updated_at) for the embedding pages' change stamp and edits_since
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0010
 Create Date: 2026-11-29 17:15:00.000000
 """
 from alembic import op
 
 
 revision = '0011'
-down_revision = '0008'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
