@@ -107,10 +107,16 @@ def metrics_view(run: TrainingRun) -> None:
         for key, name in (("adapter", "LoRA adapter"), ("probe_baseline", "Linear probe (frozen embeddings)"),
                           ("majority_baseline", "Majority class")):
             if metrics.get(key):
-                rows.append({"model": name, "accuracy": metrics[key]["accuracy"], "macro-F1": metrics[key]["macro_f1"]})
+                intervals = metrics[key].get("intervals") or {}
+                rows.append({"model": name, "accuracy": metrics[key]["accuracy"],
+                             "accuracy 95% CI": _ci(intervals.get("accuracy")),
+                             "macro-F1": metrics[key]["macro_f1"], "macro-F1 95% CI": _ci(intervals.get("macro_f1")),
+                             "adapter vs this": _versus(metrics, key)})
         st.dataframe(pd.DataFrame(rows), hide_index=True)
+        where = metrics.get("scored_on_text", "the eval split")
         if metrics.get("beats_baseline"):
-            st.success("The adapter beats both baselines on the eval split.")
+            st.success(f"The adapter beats both baselines on {where}: each accuracy difference has an interval "
+                       "above 0.")
         labels = metrics.get("labels") or list(metrics["adapter"]["per_label_f1"])
         c1, c2 = st.columns(2)
         with c1:
@@ -135,6 +141,21 @@ def metrics_view(run: TrainingRun) -> None:
                 left.text(sample["base"])
                 right.caption("Adapter")
                 right.text(sample["adapter"])
+
+
+def _ci(interval: dict[str, Any] | None) -> str:
+    return "—" if not interval else f"[{interval['low']:.3f}, {interval['high']:.3f}]"
+
+
+def _versus(metrics: dict[str, Any], key: str) -> str:
+    """The adapter's accuracy difference against a baseline, with its interval and the test's words."""
+    from curation import evaluation_stats as es
+
+    comparison = ((metrics.get("comparisons") or {}).get(key) or {}).get("accuracy")
+    if not comparison:
+        return "—"
+    diff = es.Difference.from_dict(comparison)
+    return f"{diff.value:+.3f} [{diff.low:+.3f}, {diff.high:+.3f}]: {es.verdict(diff)}"
 
 
 def headline(run: TrainingRun) -> dict[str, Any]:

@@ -31,6 +31,11 @@ def test_details_compare_and_reattach(engine: Engine, lead: User, classification
     assert "accuracy" in table.columns
     models = at.dataframe[1].value["model"].tolist()  # details of the newest run
     assert models == ["LoRA adapter", "Linear probe (frozen embeddings)", "Majority class"]
+    details = at.dataframe[1].value.set_index("model")
+    assert details.loc["LoRA adapter", "adapter vs this"] == "—"
+    versus = details.loc["Majority class", "adapter vs this"]
+    assert "better" in versus or "worse" in versus or "no detectable difference" in versus
+    assert details.loc["LoRA adapter", "accuracy 95% CI"].startswith("[")
     assert any(c.startswith("Adapter (PEFT format):") for c in values(at.caption))
     diff = at.dataframe[-2].value if len(at.dataframe) > 4 else None
     settings = [d.value for d in at.dataframe if "setting" in d.value.columns]
