@@ -14,7 +14,7 @@ def measures(**changes: object) -> Measures:
                     train_label_counts={"a": 40, "b": 40}, label_counts={"a": 50, "b": 50}, attested=True,
                     k_labelled_items=100, overlap_k=2,
                     agreement={"alpha": 0.85, "low": 0.8, "high": 0.9, "n_scored": 100},
-                    clusters=5, licences={"CC0-1.0": 100})
+                    clusters=5, licences={"CC0-1.0": 100}, test_items=30)
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
@@ -94,3 +94,12 @@ def test_attestation_required_or_optional() -> None:
     assert attestation_item(True, ChecklistThresholds()).status == PASS
     assert status(measures(clusters=None, clusters_reason="no embeddings"), "clusters") == WARN
     assert status(measures(clusters=2), "clusters") == WARN
+
+
+def test_test_leakage_only_passes_at_zero() -> None:
+    assert status(measures(), "test_leakage") == PASS
+    leaked = {i.key: i for i in evaluate(measures(test_leaks=["t1"]), ChecklistThresholds())}["test_leakage"]
+    assert leaked.status == FAIL and leaked.measured == 1.0 and "t1" in leaked.detail
+    assert "cannot be overridden" in leaked.threshold
+    # no test set: nothing to compare, said as a warning (runs then have no frozen yardstick)
+    assert status(measures(test_items=0), "test_leakage") == WARN
