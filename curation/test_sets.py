@@ -152,6 +152,13 @@ def _embed_text(text: str | None, prompt: str | None, response: str | None,
     return text or ""
 
 
+def test_item_ids(engine: Engine, project_id: int) -> set[int]:
+    """Ids of the project's current test items."""
+    with read_session(engine) as session:
+        return set(session.execute(select(Example.id).where(Example.project_id == project_id,
+                                                            Example.test_set_id.is_not(None))).scalars())
+
+
 def test_texts(engine: Engine, project_id: int) -> list[tuple[str, str]]:
     """(external id, text) of every test item of the project: current test items and the items of
     every approved test-set version (a test item removed later still must not be trained on)."""

@@ -126,3 +126,31 @@ def test_trained_items_cannot_become_test_items_and_import_marks_a_file(engine: 
     assert ts.mark_import(engine, lead, test_set.id, report.import_id) == 3
     status = ts.test_set_status(engine, test_set.id)
     assert status.items == 3 and status.waiting == 3 and status.latest is None
+
+
+def test_cli_create_approve_verify_show_list(engine: Engine, lead: User, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from curation.cli import main
+
+    make_project(engine, lead, tmp_path)
+    with write_session(engine) as session:  # a k=1 project: imported labels count as reviewed
+        session.execute(text("update project set overlap_k = 1"))
+        session.execute(text("insert into annotation (example_id, annotator_id, label, comment, flags, row_version, "
+                             "created_at, updated_at) select id, :u, final_label, '', '[]', 1, created_at, created_at "
+                             "from example where final_label is not null"), {"u": lead.id})
+    assert main(["--user", "lena", "testset", "create", "--project", "Tickets", "--sample", "6", "--seed", "1",
+                 "--labelled-only", "--no-embeddings", "--json"]) == 0
+    created = json.loads(capsys.readouterr().out)
+    assert created["items"] == created["added"] >= 5 and created["waiting_for_review"] == 0
+    assert main(["--user", "lena", "testset", "approve", "--project", "Tickets", "--note", "v1"]) == 0
+    assert "approved test set v1" in capsys.readouterr().out
+    assert main(["--user", "lena", "testset", "list", "--project", "Tickets", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    version_id = listed[0]["versions"][0]["id"]
+    assert listed[0]["versions"][0]["items"] == created["items"]
+    assert main(["testset", "verify", str(version_id)]) == 0
+    assert "matches" in capsys.readouterr().out
+    assert main(["testset", "show", str(version_id), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["number"] == 1
+    assert main(["--user", "lena", "testset", "approve", "--project", "Tickets"]) == 2
+    assert "Nothing changed" in capsys.readouterr().err
