@@ -5,6 +5,7 @@
     python -m curation runs list [--project NAME] [--json]
     python -m curation runs show ID [--json]
     python -m curation runs cancel ID
+    python -m curation runs compare A B [--json]
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ def add_commands(commands: Any) -> None:
                        help=f"override a setting ({', '.join(TrainConfig.__dataclass_fields__)})")
     train.add_argument("--detach", action="store_true", help="queue the run and return at once")
     train.add_argument("--json", action="store_true", help="print the finished run as JSON")
+    train.add_argument("--testset", type=int, help="test-set version id to score on at the end (default: the "
+                                                  "project's latest approved one)")
     runs = commands.add_parser("runs", help="training runs").add_subparsers(dest="runs_command", required=True)
     listing = runs.add_parser("list", help="list runs, newest first")
     listing.add_argument("--project", help="only this project's runs")
@@ -40,6 +43,11 @@ def add_commands(commands: Any) -> None:
     show.add_argument("--json", action="store_true")
     cancel = runs.add_parser("cancel", help="cancel a queued or running run")
     cancel.add_argument("id", type=int)
+    compare = runs.add_parser("compare", help="run B against run A on the same test set: paired differences with "
+                                              "intervals, per-label F1 differences, and the dataset version diff")
+    compare.add_argument("a", type=int)
+    compare.add_argument("b", type=int)
+    compare.add_argument("--json", action="store_true")
 
 
 def parse_sets(items: list[str]) -> dict[str, Any]:
@@ -65,7 +73,7 @@ def _train(engine: Engine, args: argparse.Namespace) -> int:
     from training import jobs
 
     run = jobs.start_run(engine, _actor(engine, args), args.version, args.preset, base=args.base,
-                         overrides=parse_sets(args.set))
+                         overrides=parse_sets(args.set), test_set_version_id=args.testset)
     print(f"run {run.id}: {run.status} ({run.preset}, base {run.base_model}); log: {jobs.run_dir(run.id)}",
           file=sys.stderr)
     if args.detach:
@@ -106,6 +114,23 @@ def _runs(engine: Engine, args: argparse.Namespace) -> int:
     if args.runs_command == "cancel":
         run = jobs.cancel_run(engine, _actor(engine, args), args.id)
         print(f"run {run.id}: {'cancelled' if run.status == 'cancelled' else 'stopping at the next step'}")
+        return 0
+    if args.runs_command == "compare":
+        from training.test_scoring import compare_runs
+
+        result = compare_runs(engine, _actor(engine, args), jobs.get_run(engine, args.a), jobs.get_run(engine, args.b))
+        if args.json:
+            print(json.dumps(result, indent=2, default=str))
+        elif not result["comparable"]:
+            print(result["reason"])
+        else:
+            for metric, diff in result["metrics"].items():
+                print(f"{metric}: A {diff['a']:.4f}, B {diff['b']:.4f}, B − A {diff['value']:+.4f} "
+                      f"[{diff['low']:+.4f}, {diff['high']:+.4f}] ({diff['test']}): {diff['verdict']}")
+            dataset = result["dataset_diff"]
+            if "added" in dataset:
+                print(f"dataset v{dataset['a_number']} → v{dataset['b_number']}: {len(dataset['added'])} added, "
+                      f"{len(dataset['removed'])} removed, {len(dataset['relabelled'])} relabelled")
         return 0
     if args.runs_command == "show":
         run = jobs.poll(engine, args.id)

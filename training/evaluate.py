@@ -63,14 +63,14 @@ def embeddings(model: Any, rows: list[dict[str, Any]], batch_size: int = 64) -> 
 
 
 def fit_probe(model: Any, train_rows: list[dict[str, Any]], eval_rows: list[dict[str, Any]] | None,
-              num_labels: int) -> dict[str, Any]:
+              num_labels: int, test_rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Logistic regression on the frozen embeddings: the baseline an adapter must beat, and the
-    head's starting point. Returns weight/bias (num_labels rows) and its eval predictions."""
+    head's starting point. Returns weight/bias (num_labels rows) and its eval (and test) predictions."""
     from sklearn.linear_model import LogisticRegression
 
     y = np.array([r["labels"] for r in train_rows])
     classes = sorted(set(y.tolist()))
-    result: dict[str, Any] = {"weight": None, "bias": None, "eval_pred": None}
+    result: dict[str, Any] = {"weight": None, "bias": None, "eval_pred": None, "test_pred": None}
     if len(classes) < 2:
         return result
     x = embeddings(model, train_rows)
@@ -86,6 +86,8 @@ def fit_probe(model: Any, train_rows: list[dict[str, Any]], eval_rows: list[dict
     result.update(weight=weight.tolist(), bias=bias.tolist())
     if eval_rows:
         result["eval_pred"] = probe.predict(embeddings(model, eval_rows)).tolist()
+    if test_rows:
+        result["test_pred"] = probe.predict(embeddings(model, test_rows)).tolist()
     return result
 
 
@@ -198,6 +200,7 @@ def evaluate_generation(model: Any, tokenizer: Any, eval_rows: list[dict[str, An
                             "intervals": {"eval_loss": interval.to_dict()}}
         metrics["comparisons"] = {"base": {"eval_loss": es.ratio_difference(
             base_sums, counts, adapter_sums, counts, name="eval_loss").to_dict()}}
+        metrics["predictions"] = {"loss_sums": adapter_sums, "base_loss_sums": base_sums, "token_counts": counts}
     samples = []
     for messages in prompts:
         with model.disable_adapter():
