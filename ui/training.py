@@ -95,11 +95,46 @@ def warnings_view(run: TrainingRun) -> None:
         st.error(warning, icon="⚠️")
 
 
+def dataset_diff_view(diff: dict[str, Any]) -> None:
+    """The diff of the two runs' dataset versions beside the score difference: items added, removed
+    and relabelled, each list openable."""
+    st.caption("Dataset version diff (what curation changed)")
+    if "same_version" in diff:
+        st.caption(f"Both runs trained on the same version (id {diff['same_version']}).")
+        return
+    if "error" in diff:
+        st.error(diff["error"])
+        return
+    st.dataframe(pd.DataFrame([{"change": "added", "items": len(diff["added"])},
+                               {"change": "removed", "items": len(diff["removed"])},
+                               {"change": "relabelled", "items": len(diff["relabelled"])},
+                               {"change": "text changed", "items": len(diff["content_changed"])}]), hide_index=True)
+    for name in ("added", "removed", "content_changed"):
+        if diff[name]:
+            with st.expander(f"{name.replace('_', ' ')}: {len(diff[name])} items"):
+                st.dataframe(pd.DataFrame({"item": diff[name]}), hide_index=True)
+    if diff["relabelled"]:
+        with st.expander(f"relabelled: {len(diff['relabelled'])} items"):
+            st.dataframe(pd.DataFrame(diff["relabelled"]), hide_index=True)
+
+
 def metrics_view(run: TrainingRun) -> None:
     metrics = run.metrics or {}
     if not metrics:
         return
     warnings_view(run)
+    scored = metrics.get("scored_on") or {}
+    if scored.get("role") == "test":
+        st.caption(f"Scored once on {scored['text']} (test-set version id {scored['test_set_version_id']}, "
+                   f"SHA-256 {scored['content_hash']}); the version's held-out split chose the early stopping only.")
+    elif scored:
+        st.warning(f"Scored on {scored['text']}.")
+    objective = metrics.get("objective")
+    if objective:
+        from ui.widgets import escape_markdown
+
+        text = escape_markdown(f"Objective: {objective['text']}")
+        (st.success if objective.get("met") else st.error if objective.get("met") is False else st.info)(text)
     if metrics.get("note"):
         st.info(metrics["note"])
     if str(run.task_type) == "classification" and metrics.get("adapter"):
