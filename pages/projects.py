@@ -7,6 +7,7 @@ from curation.errors import CurationError
 from curation.models import FinalLabelRule, Role, TaskType
 from curation.projects import create_project, list_projects, project_stats, update_project
 from ui.session import current_project, flash, get_engine, require_user, show_flash, switch_project
+from ui.objective import objective_form
 from ui.widgets import show_error
 
 user = require_user()
@@ -69,6 +70,8 @@ if project is not None:
                     st.rerun()
                 except CurationError as error:
                     show_error(error)
+
+    objective_form(engine, user, project, is_lead)
 
 if is_lead:
     with st.form("create-project", clear_on_submit=False):
