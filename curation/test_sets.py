@@ -324,11 +324,12 @@ def _groups(texts: list[str], use_embeddings: bool, threshold: float) -> tuple[l
 
 def sample_items(engine: Engine, actor: User, test_set_id: int, size: int, *, seed: int = 0,
                  labelled_only: bool = False, use_embeddings: bool = True,
-                 threshold: float | None = None) -> dict[str, Any]:
+                 threshold: float | None = None, among: Sequence[int] | None = None) -> dict[str, Any]:
     """Draw a seeded sample of about `size` items, stratified by final label (unlabelled items form
     their own stratum), from the project's items that are not excluded, not test items and not
-    trained on; near-duplicate groups are taken whole (or not at all), so no near-duplicate of a test
-    item stays behind for training. Returns {"added", "by_label", "groups_method"}."""
+    trained on (and in `among`, when given); near-duplicate groups are taken whole (or not at all), so
+    no near-duplicate of a test item stays behind for training. Returns {"added", "by_label",
+    "groups_method"}."""
     from curation.dedup import DEFAULT_THRESHOLD
 
     require_role(actor, *LEADS)
@@ -343,6 +344,9 @@ def sample_items(engine: Engine, actor: User, test_set_id: int, size: int, *, se
             Example.status != ExampleStatus.excluded.value).order_by(Example.id)).scalars() if e.id not in trained]
     if labelled_only:
         pool = [e for e in pool if ExampleStatus(e.status) is ExampleStatus.labelled]
+    if among is not None:  # a caller's own restriction of the pool (e.g. items with no close neighbour)
+        allowed = set(among)
+        pool = [e for e in pool if e.id in allowed]
     if not pool:
         raise Conflict("No items to sample from (all excluded, trained on or already test items).")
     texts = [_embed_text(e.text, e.prompt, e.response, e.messages) for e in pool]

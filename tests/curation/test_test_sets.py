@@ -154,3 +154,23 @@ def test_cli_create_approve_verify_show_list(engine: Engine, lead: User, tmp_pat
     assert json.loads(capsys.readouterr().out)["number"] == 1
     assert main(["--user", "lena", "testset", "approve", "--project", "Tickets"]) == 2
     assert "Nothing changed" in capsys.readouterr().err
+
+
+def test_the_demo_ships_an_objective_and_an_approved_test_set(engine: Engine) -> None:
+    from curation.bootstrap import DEMO_CLASSIFICATION, load_demo
+    from curation.projects import get_project
+    from curation.versions import BuildOptions
+
+    load_demo(engine)
+    project = get_project(engine, DEMO_CLASSIFICATION)
+    assert project.objective["metric"] == "accuracy" and project.objective["before_review"] is True
+    version = ts.latest_test_set_version(engine, project.id)
+    assert version is not None and version.item_count >= 25 and ts.verify_test_set_version(engine, version.id).ok
+    assert len(version.stats["labels"]) == len(project.labels)  # every label is in the test set
+    from curation.auth import get_user
+
+    lead = get_user(engine, "lead")
+    candidate = create_candidate(engine, lead, project.id, BuildOptions(use_embeddings=False))
+    assert candidate.stats["left_out"]["test item"] == version.item_count
+    check = {i["key"]: i for i in candidate.checklist["items"]}["test_leakage"]
+    assert check["status"] == "pass" and check["value"] == "0 items"
