@@ -6,6 +6,7 @@
     python -m curation runs show ID [--json]
     python -m curation runs cancel ID
     python -m curation runs compare A B [--json]
+    python -m curation eval RUN [--testset N] [--json]
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ def add_commands(commands: Any) -> None:
     train.add_argument("--json", action="store_true", help="print the finished run as JSON")
     train.add_argument("--testset", type=int, help="test-set version id to score on at the end (default: the "
                                                   "project's latest approved one)")
+    score = commands.add_parser("eval", help="score a finished run on an approved test-set version (default: the "
+                                             "project's latest), with intervals and paired baseline comparisons")
+    score.add_argument("run", type=int)
+    score.add_argument("--testset", type=int, help="test-set version id")
+    score.add_argument("--json", action="store_true")
     runs = commands.add_parser("runs", help="training runs").add_subparsers(dest="runs_command", required=True)
     listing = runs.add_parser("list", help="list runs, newest first")
     listing.add_argument("--project", help="only this project's runs")
@@ -150,4 +156,21 @@ def _runs(engine: Engine, args: argparse.Namespace) -> int:
     return 0
 
 
-HANDLERS = {"train": _train, "runs": _runs}
+def _eval(engine: Engine, args: argparse.Namespace) -> int:
+    from curation.cli import _actor
+    from training.eval_run import evaluate_run, summary
+
+    run = evaluate_run(engine, _actor(engine, args), args.run, args.testset)
+    result = summary(run)
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        print(f"run {run.id} scored on {result['scored_on']['text']}")
+        if result["objective"]:
+            print(f"objective: {result['objective']['text']}")
+        for warning in run.warnings or []:
+            print(f"WARNING: {warning}")
+    return 0
+
+
+HANDLERS = {"train": _train, "runs": _runs, "eval": _eval}

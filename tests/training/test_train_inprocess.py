@@ -184,3 +184,29 @@ def test_runs_on_different_test_sets_are_not_compared(engine: Engine, lead: User
     assert a.test_set_version_id == old and b.test_set_version_id != old
     result = compare_runs(engine, lead, a, b)
     assert result["comparable"] is False and "different test sets" in result["reason"]
+
+
+def test_eval_scores_an_earlier_run_on_a_test_set_so_runs_become_comparable(
+        engine: Engine, lead: User, classification_version: int, tiny_models: dict[str, str],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from curation.cli import main
+    from curation.versions import get_version
+    from tests.training.helpers import make_test_set_version, test_rows
+    from training.test_scoring import compare_runs
+
+    project_id = get_version(engine, classification_version).project_id
+    before = _train(engine, lead, classification_version, tiny_models["bert"])  # no test set yet
+    assert jobs.get_run(engine, before).metrics["scored_on"]["role"] == "validation"
+    test_version = make_test_set_version(engine, lead, project_id, test_rows(14))
+    after = _train(engine, lead, classification_version, tiny_models["bert"])
+    assert compare_runs(engine, lead, jobs.get_run(engine, before), jobs.get_run(engine, after))["comparable"] is False
+    capsys.readouterr()
+    assert main(["--user", "lena", "eval", str(before), "--testset", str(test_version), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["scored_on"]["test_set_version_id"] == test_version and result["scored_on"]["items"] == 14
+    rescored = jobs.get_run(engine, before)
+    assert rescored.test_set_version_id == test_version
+    assert rescored.metrics["earlier_scores"][0]["scored_on"]["role"] == "validation"
+    assert rescored.metrics["probe_baseline"]["accuracy"] == pytest.approx(
+        jobs.get_run(engine, after).metrics["probe_baseline"]["accuracy"])  # the same probe, refitted
+    assert compare_runs(engine, lead, rescored, jobs.get_run(engine, after))["comparable"] is True
