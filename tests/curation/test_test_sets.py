@@ -19,6 +19,7 @@ from curation.models import Example, ExampleStatus, Role, User
 from curation.queue import next_item
 from curation.review import submit_annotation
 from curation.versions import approve_version, create_candidate, version_items
+from tests.conftest import BOTH_BACKENDS
 from tests.curation.test_versions import EXACT, example_id, make_project
 
 
@@ -27,6 +28,7 @@ def _status(engine: Engine, external_id: str) -> Example:
         return session.get(Example, example_id(engine, external_id))
 
 
+@BOTH_BACKENDS
 def test_picked_items_go_through_blind_review_then_freeze(engine: Engine, lead: User, annotator: User,
                                                           admin: User, tmp_path: Path) -> None:
     project_id = make_project(engine, lead, tmp_path)
@@ -66,6 +68,7 @@ def test_picked_items_go_through_blind_review_then_freeze(engine: Engine, lead: 
         ts.create_test_set(engine, annotator, project_id, "mine")
 
 
+@BOTH_BACKENDS
 def test_dataset_versions_never_contain_test_items_or_their_duplicates(engine: Engine, lead: User,
                                                                        tmp_path: Path) -> None:
     project_id = make_project(engine, lead, tmp_path)
