@@ -231,7 +231,7 @@ def add_items(engine: Engine, actor: User, test_set_id: int, example_ids: Sequen
     """Put these examples into the test set (one transaction); returns how many joined. Refuses
     examples of another project, in another test set, or already trained on."""
     require_role(actor, *LEADS)
-    wanted = sorted(set(int(i) for i in example_ids))
+    wanted = sorted({int(i) for i in example_ids})
     if not wanted:
         raise InputError("no items chosen for the test set")
 
@@ -276,7 +276,7 @@ def add_items(engine: Engine, actor: User, test_set_id: int, example_ids: Sequen
 def remove_items(engine: Engine, actor: User, test_set_id: int, example_ids: Sequence[int]) -> int:
     """Take items out of the test set (approved versions keep them: they stay out of training)."""
     require_role(actor, *LEADS)
-    wanted = sorted(set(int(i) for i in example_ids))
+    wanted = sorted({int(i) for i in example_ids})
 
     def work(session: Session) -> int:
         test_set = session.get(TestSet, test_set_id)

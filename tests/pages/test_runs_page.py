@@ -99,11 +99,11 @@ def test_compare_two_versions_on_the_same_test_set(engine: Engine, lead: User, c
     assert table["objective"].tolist()[0].startswith("accuracy ") and "target 0.99" in table["objective"].tolist()[0]
     assert any(c.startswith("Scored once on test set v1 (16 items") for c in values(at.caption))
     assert any(e.startswith("Objective: accuracy") for e in values(at.error) + values(at.success))
-    compared = [d.value for d in at.dataframe if "verdict" in d.value.columns and "metric" in d.value.columns][0]
+    compared = next(d.value for d in at.dataframe if "verdict" in d.value.columns and "metric" in d.value.columns)
     assert compared["metric"].tolist() == ["accuracy", "macro_f1"]
     assert compared.set_index("metric").loc["accuracy", "test"] == "McNemar exact"
-    per_label = [d.value for d in at.dataframe if "label" in d.value.columns and "verdict" in d.value.columns][0]
+    per_label = next(d.value for d in at.dataframe if "label" in d.value.columns and "verdict" in d.value.columns)
     assert sorted(per_label["label"]) == ["billing", "shipping"]
-    changes = [d.value for d in at.dataframe if "change" in d.value.columns][0].set_index("change")["items"]
+    changes = next(d.value for d in at.dataframe if "change" in d.value.columns).set_index("change")["items"]
     assert (changes["added"], changes["removed"], changes["relabelled"]) == (0, 1, 1)
     assert {first, second} == set(table["#"])

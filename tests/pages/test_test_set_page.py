@@ -14,7 +14,7 @@ from tests.curation.test_versions import make_project
 from tests.pages.helpers import by_label, logged_in, no_exception, values
 
 
-def _page():  # noqa: ANN202
+def _page():  # type: ignore[no-untyped-def]
     at = logged_in("lena", "lead-password")
     at.switch_page("pages/test_set.py").run()
     no_exception(at)
@@ -45,7 +45,7 @@ def test_build_wait_for_review_approve_and_verify(engine: Engine, lead: User, tm
     by_label(at.button, "Approve test-set version").click().run()
     no_exception(at)
     assert any(s.startswith("Approved test set v1 (id 1, 6 items") for s in values(at.success))
-    table = [d.value for d in at.dataframe if "SHA-256" in d.value.columns][0]
+    table = next(d.value for d in at.dataframe if "SHA-256" in d.value.columns)
     assert table["items"].tolist() == [6] and len(table["SHA-256"][0]) == 64
     by_label(at.button, "Verify").click().run()
     assert any(s.endswith("matches") for s in values(at.success))
