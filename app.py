@@ -46,6 +46,7 @@ else:
             st.Page("pages/browse.py", title="Data browser", icon="🔎"),
             st.Page("pages/agreement.py", title="Agreement", icon="📊"),
             st.Page("pages/versions.py", title="Versions", icon="🏷️"),
+            st.Page("pages/test_set.py", title="Test set", icon="🧪"),
         ]
     pages.append(st.Page("pages/review.py", title="Review", icon="✍️"))
     if leads:

@@ -49,7 +49,7 @@ def main() -> int:
     from curation.auth import get_user
     from curation.db import make_engine
     from curation.embedding_jobs import run_job
-    from curation.embeddings import load_items
+    from curation.embeddings import read_project_items
     from curation.projects import list_projects
 
     engine = make_engine()
@@ -75,7 +75,7 @@ def main() -> int:
     next(s for s in reopen_at.selectbox if s.label == "Colour by").set_value("cluster").run()
     colour = time.perf_counter() - began
 
-    items = len(load_items(engine, project.id))
+    items = len(read_project_items(engine, project.id))
     print(f"demo project {project.name!r}: {items} items; budget {BUDGET_S:.1f} s per page run")
     print(f"first open:                 {first:6.2f} s  {'MET' if first < BUDGET_S else 'MISSED'}"
           f"  (map computing in the background: {computing})")

@@ -100,12 +100,16 @@ def load_demo(engine: Engine, actor: User | None = None) -> None:
     create_project(engine, admin, DEMO_CLASSIFICATION, TaskType.classification,
                    labels=["billing", "technical_issue", "account_access", "shipping", "refund_request"],
                    guidelines=TICKET_GUIDELINES, overlap_k=2)
+    from curation.demo_test_set import load_demo_test_set, set_demo_objective
+
+    set_demo_objective(engine, DEMO_CLASSIFICATION)  # stated before any label comes in
     tickets = open_table(DEMO_DIR / "support_tickets.jsonl")
     import_table(engine, admin, tickets, ColumnMapping(id=["ticket_id"], text="text", source="source",
                                                        licence="licence"), DEMO_CLASSIFICATION)
     labels = open_table(DEMO_DIR / "support_ticket_labels.csv")
     import_table(engine, admin, labels, ColumnMapping(id=["ticket_id"], annotator="annotator", label="label",
                                                       annotated_at="labelled_at", metadata=[]), DEMO_CLASSIFICATION)
+    load_demo_test_set(engine, DEMO_CLASSIFICATION)
     curate_demo(engine, admin)
     create_project(engine, admin, DEMO_GENERATION, TaskType.generation, guidelines=REPLY_GUIDELINES, overlap_k=2)
     replies = open_table(DEMO_DIR / "instructions.jsonl")

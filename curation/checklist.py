@@ -120,6 +120,9 @@ class Measures:
     clusters_reason: str = ""
     leaking_eval: list[str] = field(default_factory=list)
     leakage_method: str = ""
+    test_items: int = 0  # test items of the project compared against
+    test_leaks: list[str] = field(default_factory=list)  # items duplicating a test item (exact or near)
+    test_leak_method: str = ""
     missing_source: list[str] = field(default_factory=list)
     missing_licence: list[str] = field(default_factory=list)
     licences: dict[str, int] = field(default_factory=dict)
@@ -233,6 +236,14 @@ def evaluate(m: Measures, t: ChecklistThresholds) -> list[CheckItem]:
                   count(len(m.leaking_eval), "eval item"), "must be 0",
                   detail=(_ids(m.leaking_eval) + " · " if m.leaking_eval else "") + m.leakage_method,
                   measured=float(len(m.leaking_eval))))
+    add(CheckItem("test_leakage", "clean_splits", "Items duplicating a test item",
+                  FAIL if m.test_leaks else WARN if not m.test_items else PASS,
+                  f"{len(m.test_leaks)} items" if m.test_items else "no test set yet",
+                  "must be 0 (cannot be overridden)",
+                  detail=(_ids(m.test_leaks) + " · " if m.test_leaks else "") + (
+                      m.test_leak_method if m.test_items else
+                      "without a frozen test set, runs are scored on the version's own held-out split"),
+                  measured=float(len(m.test_leaks))))
     if m.n_eval == 0 or m.n_train == 0:
         add(CheckItem("split_sizes", "clean_splits", "Train and eval both present", FAIL,
                       f"train {m.n_train}, eval {m.n_eval}", "both > 0"))

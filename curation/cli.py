@@ -170,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     from curation.embedding_jobs import add_commands as add_embedding_commands
 
     add_embedding_commands(commands)
+    from curation.test_set_cli import add_commands as add_test_set_commands
+
+    add_test_set_commands(commands)
     from training.cli import add_commands as add_training_commands
 
     add_training_commands(commands)
@@ -195,6 +198,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from curation.embedding_jobs import HANDLERS as embedding_handlers
 
         handler.update(embedding_handlers)
+        from curation.test_set_cli import HANDLERS as test_set_handlers
+
+        handler.update(test_set_handlers)
         from training.cli import HANDLERS as training_handlers
 
         handler.update(training_handlers)

@@ -44,11 +44,11 @@ def compute(project_id: int, fingerprint: str, k: int, method: str, progress: An
     Refuses when the data changed since the page asked (its fingerprint differs)."""
     from curation.db import make_engine
     from curation.diversity import diversity_report, map_2d
-    from curation.embeddings import embed_texts, load_items
+    from curation.embeddings import embed_texts, read_project_items
 
     engine = make_engine()
     try:
-        items = load_items(engine, project_id)
+        items = read_project_items(engine, project_id)
     finally:
         engine.dispose()
     if items.fingerprint != fingerprint:

@@ -89,6 +89,9 @@ class Project(SQLModel, table=True):
     # Labels form a scale in the order of `labels` (e.g. a severity -3..1): agreement is then measured
     # at the ordinal level by default (Agreement page, version checklist).
     labels_ordered: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    # What success means, stated before review (curation/objective.py): {"metric", "target", "label"?,
+    # "precision"?}; empty until a lead sets it.
+    objective: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
 
@@ -143,6 +146,9 @@ class Example(SQLModel, table=True):
     # `suspected_first` queue order, scored items come first, highest first. None: not suspected.
     priority: float | None = Field(default=None)
     import_id: int | None = Field(default=None, foreign_key="importrecord.id")
+    # Set when the item belongs to the project's test set (curation/test_sets.py): it is reviewed like
+    # any item but never enters a dataset version.
+    test_set_id: int | None = Field(default=None, foreign_key="testset.id", index=True)
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
 
@@ -307,6 +313,63 @@ class TrainingRun(SQLModel, table=True):
     output_dir: str | None = Field(default=None, max_length=1000)
     adapter_path: str | None = Field(default=None, max_length=1000)
     merged_path: str | None = Field(default=None, max_length=1000)
+    # The approved test-set version the run is scored on at its end (None: no test set; the version's
+    # held-out split is then the only score, and says so).
+    test_set_version_id: int | None = Field(default=None)
+
+
+class TestSet(SQLModel, table=True):
+    """A project's frozen yardstick: items flagged with `Example.test_set_id`, reviewed blind like any
+    other, approved into immutable `TestSetVersion`s (curation/test_sets.py)."""
+
+    __test__ = False  # not a pytest class
+    __table_args__ = (UniqueConstraint("project_id", "name", name="uq_testset_project_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    name: str = Field(max_length=200)
+    description: str = Field(default="", sa_type=Text)
+    created_by_id: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = _ts()
+
+
+class TestSetVersion(SQLModel, table=True):
+    """An approved snapshot of a test set's labelled items, with its SHA-256. Never changes."""
+
+    __test__ = False
+    __table_args__ = (UniqueConstraint("test_set_id", "number", name="uq_testsetversion_set_number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    test_set_id: int = Field(foreign_key="testset.id", index=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    number: int
+    content_hash: str = Field(max_length=64)
+    item_count: int = 0
+    task_type: TaskType = Field(default=TaskType.classification, sa_type=String(20))
+    labels: list[str] = Field(default_factory=list, sa_type=JSON)
+    stats: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    approved_by_id: int | None = Field(default=None, foreign_key="user.id")
+    approved_at: datetime = _ts()
+    note: str = Field(default="", sa_type=Text)
+
+
+class TestSetItem(SQLModel, table=True):
+    """One item of an approved test-set version, copied from its example (label or reference response)."""
+
+    __test__ = False
+    id: int | None = Field(default=None, primary_key=True)
+    test_set_version_id: int = Field(foreign_key="testsetversion.id", index=True)
+    example_id: int | None = Field(default=None, foreign_key="example.id")
+    external_id: str = Field(max_length=200)
+    split: str = Field(default="test", max_length=20)
+    text: str | None = Field(default=None, sa_type=Text)
+    prompt: str | None = Field(default=None, sa_type=Text)
+    response: str | None = Field(default=None, sa_type=Text)
+    messages: list[dict[str, Any]] | None = Field(default=None, sa_type=JSON)
+    label: str | None = Field(default=None, max_length=200)
+    source: str | None = Field(default=None, max_length=500)
+    licence: str | None = Field(default=None, max_length=200)
+    content_hash: str = Field(max_length=64)
 
 
 class LoginSession(SQLModel, table=True):

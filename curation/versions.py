@@ -78,6 +78,7 @@ from curation.splits import build_split, find_leakage  # noqa: E402
 SPLITS = ("train", "eval")
 EXPORT_FORMATS = ("hf", "jsonl", "parquet")
 MIN_OVERRIDE_CHARS = 10
+NEVER_OVERRIDDEN = ("test_leakage",)  # a version that contains a test item (or a copy of one) is never approved
 _EVAL_NAMES = {"eval", "validation", "valid", "dev", "test"}
 
 
@@ -468,6 +469,37 @@ def _leakage(drafts: list[_Draft], analysis: _Analysis, threshold: float) -> tup
                                             else "exact normalised text")
 
 
+def test_leakage(engine: Engine, project_id: int, drafts: list[_Draft], analysis: _Analysis, threshold: float,
+                 embedding_model: str | None = None) -> tuple[list[str], str, int]:
+    """Items of the candidate that duplicate a test item of the project (current or in any approved
+    test-set version): the same normalised text, or, when the candidate was analysed with embeddings,
+    cosine >= threshold (the near-duplicate machinery's threshold). Returns (external ids, how, number
+    of test items compared)."""
+    from curation.test_sets import test_texts
+
+    tests = test_texts(engine, project_id)
+    if not tests:
+        return [], "the project has no test items", 0
+    test_keys = {_normalised(text) for _, text in tests}
+    leaks = {i for i, d in enumerate(drafts) if _normalised(d.embed_text()) in test_keys}
+    how = "normalised exact text"
+    if analysis.vectors is not None and drafts:
+        try:
+            import numpy as np
+
+            from curation.embeddings import embed_texts
+
+            test_vectors = np.asarray(embed_texts([t for _, t in tests], embedding_model).vectors, dtype=np.float32)
+            vectors = np.asarray(analysis.vectors, dtype=np.float32)
+            for start in range(0, len(drafts), 2048):
+                top = (vectors[start:start + 2048] @ test_vectors.T).max(axis=1)
+                leaks |= {start + int(i) for i in np.flatnonzero(top >= threshold)}
+            how = f"normalised exact text + cosine ≥ {threshold:g} to a test item"
+        except Exception as error:  # noqa: BLE001 - the exact check still ran; say what is missing
+            how = f"normalised exact text only (embeddings unavailable: {type(error).__name__})"
+    return sorted(drafts[i].external_id for i in leaks), f"{how}; {len(tests)} test items", len(tests)
+
+
 def _clusters(analysis: _Analysis, seed: int) -> tuple[int | None, float | None, str]:
     """k-means clusters of the embeddings (curation.diversity) and their effective number
     (exp of the entropy of the cluster sizes)."""
@@ -561,6 +593,9 @@ def measure(engine: Engine, actor: User, project: Project, drafts: list[_Draft],
         empty = [d.external_id for d in drafts if not (d.text or "").strip()]
     n_clusters, effective, clusters_reason = _clusters(analysis, info.get("seed", 0))
     leaking, leakage_method = _leakage(drafts, analysis, thresholds.near_duplicate_similarity)
+    test_leaks, test_leak_method, n_test = test_leakage(engine, project.id, drafts, analysis,
+                                                        thresholds.near_duplicate_similarity,
+                                                        info.get("embedding_model"))
     flagged, flagged_method = _label_errors(drafts, analysis, project)
     suspected_method = "items with a suspicion score (Example.priority, e.g. sent to re-review) and no lead decision"
     if flagged_method:
@@ -581,6 +616,7 @@ def measure(engine: Engine, actor: User, project: Project, drafts: list[_Draft],
         near_duplicate_pairs=len(analysis.pairs), near_duplicate_method=analysis.method,
         project_max_near_duplicate_pairs=project.max_near_duplicate_pairs,
         clusters=round(effective) if effective is not None else None, clusters_reason=clusters_reason, leaking_eval=leaking, leakage_method=leakage_method,
+        test_items=n_test, test_leaks=test_leaks, test_leak_method=test_leak_method,
         missing_source=[d.external_id for d in drafts if not (d.source or "").strip()],
         missing_licence=[d.external_id for d in drafts if not (d.licence or "").strip()],
         licences=dict(sorted(Counter(d.licence or "(none)" for d in drafts).items())),
@@ -629,6 +665,9 @@ def create_candidate(engine: Engine, actor: User, project_id: int, options: Buil
     seen: set[str] = set()
     for example in examples:
         status = ExampleStatus(example.status)
+        if example.test_set_id is not None:  # test items never enter a training version
+            left_out["test item"] += 1
+            continue
         if status is ExampleStatus.excluded:
             left_out["excluded"] += 1
             continue
@@ -651,7 +690,8 @@ def create_candidate(engine: Engine, actor: User, project_id: int, options: Buil
     analysis = analyse(drafts, options, threshold)
     split_method = _assign_splits(drafts, analysis, options, threshold)
     measures, agreement = measure(engine, actor, project, drafts, analysis, thresholds,
-                                  {"disputed": left_out.get("disputed", 0), "seed": options.seed})
+                                  {"disputed": left_out.get("disputed", 0), "seed": options.seed,
+                                   "embedding_model": options.embedding_model})
     dup_method = analysis.method
     checks = evaluate(measures, thresholds)
     records = [d.record() for d in drafts]
@@ -758,6 +798,11 @@ def approve_version(engine: Engine, actor: User, version_id: int, *, note: str =
         items = [attestation_item(attest, thresholds) if item.key == "attestation" else item
                  for item in items_of(checklist)]
         failed = failing(items)
+        never = [item for item in failed if item.key in NEVER_OVERRIDDEN]
+        if never:
+            raise Conflict("Approval refused: " + "; ".join(f"{item.name} ({item.value})" for item in never)
+                           + ". This check cannot be overridden: exclude those items (or take them out of the "
+                             "test set) and build a new candidate.")
         if failed and override is None:
             raise Conflict("Approval refused: failing checks: "
                            + "; ".join(f"{item.name} ({item.value})" for item in failed)

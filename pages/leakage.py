@@ -11,6 +11,7 @@ from curation.dedup import DEFAULT_THRESHOLD
 from curation.errors import CurationError
 from curation.models import Role
 from curation.splits import apply_split, build_split, find_leakage
+from curation.test_sets import test_item_ids
 from ui.embedding import current_items, freshness, vectors_or_stop
 from ui.session import current_project, flash, get_engine, require_user, show_flash
 from ui.widgets import show_error
@@ -65,6 +66,24 @@ else:
         )
     else:
         st.success("No eval item duplicates a train item at this threshold.")
+
+st.subheader("Test items")
+test_ids = test_item_ids(engine, project.id)
+if not test_ids:
+    st.info("The project has no test set yet: runs are scored on each version's own held-out split, which moves "
+            "with the data. Build one with `python -m curation testset create`.")
+else:
+    test_leaks = find_leakage({i: "test" if i in test_ids else "train" for i in items.ids}, items.ids, items.texts,
+                              vectors, threshold=threshold)
+    if test_leaks:
+        st.error(f"{len(test_leaks)} test items are duplicated by an item that could be trained on. A dataset "
+                 "version containing such an item is refused (this check cannot be overridden): exclude it.")
+        st.dataframe(pd.DataFrame([{"test #": leak.eval_id, "test text": items.texts[by_id[leak.eval_id]],
+                                    "duplicate #": leak.train_id, "duplicate text": items.texts[by_id[leak.train_id]],
+                                    "kind": leak.kind, "cosine": round(leak.similarity, 3)} for leak in test_leaks]),
+                     hide_index=True, width="stretch")
+    else:
+        st.success(f"0 items duplicate one of the {len(test_ids):,} test items at this threshold.")
 
 st.subheader("Split builder")
 c1, c2 = st.columns(2)

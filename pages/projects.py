@@ -7,6 +7,7 @@ from curation.errors import CurationError
 from curation.models import FinalLabelRule, Role, TaskType
 from curation.projects import create_project, list_projects, project_stats, update_project
 from ui.session import current_project, flash, get_engine, require_user, show_flash, switch_project
+from ui.objective import objective_form
 from ui.widgets import escape_markdown, show_error
 
 user = require_user()
@@ -76,6 +77,8 @@ if project is not None:
                     st.rerun()
                 except CurationError as error:
                     show_error(error)
+
+    objective_form(engine, user, project, is_lead)
 
 if is_lead:
     # The fields keep what was typed when creating fails (a taken name, one label), and are emptied

@@ -8,9 +8,19 @@ from curation.errors import CurationError
 from curation.models import Role
 from training import jobs
 from training.config import TrainConfig
+from training.test_scoring import compare_runs
 from ui.links import link_caption, requested_id, show_in_url
 from ui.session import current_project, get_engine, require_user, switch_project
-from ui.training import STATUS_ICONS, headline, is_active, live_progress, metrics_view, progress_view, run_label
+from ui.training import (
+    STATUS_ICONS,
+    dataset_diff_view,
+    headline,
+    is_active,
+    live_progress,
+    metrics_view,
+    progress_view,
+    run_label,
+)
 from ui.widgets import show_json
 
 user = require_user(Role.lead, Role.admin)
@@ -40,6 +50,8 @@ st.dataframe(pd.DataFrame([{
     "#": r.id, "status": f"{STATUS_ICONS.get(str(r.status), '')} {r.status}", "version": r.version_id,
     "preset": r.preset, "base": r.base_model, "step": f"{r.step}/{r.max_steps}",
     **{k: round(v, 4) for k, v in headline(r).items()},
+    "scored on": ((r.metrics or {}).get("scored_on") or {}).get("text", "—")[:40],
+    "objective": ((r.metrics or {}).get("objective") or {}).get("text", "—"),
     "beats baseline": (r.metrics or {}).get("beats_baseline"),
     "created": r.created_at,
 } for r in runs]), hide_index=True)
@@ -83,19 +95,34 @@ with tab_compare:
             st.caption("Same settings.")
         st.subheader("Metric diff")
         ha, hb = headline(ra), headline(rb)
-        rows = [{"metric": m, "A": ha.get(m), "B": hb.get(m),
-                 "B − A": (hb[m] - ha[m]) if m in ha and m in hb else None} for m in sorted(set(ha) | set(hb))]
-        if rows:
-            st.dataframe(pd.DataFrame(rows), hide_index=True)
+        comparison = compare_runs(engine, user, ra, rb) if not (is_active(ra) or is_active(rb)) else None
+        if comparison and comparison["comparable"]:
+            st.caption(f"Paired on the same items: {comparison['scored_on']['a'].get('text')}. B − A with its 95% "
+                       "interval; the words follow the test.")
+            st.dataframe(pd.DataFrame([{"metric": m, "A": d["a"], "B": d["b"], "B − A": d["value"],
+                                        "95% CI": f"[{d['low']:+.4f}, {d['high']:+.4f}]", "test": d["test"],
+                                        "p": d["p_value"], "verdict": d["verdict"]}
+                                       for m, d in comparison["metrics"].items()]), hide_index=True)
+            if comparison.get("per_label_f1"):
+                left, right = st.columns(2)
+                with left:
+                    st.caption("Per-label F1, B − A (paired bootstrap)")
+                    st.dataframe(pd.DataFrame([{"label": label, "A": d["a"], "B": d["b"], "B − A": d["value"],
+                                                "95% CI": f"[{d['low']:+.3f}, {d['high']:+.3f}]",
+                                                "verdict": d["verdict"]}
+                                               for label, d in comparison["per_label_f1"].items()]), hide_index=True)
+                with right:
+                    dataset_diff_view(comparison["dataset_diff"])
+            else:
+                dataset_diff_view(comparison["dataset_diff"])
         else:
-            st.caption("No metrics yet (runs not finished).")
-        st.subheader("Dataset version diff")
-        if ra.version_id == rb.version_id:
-            st.caption(f"Both runs trained on the same version (id {ra.version_id}).")
-        else:
-            try:
-                from curation.versions import diff_versions
-
-                show_json(diff_versions(engine, user, ra.version_id, rb.version_id).to_dict())
-            except CurationError as error:
-                st.error(str(error))
+            if comparison:
+                st.warning(comparison["reason"])
+            rows = [{"metric": m, "A": ha.get(m), "B": hb.get(m),
+                     "B − A": (hb[m] - ha[m]) if m in ha and m in hb else None} for m in sorted(set(ha) | set(hb))]
+            if rows:
+                st.dataframe(pd.DataFrame(rows), hide_index=True)
+            else:
+                st.caption("No metrics yet (runs not finished).")
+            if comparison:
+                dataset_diff_view(comparison["dataset_diff"])

@@ -28,6 +28,18 @@ def card_metadata(run: Any, config: Any, provenance: dict[str, Any], metrics: di
     elif task == "generation" and metrics.get("adapter"):
         summary = {"eval_loss": metrics["adapter"]["eval_loss"], "perplexity": metrics["adapter"]["perplexity"],
                    "base_eval_loss": metrics["base"]["eval_loss"], "base_perplexity": metrics["base"]["perplexity"]}
+    scored = metrics.get("scored_on") or {}
+    evaluation = {
+        "scored_on": {k: scored.get(k) for k in ("role", "test_set_version_id", "number", "content_hash", "items")
+                      if k in scored},
+        "objective": (metrics.get("objective") or {}).get("text"),
+        "intervals": {key: _interval_texts(metrics[key].get("intervals") or {})
+                      for key in ("adapter", "probe_baseline", "majority_baseline", "base") if metrics.get(key)},
+        "versus_baselines": {key: {m: f"{d['value']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}], {d['test']}, "
+                                      f"p = {d['p_value']:.3g}"
+                                   for m, d in comparison.items() if isinstance(d, dict) and "value" in d}
+                             for key, comparison in (metrics.get("comparisons") or {}).items()},
+    }
     return _plain({
         "library_name": "peft",
         "base_model": run.base_model,
@@ -44,8 +56,14 @@ def card_metadata(run: Any, config: Any, provenance: dict[str, Any], metrics: di
                             or k in ("labels",)},
         "labels": labels,
         "metrics": summary,
+        "evaluation": evaluation,
         "beats_baseline": metrics.get("beats_baseline"),
     })
+
+
+def _interval_texts(intervals: dict[str, Any]) -> dict[str, str]:
+    return {key: f"{v['value']:.4f} [{v['low']:.4f}, {v['high']:.4f}] (95% bootstrap, n = {v['n']})"
+            for key, v in intervals.items() if isinstance(v, dict) and "value" in v}
 
 
 def write_model_card(adapter_dir: Path, *, run: Any, config: Any, provenance: dict[str, Any], metrics: dict[str, Any],
@@ -73,9 +91,28 @@ def write_model_card(adapter_dir: Path, *, run: Any, config: Any, provenance: di
     ]
     for key, value in meta["dataset_version"].items():
         lines.append(f"- **{key}**: {json.dumps(value, ensure_ascii=False, default=str)}")
-    lines += ["", "## Evaluation (eval split of the version)", "", "```json",
-              json.dumps({k: v for k, v in metrics.items() if k != "samples"}, indent=2, default=str)[:20000],
-              "```", ""]
+    evaluation = meta["evaluation"]
+    scored = evaluation["scored_on"]
+    lines += ["", "## Evaluation", ""]
+    if scored.get("role") == "test":
+        lines.append(f"Scored once, at the end of the run, on the approved **test set v{scored['number']}** "
+                     f"(id {scored['test_set_version_id']}, {scored['items']} items, SHA-256 `{scored['content_hash']}`). "
+                     "The dataset version's held-out split was used for early stopping only.")
+    else:
+        lines.append("No test set: scored on the dataset version's held-out split, which also chose the early "
+                     "stopping (optimistic) and changes with the data.")
+    lines.append("")
+    if evaluation.get("objective"):
+        lines += [f"**Objective:** {evaluation['objective']}", ""]
+    for system, texts in evaluation["intervals"].items():
+        for metric, text in texts.items():
+            lines.append(f"- {system} {metric}: {text}")
+    for baseline, diffs in evaluation["versus_baselines"].items():
+        for metric, text in diffs.items():
+            lines.append(f"- adapter − {baseline} ({metric}): {text}")
+    lines += ["", "```json",
+              json.dumps({k: v for k, v in metrics.items() if k not in ("samples", "predictions")}, indent=2,
+                         default=str)[:20000], "```", ""]
     path = adapter_dir / "README.md"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path

@@ -5,6 +5,8 @@
     python -m curation runs list [--project NAME] [--json]
     python -m curation runs show ID [--json]
     python -m curation runs cancel ID
+    python -m curation runs compare A B [--json]
+    python -m curation eval RUN [--testset N] [--json]
 """
 
 from __future__ import annotations
@@ -31,6 +33,13 @@ def add_commands(commands: Any) -> None:
                        help=f"override a setting ({', '.join(TrainConfig.__dataclass_fields__)})")
     train.add_argument("--detach", action="store_true", help="queue the run and return at once")
     train.add_argument("--json", action="store_true", help="print the finished run as JSON")
+    train.add_argument("--testset", type=int, help="test-set version id to score on at the end (default: the "
+                                                  "project's latest approved one)")
+    score = commands.add_parser("eval", help="score a finished run on an approved test-set version (default: the "
+                                             "project's latest), with intervals and paired baseline comparisons")
+    score.add_argument("run", type=int)
+    score.add_argument("--testset", type=int, help="test-set version id")
+    score.add_argument("--json", action="store_true")
     runs = commands.add_parser("runs", help="training runs").add_subparsers(dest="runs_command", required=True)
     listing = runs.add_parser("list", help="list runs, newest first")
     listing.add_argument("--project", help="only this project's runs")
@@ -40,6 +49,11 @@ def add_commands(commands: Any) -> None:
     show.add_argument("--json", action="store_true")
     cancel = runs.add_parser("cancel", help="cancel a queued or running run")
     cancel.add_argument("id", type=int)
+    compare = runs.add_parser("compare", help="run B against run A on the same test set: paired differences with "
+                                              "intervals, per-label F1 differences, and the dataset version diff")
+    compare.add_argument("a", type=int)
+    compare.add_argument("b", type=int)
+    compare.add_argument("--json", action="store_true")
 
 
 def parse_sets(items: list[str]) -> dict[str, Any]:
@@ -65,7 +79,7 @@ def _train(engine: Engine, args: argparse.Namespace) -> int:
     from training import jobs
 
     run = jobs.start_run(engine, _actor(engine, args), args.version, args.preset, base=args.base,
-                         overrides=parse_sets(args.set))
+                         overrides=parse_sets(args.set), test_set_version_id=args.testset)
     print(f"run {run.id}: {run.status} ({run.preset}, base {run.base_model}); log: {jobs.run_dir(run.id)}",
           file=sys.stderr)
     if args.detach:
@@ -107,6 +121,23 @@ def _runs(engine: Engine, args: argparse.Namespace) -> int:
         run = jobs.cancel_run(engine, _actor(engine, args), args.id)
         print(f"run {run.id}: {'cancelled' if run.status == 'cancelled' else 'stopping at the next step'}")
         return 0
+    if args.runs_command == "compare":
+        from training.test_scoring import compare_runs
+
+        result = compare_runs(engine, _actor(engine, args), jobs.get_run(engine, args.a), jobs.get_run(engine, args.b))
+        if args.json:
+            print(json.dumps(result, indent=2, default=str))
+        elif not result["comparable"]:
+            print(result["reason"])
+        else:
+            for metric, diff in result["metrics"].items():
+                print(f"{metric}: A {diff['a']:.4f}, B {diff['b']:.4f}, B − A {diff['value']:+.4f} "
+                      f"[{diff['low']:+.4f}, {diff['high']:+.4f}] ({diff['test']}): {diff['verdict']}")
+            dataset = result["dataset_diff"]
+            if "added" in dataset:
+                print(f"dataset v{dataset['a_number']} → v{dataset['b_number']}: {len(dataset['added'])} added, "
+                      f"{len(dataset['removed'])} removed, {len(dataset['relabelled'])} relabelled")
+        return 0
     if args.runs_command == "show":
         run = jobs.poll(engine, args.id)
         summary = {**jobs.run_summary(run), "config": run.config, "full_metrics": run.metrics}
@@ -125,4 +156,21 @@ def _runs(engine: Engine, args: argparse.Namespace) -> int:
     return 0
 
 
-HANDLERS = {"train": _train, "runs": _runs}
+def _eval(engine: Engine, args: argparse.Namespace) -> int:
+    from curation.cli import _actor
+    from training.eval_run import evaluate_run, summary
+
+    run = evaluate_run(engine, _actor(engine, args), args.run, args.testset)
+    result = summary(run)
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        print(f"run {run.id} scored on {result['scored_on']['text']}")
+        if result["objective"]:
+            print(f"objective: {result['objective']['text']}")
+        for warning in run.warnings or []:
+            print(f"WARNING: {warning}")
+    return 0
+
+
+HANDLERS = {"train": _train, "runs": _runs, "eval": _eval}

@@ -63,14 +63,14 @@ def embeddings(model: Any, rows: list[dict[str, Any]], batch_size: int = 64) -> 
 
 
 def fit_probe(model: Any, train_rows: list[dict[str, Any]], eval_rows: list[dict[str, Any]] | None,
-              num_labels: int) -> dict[str, Any]:
+              num_labels: int, test_rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Logistic regression on the frozen embeddings: the baseline an adapter must beat, and the
-    head's starting point. Returns weight/bias (num_labels rows) and its eval predictions."""
+    head's starting point. Returns weight/bias (num_labels rows) and its eval (and test) predictions."""
     from sklearn.linear_model import LogisticRegression
 
     y = np.array([r["labels"] for r in train_rows])
     classes = sorted(set(y.tolist()))
-    result: dict[str, Any] = {"weight": None, "bias": None, "eval_pred": None}
+    result: dict[str, Any] = {"weight": None, "bias": None, "eval_pred": None, "test_pred": None}
     if len(classes) < 2:
         return result
     x = embeddings(model, train_rows)
@@ -86,6 +86,8 @@ def fit_probe(model: Any, train_rows: list[dict[str, Any]], eval_rows: list[dict
     result.update(weight=weight.tolist(), bias=bias.tolist())
     if eval_rows:
         result["eval_pred"] = probe.predict(embeddings(model, eval_rows)).tolist()
+    if test_rows:
+        result["test_pred"] = probe.predict(embeddings(model, test_rows)).tolist()
     return result
 
 
@@ -98,36 +100,73 @@ def predict_proba(model: Any, rows: list[dict[str, Any]], batch_size: int = 64) 
         model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float(), -1)).numpy()
 
 
+BASELINES = (("probe_baseline", "a logistic regression on the frozen embeddings (linear probe)"),
+             ("majority_baseline", "always predicting the majority class"))
+
+
+def score_classification(y_true: list[int], predictions: dict[str, list[int]], names: list[str],
+                         seed: int = 0) -> dict[str, Any]:
+    """Metrics of each system in `predictions` ("adapter" and baselines) on the same items, each with
+    95% bootstrap intervals, and the paired comparison of the adapter (B) with each baseline (A):
+    accuracy by McNemar's exact test, F1 by paired bootstrap. Keeps the per-item predictions so two
+    runs can later be compared item by item."""
+    from curation import evaluation_stats as es
+
+    metrics: dict[str, Any] = {"labels": names}
+    for key, pred in predictions.items():
+        metrics[key] = classification_metrics(y_true, pred, names)
+        metrics[key]["intervals"] = es.to_plain(es.classification_intervals(y_true, pred, names, seed=seed))
+    metrics["comparisons"] = {key: es.to_plain(es.compare_classifiers(y_true, predictions[key],
+                                                                      predictions["adapter"], names, seed=seed))
+                              for key, _ in BASELINES if key in predictions}
+    metrics["predictions"] = {"y_true": list(y_true), **{k: list(v) for k, v in predictions.items()}}
+    return metrics
+
+
 def evaluate_classification(model: Any, eval_rows: list[dict[str, Any]], names: list[str],
-                            train_rows: list[dict[str, Any]], probe: dict[str, Any] | None) -> dict[str, Any]:
+                            train_rows: list[dict[str, Any]], probe: dict[str, Any] | None,
+                            probe_pred: list[int] | None = None) -> dict[str, Any]:
+    """The adapter, the majority class (of train) and the linear probe on `eval_rows`. `probe_pred`:
+    the probe's predictions on these rows (default: the probe's eval predictions)."""
     if not eval_rows:
         return {"note": "no eval split: nothing to evaluate on"}
     y_true = [int(r["labels"]) for r in eval_rows]
     y_pred = predict_proba(model, eval_rows).argmax(-1).tolist()
     majority = Counter(int(r["labels"]) for r in train_rows).most_common(1)[0][0]
-    metrics: dict[str, Any] = {"labels": names, "adapter": classification_metrics(y_true, y_pred, names),
-                               "majority_baseline": classification_metrics(y_true, [majority] * len(y_true), names)}
+    predictions: dict[str, list[int]] = {"adapter": y_pred, "majority_baseline": [majority] * len(y_true)}
+    if probe_pred is None and probe:
+        probe_pred = probe.get("eval_pred")
+    if probe_pred is not None:
+        predictions["probe_baseline"] = [int(p) for p in probe_pred]
+    metrics = score_classification(y_true, predictions, names)
     metrics["majority_baseline"]["label"] = names[majority]
-    if probe and probe.get("eval_pred") is not None:
-        metrics["probe_baseline"] = classification_metrics(y_true, probe["eval_pred"], names)
     return metrics
 
 
-def _loss(model: Any, rows: list[dict[str, Any]], batch_size: int = 8) -> float:
+def _item_losses(model: Any, rows: list[dict[str, Any]], batch_size: int = 8) -> tuple[list[float], list[int]]:
+    """Per item: the summed cross-entropy of its response tokens and their count (so the mean loss
+    over items is token-weighted, and a bootstrap can resample items)."""
     from training.data import Collator
 
     device = next(model.parameters()).device
     collate = Collator(0, generation=True)
-    total, count = 0.0, 0
+    sums: list[float] = []
+    counts: list[int] = []
     for start in range(0, len(rows), batch_size):
         batch = {k: v.to(device) for k, v in collate(rows[start:start + batch_size]).items()}
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
         shift_logits, shift_labels = logits[:, :-1], batch["labels"][:, 1:]
         loss = torch.nn.functional.cross_entropy(shift_logits.reshape(-1, shift_logits.size(-1)),
-                                                 shift_labels.reshape(-1), ignore_index=-100, reduction="sum")
-        total += float(loss)
-        count += int((shift_labels != -100).sum())
-    return total / count if count else float("nan")
+                                                 shift_labels.reshape(-1), ignore_index=-100, reduction="none")
+        loss = loss.view(shift_labels.shape)
+        sums += loss.sum(-1).tolist()
+        counts += (shift_labels != -100).sum(-1).tolist()
+    return sums, counts
+
+
+def _loss(model: Any, rows: list[dict[str, Any]], batch_size: int = 8) -> float:
+    sums, counts = _item_losses(model, rows, batch_size)
+    return sum(sums) / sum(counts) if sum(counts) else float("nan")
 
 
 @torch.no_grad()
@@ -150,11 +189,18 @@ def evaluate_generation(model: Any, tokenizer: Any, eval_rows: list[dict[str, An
     model.eval()
     metrics: dict[str, Any] = {}
     if eval_rows:
-        adapter_loss = _loss(model, eval_rows)
+        from curation import evaluation_stats as es
+
+        adapter_sums, counts = _item_losses(model, eval_rows)
         with model.disable_adapter():
-            base_loss = _loss(model, eval_rows)
-        metrics["adapter"] = {"eval_loss": adapter_loss, "perplexity": _ppl(adapter_loss)}
-        metrics["base"] = {"eval_loss": base_loss, "perplexity": _ppl(base_loss)}
+            base_sums, _ = _item_losses(model, eval_rows)
+        for key, sums in (("adapter", adapter_sums), ("base", base_sums)):
+            interval = es.ratio_interval(sums, counts)
+            metrics[key] = {"eval_loss": interval.value, "perplexity": _ppl(interval.value),
+                            "intervals": {"eval_loss": interval.to_dict()}}
+        metrics["comparisons"] = {"base": {"eval_loss": es.ratio_difference(
+            base_sums, counts, adapter_sums, counts, name="eval_loss").to_dict()}}
+        metrics["predictions"] = {"loss_sums": adapter_sums, "base_loss_sums": base_sums, "token_counts": counts}
     samples = []
     for messages in prompts:
         with model.disable_adapter():
@@ -192,11 +238,24 @@ def reset_to_probe(model: Any, probe: dict[str, Any] | None) -> None:
 
 
 def verdict(task_type: str, metrics: dict[str, Any]) -> list[str]:
-    """Warnings when the adapter does not beat its baselines on the eval split."""
+    """Warnings when the adapter does not beat its baselines, and `metrics["beats_baseline"]`: True
+    only when the paired difference against every baseline is detectable and in the adapter's favour
+    (its interval excludes 0); a tie is not a win."""
     warnings: list[str] = []
     if str(task_type) == "generation":
+        from curation import evaluation_stats as es
+
         adapter, base = metrics.get("adapter"), metrics.get("base")
-        if adapter and base and not adapter["eval_loss"] < base["eval_loss"]:
+        comparison = ((metrics.get("comparisons") or {}).get("base") or {}).get("eval_loss")
+        if adapter and base and comparison:
+            diff = es.Difference.from_dict(comparison)
+            if not es.beats(diff, higher_is_better=False):
+                warnings.append(f"The adapter does not detectably lower the eval loss of the base model "
+                                f"({adapter['eval_loss']:.3f} vs {base['eval_loss']:.3f}, difference "
+                                f"{diff.value:+.3f} [{diff.low:+.3f}, {diff.high:+.3f}]; "
+                                f"{es.verdict(diff, higher_is_better=False)}): it did not learn anything that "
+                                "generalises. Do not use it; revise the data or settings.")
+        elif adapter and base and not adapter["eval_loss"] < base["eval_loss"]:
             warnings.append(f"The adapter does not lower the eval loss of the base model "
                             f"({adapter['eval_loss']:.3f} vs {base['eval_loss']:.3f}): it did not learn "
                             "anything that generalises. Do not use it; revise the data or settings.")
@@ -206,13 +265,24 @@ def verdict(task_type: str, metrics: dict[str, Any]) -> list[str]:
     if not adapter:
         metrics["beats_baseline"] = None
         return ["No eval split: the adapter could not be compared with any baseline."]
-    for key, name in (("probe_baseline", "a logistic regression on the frozen embeddings (linear probe)"),
-                      ("majority_baseline", "always predicting the majority class")):
-        base = metrics.get(key)
-        if base and adapter["accuracy"] < base["accuracy"]:
-            warnings.append(f"The adapter is WORSE than {name} on the eval split: accuracy "
-                            f"{adapter['accuracy']:.3f} vs {base['accuracy']:.3f}. Prefer the baseline, or "
-                            "revise the data or settings.")
+    from curation import evaluation_stats as es
+
+    where = metrics.get("scored_on_text", "the eval split")
+    for key, name in BASELINES:
+        comparison = (metrics.get("comparisons") or {}).get(key)
+        if not comparison:
+            continue
+        diff = es.Difference.from_dict(comparison["accuracy"])
+        if es.beats(diff):
+            continue
+        figures = (f"accuracy {diff.b:.3f} vs {diff.a:.3f}, difference {diff.value:+.3f} "
+                   f"[{diff.low:+.3f}, {diff.high:+.3f}] on {diff.n} items")
+        if es.detectable(diff):
+            warnings.append(f"The adapter is WORSE than {name} on {where}: {figures}, {es.format_p(diff.p_value)} "
+                            "(McNemar). Prefer the baseline, or revise the data or settings.")
+        else:
+            warnings.append(f"The adapter does not beat {name} on {where}: {figures}; "
+                            f"{es.verdict(diff)}. A tie is not a win.")
     if metrics.get("fallback"):
         fallback = metrics["fallback"]
         warnings.insert(0, f"Training did NOT beat the linear probe on the eval split (trained adapter: accuracy "

@@ -64,8 +64,11 @@ def _aware(value: datetime | None) -> datetime | None:
 
 
 def start_run(engine: Engine, actor: User, version_id: int, preset_name: str = "balanced", base: str | None = None,
-              overrides: dict[str, Any] | None = None, launch: bool = True) -> TrainingRun:
-    """Queue a run of an approved dataset version (leads and admins) and start it when a slot is free."""
+              overrides: dict[str, Any] | None = None, launch: bool = True,
+              test_set_version_id: int | None = None) -> TrainingRun:
+    """Queue a run of an approved dataset version (leads and admins) and start it when a slot is free.
+    The run is scored at its end on `test_set_version_id` (default: the project's latest approved
+    test-set version; none when the project has no test set)."""
     from curation.versions import get_version, require_intact
     from training.config import TrainConfig, preset
     from training.models import default_base
@@ -86,13 +89,17 @@ def start_run(engine: Engine, actor: User, version_id: int, preset_name: str = "
                       status=RunStatus.queued, task_type=version.task_type,
                       base_model=base or default_base(str(version.task_type)), preset=preset_name,
                       config=config.to_dict())
+    from training.test_scoring import resolve_test_set_version
+
+    run.test_set_version_id = resolve_test_set_version(engine, version.project_id, test_set_version_id)
     with write_session(engine) as session:
         session.add(run)
         session.flush()
         from curation import audit
 
         audit.record(session, actor, "training.start", "training_run", run.id, project_id=version.project_id,
-                     after={"version_id": version_id, "preset": preset_name, "base_model": run.base_model})
+                     after={"version_id": version_id, "preset": preset_name, "base_model": run.base_model,
+                            "test_set_version_id": run.test_set_version_id})
     if launch:
         dispatch(engine)
     return get_run(engine, run.id)  # type: ignore[arg-type]
@@ -263,4 +270,6 @@ def run_summary(run: TrainingRun) -> dict[str, Any]:
             "created_at": run.created_at.isoformat() if run.created_at else None,
             "finished_at": run.finished_at.isoformat() if run.finished_at else None,
             "metrics": headline, "beats_baseline": metrics.get("beats_baseline"),
+            "test_set_version_id": run.test_set_version_id, "scored_on": metrics.get("scored_on"),
+            "objective": metrics.get("objective"),
             "warnings": list(run.warnings or []), "adapter_path": run.adapter_path, "error": run.error}

@@ -169,6 +169,9 @@ def train(engine: Engine, run_id: int, main: bool = True) -> RunStatus:
     provenance = version_provenance(engine, run.version_id)
     task = str(run.task_type)
     set_seed(config.seed)
+    from training.test_scoring import scored_on, test_split
+
+    test_version, test_data = test_split(engine, run.test_set_version_id) if run.test_set_version_id else (None, None)
 
     base_path = models.resolve_base(run.base_model, task)
     tokenizer = models.load_tokenizer(base_path)
@@ -180,6 +183,7 @@ def train(engine: Engine, run_id: int, main: bool = True) -> RunStatus:
         data.ensure_chat_template(tokenizer)
         train_rows = data.encode_generation(dataset["train"], tokenizer, config.max_length)
         eval_rows = data.encode_generation(dataset["eval"], tokenizer, config.max_length) if has_eval else None
+        test_rows = data.encode_generation(test_data, tokenizer, config.max_length) if test_data else None
         dtype = torch.bfloat16 if config.qlora else torch.float32
         model = models.load_causal_lm(base_path, qlora=config.qlora, dtype=dtype)
         if config.qlora:
@@ -188,11 +192,15 @@ def train(engine: Engine, run_id: int, main: bool = True) -> RunStatus:
             model = prepare_model_for_kbit_training(model)
     else:
         names = data.label_names(dataset, list(version.labels or []))
+        # a label seen only in the test set still gets a class (never predicted, so scored as missed)
+        names += [label for label in (test_data or {}).get("label", []) if label is not None and label not in names]
         train_rows = data.encode_classification(dataset["train"], tokenizer, names, config.max_length)
         eval_rows = data.encode_classification(dataset["eval"], tokenizer, names, config.max_length) \
             if has_eval else None
+        test_rows = data.encode_classification(test_data, tokenizer, names, config.max_length) if test_data else None
         model = models.load_classifier(base_path, len(names))
-        probe = evaluate.fit_probe(model, train_rows.rows, eval_rows.rows if eval_rows else None, len(names))
+        probe = evaluate.fit_probe(model, train_rows.rows, eval_rows.rows if eval_rows else None, len(names),
+                                   test_rows.rows if test_rows else None)
         if config.probe_init and probe.get("weight") is not None:
             with torch.no_grad():
                 model.classifier.weight.copy_(torch.tensor(probe["weight"], dtype=torch.float32))
@@ -283,6 +291,26 @@ def train(engine: Engine, run_id: int, main: bool = True) -> RunStatus:
             metrics = evaluate.evaluate_classification(model, eval_rows.rows, names, train_rows.rows, probe)
             metrics["fallback"] = {"reason": "the trained adapter was below the linear probe on the eval split",
                                    "trained_accuracy": trained["accuracy"], "trained_macro_f1": trained["macro_f1"]}
+    if test_rows is not None and test_rows.rows:
+        # Scored once, at the end, on the frozen test set: the top-level scores are the test scores; the
+        # held-out split (which chose the early stopping and the probe fallback) goes under "validation".
+        validation = {k: v for k, v in metrics.items() if k not in ("predictions", "samples")}
+        if generation:
+            metrics = evaluate.evaluate_generation(model, tokenizer, test_rows.rows,
+                                                   data.eval_prompts(test_data))
+        else:
+            metrics = evaluate.evaluate_classification(model, test_rows.rows, names, train_rows.rows, probe,
+                                                       probe_pred=probe["test_pred"] if probe else None)
+            if validation.get("fallback"):
+                metrics["fallback"] = validation["fallback"]
+        metrics["validation"] = validation
+        metrics.setdefault("predictions", {})["item_ids"] = list(test_data["external_id"])
+    metrics["scored_on"] = scored_on(test_version, len(eval_rows.rows) if eval_rows else 0)
+    metrics["scored_on_text"] = metrics["scored_on"]["text"]
+    from curation.objective import objective_result
+    from curation.projects import get_project_by_id
+
+    metrics["objective"] = objective_result(get_project_by_id(engine, run.project_id).objective, metrics)
     metrics.update({"train_seconds": round(train_seconds, 2), "trainable_params": trainable,
                     "train_examples": len(train_rows.rows), "eval_examples": len(eval_rows.rows) if eval_rows else 0,
                     "precision": precision, "device": "cuda" if cuda else "cpu",

@@ -143,11 +143,46 @@ def warnings_view(run: TrainingRun) -> None:
         st.error(warning, icon="⚠️")
 
 
+def dataset_diff_view(diff: dict[str, Any]) -> None:
+    """The diff of the two runs' dataset versions beside the score difference: items added, removed
+    and relabelled, each list openable."""
+    st.caption("Dataset version diff (what curation changed)")
+    if "same_version" in diff:
+        st.caption(f"Both runs trained on the same version (id {diff['same_version']}).")
+        return
+    if "error" in diff:
+        st.error(diff["error"])
+        return
+    st.dataframe(pd.DataFrame([{"change": "added", "items": len(diff["added"])},
+                               {"change": "removed", "items": len(diff["removed"])},
+                               {"change": "relabelled", "items": len(diff["relabelled"])},
+                               {"change": "text changed", "items": len(diff["content_changed"])}]), hide_index=True)
+    for name in ("added", "removed", "content_changed"):
+        if diff[name]:
+            with st.expander(f"{name.replace('_', ' ')}: {len(diff[name])} items"):
+                st.dataframe(pd.DataFrame({"item": diff[name]}), hide_index=True)
+    if diff["relabelled"]:
+        with st.expander(f"relabelled: {len(diff['relabelled'])} items"):
+            st.dataframe(pd.DataFrame(diff["relabelled"]), hide_index=True)
+
+
 def metrics_view(run: TrainingRun) -> None:
     metrics = run.metrics or {}
     if not metrics:
         return
     warnings_view(run)
+    scored = metrics.get("scored_on") or {}
+    if scored.get("role") == "test":
+        st.caption(f"Scored once on {scored['text']} (test-set version id {scored['test_set_version_id']}, "
+                   f"SHA-256 {scored['content_hash']}); the version's held-out split chose the early stopping only.")
+    elif scored:
+        st.warning(f"Scored on {scored['text']}.")
+    objective = metrics.get("objective")
+    if objective:
+        from ui.widgets import escape_markdown
+
+        text = escape_markdown(f"Objective: {objective['text']}")
+        (st.success if objective.get("met") else st.error if objective.get("met") is False else st.info)(text)
     if metrics.get("note"):
         st.info(metrics["note"])
     if str(run.task_type) == "classification" and metrics.get("adapter"):
@@ -155,10 +190,16 @@ def metrics_view(run: TrainingRun) -> None:
         for key, name in (("adapter", "LoRA adapter"), ("probe_baseline", "Linear probe (frozen embeddings)"),
                           ("majority_baseline", "Majority class")):
             if metrics.get(key):
-                rows.append({"model": name, "accuracy": metrics[key]["accuracy"], "macro-F1": metrics[key]["macro_f1"]})
+                intervals = metrics[key].get("intervals") or {}
+                rows.append({"model": name, "accuracy": metrics[key]["accuracy"],
+                             "accuracy 95% CI": _ci(intervals.get("accuracy")),
+                             "macro-F1": metrics[key]["macro_f1"], "macro-F1 95% CI": _ci(intervals.get("macro_f1")),
+                             "adapter vs this": _versus(metrics, key)})
         st.dataframe(pd.DataFrame(rows), hide_index=True)
+        where = metrics.get("scored_on_text", "the eval split")
         if metrics.get("beats_baseline"):
-            st.success("The adapter beats both baselines on the eval split.")
+            st.success(f"The adapter beats both baselines on {where}: each accuracy difference has an interval "
+                       "above 0.")
         labels = metrics.get("labels") or list(metrics["adapter"]["per_label_f1"])
         c1, c2 = st.columns(2)
         with c1:
@@ -194,6 +235,21 @@ def probability_chart(table: pd.DataFrame) -> go.Figure:
     figure.update_layout(barmode="group", height=320, margin={"l": 10, "r": 10, "t": 10, "b": 10},
                          yaxis={"title": "probability", "range": [0, 1]})
     return figure
+
+
+def _ci(interval: dict[str, Any] | None) -> str:
+    return "—" if not interval else f"[{interval['low']:.3f}, {interval['high']:.3f}]"
+
+
+def _versus(metrics: dict[str, Any], key: str) -> str:
+    """The adapter's accuracy difference against a baseline, with its interval and the test's words."""
+    from curation import evaluation_stats as es
+
+    comparison = ((metrics.get("comparisons") or {}).get(key) or {}).get("accuracy")
+    if not comparison:
+        return "—"
+    diff = es.Difference.from_dict(comparison)
+    return f"{diff.value:+.3f} [{diff.low:+.3f}, {diff.high:+.3f}]: {es.verdict(diff)}"
 
 
 def headline(run: TrainingRun) -> dict[str, Any]:

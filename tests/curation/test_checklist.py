@@ -26,7 +26,7 @@ def measures(**changes: object) -> Measures:
                     train_label_counts={"a": 40, "b": 40}, label_counts={"a": 50, "b": 50}, attested=True,
                     k_labelled_items=100, overlap_k=2,
                     agreement={"alpha": 0.85, "low": 0.8, "high": 0.9, "n_scored": 100},
-                    clusters=5, licences={"CC0-1.0": 100})
+                    clusters=5, licences={"CC0-1.0": 100}, test_items=30)
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
@@ -128,3 +128,12 @@ def test_the_override_note_names_checks_as_people_read_them() -> None:
                                              "near-duplicate pairs left (1 pair)")
     assert overridden_summary({**checklist, "overridden": ["near_duplicates"]}) == "near-duplicate pairs left (1 pair)"
     assert overridden_summary({"items": [], "overridden": []}) == ""
+
+
+def test_test_leakage_only_passes_at_zero() -> None:
+    assert status(measures(), "test_leakage") == PASS
+    leaked = {i.key: i for i in evaluate(measures(test_leaks=["t1"]), ChecklistThresholds())}["test_leakage"]
+    assert leaked.status == FAIL and leaked.measured == 1.0 and "t1" in leaked.detail
+    assert "cannot be overridden" in leaked.threshold
+    # no test set: nothing to compare, said as a warning (runs then have no frozen yardstick)
+    assert status(measures(test_items=0), "test_leakage") == WARN

@@ -279,3 +279,25 @@ def test_annotators_cannot_open(engine: Engine, annotator: User, page: str) -> N
     at = logged_in("anna", "annotator-password")
     with pytest.raises(ValueError):  # not in an annotator's navigation
         at.switch_page(page)
+
+
+def test_leakage_page_shows_duplicates_of_test_items(engine: Engine, lead: User, tmp_path: Path) -> None:
+    from curation import test_sets
+
+    texts = [f"item {i}" for i in range(8)]
+    project_id = _import(engine, lead, tmp_path, "Tested",
+                         [{"id": f"x{i}", "text": t, "label": "ab"[i % 2]} for i, t in enumerate(texts)], ["a", "b"])
+    rng = np.random.default_rng(1)
+    vectors = unit(rng.normal(size=(8, 16)))
+    vectors[5] = unit(vectors[2] + 0.02 * rng.normal(size=16))  # x5 nearly duplicates the test item x2
+    fill_cache(texts, vectors)
+    at = _open("pages/leakage.py", "Split leakage")
+    assert any(i.startswith("The project has no test set yet") for i in values(at.info))
+    test_set = test_sets.create_test_set(engine, lead, project_id)
+    with read_session(engine) as session:
+        x2 = session.exec(select(Example.id).where(Example.external_id == "x2")).one()
+    test_sets.add_items(engine, lead, test_set.id, [x2])
+    at = _open("pages/leakage.py", "Split leakage")
+    assert any(e.startswith("1 test items are duplicated") for e in values(at.error))
+    table = [d.value for d in at.dataframe if "test #" in d.value.columns][0]
+    assert table["test #"].tolist() == [x2] and table["duplicate text"].tolist() == ["item 5"]

@@ -86,7 +86,7 @@ def test_lead_creates_a_project_through_the_form(engine: Engine, lead: User) -> 
     assert at.session_state[PROJECT_KEY] == project.id
     assert by_label(at.sidebar.selectbox, "Project").value == project.id
     assert values(at.subheader) == ["Support tickets"]
-    assert [b.label for b in at.main.button] == ["Save changes", "Create project"]
+    assert [b.label for b in at.main.button] == ["Save changes", "Save objective", "Create project"]
     assert by_label(at.text_area, "Labels (one per line)").value == "billing\nshipping\nrefund"
     # The flash message is shown once.
     at.run()
@@ -267,3 +267,26 @@ def test_lead_declares_the_labels_ordered(engine: Engine, lead: User) -> None:
     no_exception(at)
     assert values(at.success) == ["Saved."]
     assert get_project(engine, "Severity").labels_ordered is True
+
+
+def test_lead_states_the_objective_before_review(engine: Engine, lead: User) -> None:
+    create_project(engine, lead, "Tickets", TaskType.classification, ["billing", "shipping"])
+    at = logged_in("lena", "lead-password")
+    assert any(m.startswith("**Objective** no objective set") for m in values(at.markdown))
+    by_label(at.selectbox, "Objective metric").set_value("label_f1")
+    by_label(at.selectbox, "Label (for F1 of one label)").set_value("shipping")
+    by_label(at.number_input, "Target").set_value(0.75)
+    by_label(at.button, "Save objective").click().run()
+    no_exception(at)
+    with read_session(engine) as session:
+        project = session.exec(select(Project)).one()
+    assert project.objective["metric"] == "label_f1" and project.objective["label"] == "shipping"
+    assert project.objective["target"] == 0.75 and project.objective["before_review"] is True
+    assert any("F1 of 'shipping' ≥ 0.75 on the test set" in m for m in values(at.markdown))
+    # a rate target above 1 is refused with a message, nothing saved
+    by_label(at.selectbox, "Objective metric").set_value("accuracy")
+    by_label(at.number_input, "Target").set_value(1.5)
+    by_label(at.button, "Save objective").click().run()
+    assert any("between 0 and 1" in e for e in values(at.error))
+    with read_session(engine) as session:
+        assert session.exec(select(Project)).one().objective["metric"] == "label_f1"

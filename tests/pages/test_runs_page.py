@@ -31,6 +31,11 @@ def test_details_compare_and_reattach(engine: Engine, lead: User, classification
     assert "accuracy" in table.columns
     models = at.dataframe[1].value["model"].tolist()  # details of the newest run
     assert models == ["LoRA adapter", "Linear probe (frozen embeddings)", "Majority class"]
+    details = at.dataframe[1].value.set_index("model")
+    assert details.loc["LoRA adapter", "adapter vs this"] == "—"
+    versus = details.loc["Majority class", "adapter vs this"]
+    assert "better" in versus or "worse" in versus or "no detectable difference" in versus
+    assert details.loc["LoRA adapter", "accuracy 95% CI"].startswith("[")
     assert any(c.startswith("Adapter (PEFT format):") for c in values(at.caption))
     diff = at.dataframe[-2].value if len(at.dataframe) > 4 else None
     settings = [d.value for d in at.dataframe if "setting" in d.value.columns]
@@ -57,3 +62,48 @@ def test_details_compare_and_reattach(engine: Engine, lead: User, classification
     no_exception(at)
     with write_session(engine) as session:
         assert session.get(TrainingRun, 3).cancel_requested_at is not None
+
+
+def test_compare_two_versions_on_the_same_test_set(engine: Engine, lead: User, classification_version: int,  # noqa: F811
+                                                   tiny_models: dict[str, str]) -> None:  # noqa: F811
+    from curation.models import DatasetVersion, DatasetVersionItem
+    from curation.objective import set_objective
+    from curation.versions import get_version, item_hash, version_hash, version_items
+    from tests.training.helpers import make_test_set_version, test_rows
+
+    project_id = get_version(engine, classification_version).project_id
+    set_objective(engine, lead, project_id, "accuracy", 0.99)
+    make_test_set_version(engine, lead, project_id, test_rows(16))
+    # a second version: one train item relabelled, one dropped
+    items = version_items(engine, lead, classification_version)
+    with write_session(engine) as session:
+        v2 = DatasetVersion(project_id=project_id, number=2, status="approved", content_hash="", labels=["billing",
+                            "shipping"], item_count=len(items) - 1, stats={})
+        session.add(v2)
+        session.flush()
+        copies = []
+        for item in items[1:]:
+            copy = DatasetVersionItem(version_id=v2.id, external_id=item.external_id, split=item.split, text=item.text,
+                                      label=item.label, source=item.source, licence=item.licence, content_hash="")
+            if item.external_id == items[1].external_id:
+                copy.label = "shipping" if item.label == "billing" else "billing"
+            copy.content_hash = item_hash(copy)
+            copies.append(copy)
+            session.add(copy)
+        v2.content_hash = version_hash(copies)
+        second_version = v2.id
+    first = trained(engine, lead, classification_version, tiny_models["bert"])
+    second = trained(engine, lead, second_version, tiny_models["bert"])
+    at = _page()
+    table = at.dataframe[0].value
+    assert table["objective"].tolist()[0].startswith("accuracy ") and "target 0.99" in table["objective"].tolist()[0]
+    assert any(c.startswith("Scored once on test set v1 (16 items") for c in values(at.caption))
+    assert any(e.startswith("Objective: accuracy") for e in values(at.error) + values(at.success))
+    compared = next(d.value for d in at.dataframe if "verdict" in d.value.columns and "metric" in d.value.columns)
+    assert compared["metric"].tolist() == ["accuracy", "macro_f1"]
+    assert compared.set_index("metric").loc["accuracy", "test"] == "McNemar exact"
+    per_label = next(d.value for d in at.dataframe if "label" in d.value.columns and "verdict" in d.value.columns)
+    assert sorted(per_label["label"]) == ["billing", "shipping"]
+    changes = next(d.value for d in at.dataframe if "change" in d.value.columns).set_index("change")["items"]
+    assert (changes["added"], changes["removed"], changes["relabelled"]) == (0, 1, 1)
+    assert {first, second} == set(table["#"])

@@ -110,3 +110,36 @@ def build_tiny_models(root: Path) -> dict[str, str]:
                                  bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
                                  pad_token_id=tok.pad_token_id, tie_word_embeddings=True)).save_pretrained(llama_dir)
     return {"bert": str(bert_dir), "llama": str(llama_dir)}
+
+
+def make_test_set_version(engine: Engine, lead: User, project_id: int, rows: list[dict[str, Any]]) -> int:
+    """An approved test-set version with these items (text/label or messages), written into the tables."""
+    from curation.models import TestSet, TestSetItem, TestSetVersion
+
+    items = []
+    for i, row in enumerate(rows):
+        item = TestSetItem(test_set_version_id=0, external_id=f"x{i:04d}", split="test", text=row.get("text"),
+                           messages=row.get("messages"), label=row.get("label"), source="synthetic",
+                           licence="CC0-1.0", content_hash="")
+        item.content_hash = item_hash(item)
+        items.append(item)
+    with write_session(engine) as session:
+        test_set = TestSet(project_id=project_id, name=f"test {utcnow().timestamp()}", created_by_id=lead.id)
+        session.add(test_set)
+        session.flush()
+        version = TestSetVersion(test_set_id=test_set.id, project_id=project_id, number=1,
+                                 content_hash=version_hash(items), item_count=len(items), approved_by_id=lead.id)
+        session.add(version)
+        session.flush()
+        for item in items:
+            item.test_set_version_id = version.id
+            session.add(item)
+        return version.id
+
+
+def test_rows(n: int = 20) -> list[dict[str, Any]]:
+    """Held-out classification items, not in any version (other seeds than classification_rows)."""
+    rows = []
+    for label_index, label in enumerate(WORDS):
+        rows += [{"text": t, "label": label} for t in texts(label, n // 2, 50 + label_index)]
+    return rows

@@ -51,8 +51,11 @@ def test_classification_run_saves_evaluates_and_reloads(engine: Engine, lead: Us
     assert metrics["majority_baseline"]["accuracy"] == pytest.approx(0.5)
     assert "probe_baseline" in metrics and isinstance(metrics["beats_baseline"], bool)
     assert sum(map(sum, metrics["adapter"]["confusion"])) == 12
-    if not metrics["beats_baseline"]:
-        assert done.warnings and "WORSE" in done.warnings[0]
+    assert metrics["adapter"]["intervals"]["accuracy"]["low"] <= metrics["adapter"]["accuracy"] \
+        <= metrics["adapter"]["intervals"]["accuracy"]["high"]
+    assert metrics["comparisons"]["probe_baseline"]["accuracy"]["test"] == "McNemar exact"
+    if not metrics["beats_baseline"]:  # a tie with a baseline is not a win: it is said
+        assert done.warnings and ("WORSE" in done.warnings[0] or "does not beat" in done.warnings[0])
     card = read_card_metadata(adapter)
     assert card["base_model"] == tiny_models["bert"] and card["lora"]["rank"] == 8
     assert card["dataset_version"]["version_id"] == classification_version
@@ -148,3 +151,97 @@ def test_a_tampered_version_does_not_train(engine: Engine, lead: User, classific
     done = jobs.get_run(engine, queued.id)
     assert done.status == RunStatus.failed and f"Refusing to train: {message}" in done.error
     assert done.adapter_path is None and done.metrics in (None, {})
+
+
+def test_runs_are_scored_on_the_named_test_set_and_compared_paired(engine: Engine, lead: User,
+                                                                   classification_version: int,
+                                                                   tiny_models: dict[str, str],
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from curation.cli import main
+    from curation.objective import set_objective
+    from curation.versions import get_version
+    from tests.training.helpers import make_test_set_version, test_rows
+    from training.test_scoring import compare_runs
+
+    project_id = get_version(engine, classification_version).project_id
+    set_objective(engine, lead, project_id, "accuracy", 0.6)
+    test_version = make_test_set_version(engine, lead, project_id, test_rows(20))
+    first = _train(engine, lead, classification_version, tiny_models["bert"], learning_rate=5e-3)
+    second = _train(engine, lead, classification_version, tiny_models["bert"], learning_rate=5e-3, rank=4)
+    a, b = jobs.get_run(engine, first), jobs.get_run(engine, second)
+    assert a.status == RunStatus.succeeded, a.error
+    assert a.test_set_version_id == test_version  # the project's latest approved test set, by default
+    m = a.metrics
+    assert m["scored_on"]["role"] == "test" and m["scored_on"]["items"] == 20
+    assert m["predictions"]["item_ids"] == [f"x{i:04d}" for i in range(20)]
+    assert sum(map(sum, m["adapter"]["confusion"])) == 20  # test items, not the 12 held-out ones
+    assert m["validation"]["adapter"]["accuracy"] is not None and "predictions" not in m["validation"]
+    assert m["majority_baseline"]["accuracy"] == pytest.approx(0.5)
+    assert m["objective"]["metric"] == "accuracy" and m["objective"]["target"] == 0.6
+    assert m["objective"]["text"].startswith("accuracy ") and "target 0.6" in m["objective"]["text"]
+    assert m["objective"]["low"] <= m["objective"]["value"] <= m["objective"]["high"]
+    card = read_card_metadata(Path(a.adapter_path))
+    assert card["evaluation"]["scored_on"]["content_hash"] == m["scored_on"]["content_hash"]
+    assert card["evaluation"]["objective"] == m["objective"]["text"]
+    assert "95% bootstrap" in card["evaluation"]["intervals"]["adapter"]["accuracy"]
+    assert "probe_baseline" in card["evaluation"]["versus_baselines"]
+    readme = (Path(a.adapter_path) / "README.md").read_text()
+    assert "test set v1" in readme and m["scored_on"]["content_hash"] in readme
+
+    comparison = compare_runs(engine, lead, a, b)
+    assert comparison["comparable"] is True
+    accuracy = comparison["metrics"]["accuracy"]
+    assert accuracy["test"] == "McNemar exact" and accuracy["low"] <= accuracy["value"] <= accuracy["high"]
+    assert accuracy["value"] == pytest.approx(b.metrics["adapter"]["accuracy"] - m["adapter"]["accuracy"])
+    assert set(comparison["per_label_f1"]) == {"billing", "shipping"}
+    assert comparison["dataset_diff"] == {"same_version": classification_version}
+    # a run compared with itself: exactly no difference
+    same = compare_runs(engine, lead, a, a)["metrics"]["accuracy"]
+    assert same["value"] == 0.0 and same["verdict"] == "no detectable difference (p = 1.00)"
+    capsys.readouterr()  # the trainer's own logging
+    assert main(["--user", "lena", "runs", "compare", str(first), str(second), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["metrics"]["accuracy"]["verdict"] == accuracy["verdict"]
+
+
+def test_runs_on_different_test_sets_are_not_compared(engine: Engine, lead: User, classification_version: int,
+                                                      tiny_models: dict[str, str]) -> None:
+    from curation.versions import get_version
+    from tests.training.helpers import make_test_set_version, test_rows
+    from training.test_scoring import compare_runs
+
+    project_id = get_version(engine, classification_version).project_id
+    old = make_test_set_version(engine, lead, project_id, test_rows(10))
+    first = _train(engine, lead, classification_version, tiny_models["bert"])
+    make_test_set_version(engine, lead, project_id, test_rows(12))
+    second = _train(engine, lead, classification_version, tiny_models["bert"])
+    a, b = jobs.get_run(engine, first), jobs.get_run(engine, second)
+    assert a.test_set_version_id == old and b.test_set_version_id != old
+    result = compare_runs(engine, lead, a, b)
+    assert result["comparable"] is False and "different test sets" in result["reason"]
+
+
+def test_eval_scores_an_earlier_run_on_a_test_set_so_runs_become_comparable(
+        engine: Engine, lead: User, classification_version: int, tiny_models: dict[str, str],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from curation.cli import main
+    from curation.versions import get_version
+    from tests.training.helpers import make_test_set_version, test_rows
+    from training.test_scoring import compare_runs
+
+    project_id = get_version(engine, classification_version).project_id
+    before = _train(engine, lead, classification_version, tiny_models["bert"])  # no test set yet
+    assert jobs.get_run(engine, before).metrics["scored_on"]["role"] == "validation"
+    test_version = make_test_set_version(engine, lead, project_id, test_rows(14))
+    after = _train(engine, lead, classification_version, tiny_models["bert"])
+    assert compare_runs(engine, lead, jobs.get_run(engine, before), jobs.get_run(engine, after))["comparable"] is False
+    capsys.readouterr()
+    assert main(["--user", "lena", "eval", str(before), "--testset", str(test_version), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["scored_on"]["test_set_version_id"] == test_version and result["scored_on"]["items"] == 14
+    rescored = jobs.get_run(engine, before)
+    assert rescored.test_set_version_id == test_version
+    assert rescored.metrics["earlier_scores"][0]["scored_on"]["role"] == "validation"
+    assert rescored.metrics["probe_baseline"]["accuracy"] == pytest.approx(
+        jobs.get_run(engine, after).metrics["probe_baseline"]["accuracy"])  # the same probe, refitted
+    assert compare_runs(engine, lead, rescored, jobs.get_run(engine, after))["comparable"] is True
