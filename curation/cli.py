@@ -47,7 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN",
                      help="override the guessed mapping, e.g. --map text=body --map id=conv_id,user "
                           "--map 'label_onehot=is_abuse.*' --map metadata=  (repeatable)")
-    imp.add_argument("--source", help="source for rows without a source column")
+    imp.add_argument("--source", help="source for rows without a source column; with --labels-as vote or "
+                                      "suggestion also the name of the source that gave the labels")
+    imp.add_argument("--labels-as", choices=["final", "vote", "suggestion"], default="final",
+                     help="what the file's labels are: final labels (experts never see them), votes of the "
+                          "source account --source, or suggestions of --source (score: --map score=COLUMN)")
+    imp.add_argument("--labels", help="with --create: the project's label set, comma-separated, in this order")
+    imp.add_argument("--k", type=int, help="with --create: labels per item (default 2)")
+    imp.add_argument("--rule", choices=["majority", "unanimous"], help="with --create: the final-label rule")
     imp.add_argument("--licence", help="licence for rows without a licence column")
     imp.add_argument("--dry-run", action="store_true", help="print the mapping and a preview, import nothing")
     imp.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -255,8 +262,15 @@ def _import(engine: Engine, args: argparse.Namespace) -> int:
         if not args.json and sys.stderr.isatty():
             print(f"\r{done}/{total} rows", end="", file=sys.stderr)
 
+    if not args.create and (args.labels or args.k is not None or args.rule):
+        raise InputError("--labels, --k and --rule set up a new project: use them with --create")
+    if args.labels_as == "final" and mapping.label and not args.json:
+        print("warning: labels imported as final labels: experts will not review them "
+              "(--labels-as vote|suggestion --source NAME puts them in front of experts)", file=sys.stderr)
     report = import_table(engine, actor, table, mapping, args.project, create=args.create, task_type=task_type,
-                          progress=progress)
+                          progress=progress, labels_as=args.labels_as, label_source=args.source,
+                          labels=[p for p in (args.labels or "").split(",") if p.strip()] or None,
+                          overlap_k=args.k, final_label_rule=args.rule)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:

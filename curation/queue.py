@@ -323,6 +323,8 @@ def _phases(project: Project, held: Any) -> list[tuple[list[ColumnElement[bool]]
     items nobody has labelled or holds, unlabelled items someone else holds, then partly labelled ones."""
     new = _example.c.status == ExampleStatus.new.value
     phases: list[tuple[list[ColumnElement[bool]], list[Any]]] = []
+    # Items of an open label audit first (issue 12): the audit's estimate waits for them.
+    phases.append(([_example.c.status.in_(OPEN_STATUSES), _example.c.audit_id.is_not(None)], [_example.c.id]))
     if QueueOrder(project.queue_order) is QueueOrder.suspected_first:
         phases.append(([_example.c.status.in_(OPEN_STATUSES), _example.c.priority.is_not(None)],
                        [_example.c.priority.desc(), _example.c.id]))
@@ -331,12 +333,22 @@ def _phases(project: Project, held: Any) -> list[tuple[list[ColumnElement[bool]]
     return phases
 
 
+def _counted_labels(project: Project) -> Any:
+    """Correlated count of an item's annotations that fill its k slots (issue 12: source votes only
+    where the project counts them, never in a label audit)."""
+    from curation.sources import counted_condition
+
+    return (select(func.count()).select_from(_annotation).join(User, User.id == _annotation.c.annotator_id)
+            .where(_annotation.c.example_id == _example.c.id,
+                   counted_condition(bool(project.source_votes_count), _example.c.audit_id))
+            .correlate(_example).scalar_subquery())
+
+
 def _claim(session: Session, project: Project, annotator: User, now: datetime, until: datetime,
            *, assigned_by: User | None) -> int | None:
     """Lease the next free slot to `annotator`; the example id, or None when there is none."""
     k = project.overlap_k
-    labels = (select(func.count()).select_from(_annotation)
-              .where(_annotation.c.example_id == _example.c.id).scalar_subquery())
+    labels = _counted_labels(project)
     held = (select(func.count()).select_from(_assignment)
             .where(_assignment.c.example_id == _example.c.id,
                    _assignment.c.state == AssignmentState.leased.value,
