@@ -264,13 +264,13 @@ def _import(engine: Engine, args: argparse.Namespace) -> int:
 
     if not args.create and (args.labels or args.k is not None or args.rule):
         raise InputError("--labels, --k and --rule set up a new project: use them with --create")
-    if args.labels_as == "final" and mapping.label and not args.json:
-        print("warning: labels imported as final labels: experts will not review them "
-              "(--labels-as vote|suggestion --source NAME puts them in front of experts)", file=sys.stderr)
     report = import_table(engine, actor, table, mapping, args.project, create=args.create, task_type=task_type,
                           progress=progress, labels_as=args.labels_as, label_source=args.source,
                           labels=[p for p in (args.labels or "").split(",") if p.strip()] or None,
                           overlap_k=args.k, final_label_rule=args.rule)
+    if report.final_labels and not args.json:
+        print("warning: labels imported as final labels: experts will not review them "
+              "(--labels-as vote|suggestion --source NAME puts them in front of experts)", file=sys.stderr)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:
