@@ -153,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     vshow = vcmd.add_parser("show", help="a version's provenance and checklist")
     vshow.add_argument("id", type=int)
     vshow.add_argument("--json", action="store_true")
+    from curation.audit_cli import add_commands as add_audit_commands
+
+    add_audit_commands(commands)  # issue 12
     from curation.embedding_jobs import add_commands as add_embedding_commands
 
     add_embedding_commands(commands)
@@ -180,6 +183,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from curation.embedding_jobs import HANDLERS as embedding_handlers
 
         handler.update(embedding_handlers)
+        from curation.audit_cli import HANDLERS as audit_handlers
+
+        handler.update(audit_handlers)
         from training.cli import HANDLERS as training_handlers
 
         handler.update(training_handlers)

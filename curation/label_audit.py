@@ -100,31 +100,27 @@ def sample_size(expected_rate: float, half_width: float, confidence: float = CON
 
 
 def allocate(population: dict[str, int], size: int) -> dict[str, int]:
-    """Proportional allocation of `size` over strata (largest remainder; ties by label). Never more
-    than a stratum holds; each non-empty stratum gets at least one item while size allows."""
+    """Proportional allocation of `size` over strata: largest remainders (ties by label), never more
+    than a stratum holds; then every non-empty stratum gets at least one item while size allows, taken
+    from the largest allocations."""
     total = sum(population.values())
     if size >= total:
         return dict(population)
     labels = sorted(population)
     quotas = {label: size * population[label] / total for label in labels}
     out = {label: min(population[label], int(quotas[label])) for label in labels}
-    for label in labels:  # small strata: one item each while it fits
-        if out[label] == 0 and population[label] > 0 and sum(out.values()) < size:
-            out[label] = 1
     order = sorted(labels, key=lambda label: (-(quotas[label] - int(quotas[label])), label))
     while sum(out.values()) < size:
-        progressed = False
-        for label in order:
-            if sum(out.values()) >= size:
-                break
-            if out[label] < population[label]:
-                out[label] += 1
-                progressed = True
-        if not progressed:
-            break
-    while sum(out.values()) > size:  # the minimum-one rule overshot: take back from the largest
-        largest = max(labels, key=lambda label: (out[label], label))
+        grew = [label for label in order if out[label] < population[label]]
+        for label in grew[: size - sum(out.values())]:
+            out[label] += 1
+    empty = [label for label in labels if out[label] == 0 and population[label] > 0]
+    for label in empty:
+        largest = max(labels, key=lambda name: (out[name], name))
+        if out[largest] <= 1:
+            break  # fewer items than strata: the smallest strata go without
         out[largest] -= 1
+        out[label] = 1
     return out
 
 
@@ -245,9 +241,12 @@ def close_audit(engine: Engine, actor: User, audit_id: int) -> LabelAudit:
             return record
         record.status = AuditStatus.closed
         # The items leave blind review; the audit keeps their ids so its estimate stays readable.
-        record.strata = {**record.strata, "_items": audit_items(session, audit_id)}
+        items = audit_items(session, audit_id)
+        record.strata = {**record.strata, "_items": items}
         session.add(record)
         session.execute(update(Example).where(Example.audit_id == audit_id).values(audit_id=None))
+        session.flush()
+        _reopen(session, _project(session, record.project_id), items)  # source votes count again where they do
         audit.record(session, actor, "label_audit.close", "label_audit", audit_id, project_id=record.project_id,
                      after={"status": "closed"})
         return record
@@ -321,6 +320,30 @@ def latest_estimates(session: Session, project_id: int) -> dict[str, AuditResult
         result = _result(session, record)
         if result.reviewed:
             out[record.source] = result
+    return out
+
+
+def source_label_measures(engine: Engine, project: Project, example_ids: list[int]) -> dict[str, dict[str, Any]]:
+    """For the version checklist: source -> {unreviewed, audit_id, reviewed, rate, low, high}, where
+    `unreviewed` counts the given items carrying the source's label and no expert label, and the
+    rest is the newest audit of that source with reviewed items (rate None without one)."""
+    included = set(example_ids)
+    out: dict[str, dict[str, Any]] = {}
+    with read_session(engine) as session:
+        experts = expert_labels(session, project.id or 0, included)
+        estimates = latest_estimates(session, project.id or 0)
+        from curation.sources import list_sources
+
+        for source in list_sources(session, project.id or 0):
+            given = source_labels(session, project.id or 0, source)
+            unreviewed = sum(1 for i in given if i in included and i not in experts)
+            if not unreviewed:
+                continue
+            estimate = estimates.get(source)
+            out[source] = {"unreviewed": unreviewed, "audit_id": estimate.audit_id if estimate else None,
+                           "reviewed": estimate.reviewed if estimate else 0,
+                           "rate": estimate.rate if estimate else None,
+                           "low": estimate.low if estimate else None, "high": estimate.high if estimate else None}
     return out
 
 
