@@ -74,3 +74,57 @@ def show_sources_section(engine: Engine, user: User, project: Project, key: str)
                 show_error(error)
             else:
                 st.success("Source settings saved.")
+
+
+def show_audits_section(engine: Engine, user: User, project: Project, key: str) -> None:
+    """Label audits: start one (with the sample-size calculator), follow its estimate, close it."""
+    from curation.db import read_session
+    from curation.label_audit import close_audit, list_audits, sample_size, start_audit
+    from curation.sources import list_sources
+
+    st.subheader("Label audits")
+    with read_session(engine) as session:
+        sources = list_sources(session, project.id or 0)
+    if not sources:
+        st.caption("No source to audit: import labels as votes or suggestions first.")
+        return
+    c1, c2 = st.columns(2)
+    rate = c1.number_input("Expected error rate", 0.0, 1.0, 0.15, 0.01, key=f"{key}.audit_rate")
+    half = c2.number_input("Interval half width wanted (±)", 0.005, 0.5, 0.035, 0.005, format="%.3f",
+                           key=f"{key}.audit_half")
+    needed = sample_size(rate, half)
+    st.caption(f"Sample size: {needed:,} reviewed items give a 95% Clopper-Pearson interval at most "
+               f"±{half:.1%} wide around {rate:.0%}.")
+    with st.form(f"{key}.audit_start"):
+        f1, f2, f3 = st.columns(3)
+        source = f1.selectbox("Source", sources, key=f"{key}.audit_source")
+        size = int(f2.number_input("Items", 1, 100_000, min(needed, 100_000), key=f"{key}.audit_size"))
+        seed = int(f3.number_input("Seed", 0, 2**31 - 1, 0, key=f"{key}.audit_seed"))
+        if st.form_submit_button("Start audit"):
+            try:
+                record = start_audit(engine, user, project.id or 0, source, size, seed)
+            except CurationError as error:
+                show_error(error)
+            else:
+                st.success(escape_markdown(f"Audit #{record.id} of {record.source}: {record.size} items drawn; "
+                                           "they go first in the review queue, blind."))
+    results = list_audits(engine, user, project.id or 0)
+    for result in results:
+        st.text(result.summary() + ("" if result.status == "open" else " (closed)"))
+    if results:
+        st.dataframe(pd.DataFrame([{
+            "audit": r.audit_id, "source": r.source, "source label": row.label, "population": row.population,
+            "sampled": row.sampled, "reviewed": row.reviewed, "errors": row.errors,
+            "error rate": "—" if row.rate is None else f"{row.rate:.1%}",
+            "95% interval (Clopper-Pearson)": _interval(row.low, row.high, ".1%") if row.reviewed else "—",
+        } for r in results for row in r.per_label]), hide_index=True, width="stretch", key=f"{key}.audits")
+        open_ids = [r.audit_id for r in results if r.status == "open"]
+        if open_ids:
+            chosen = st.selectbox("Open audit", open_ids, format_func=lambda i: f"#{i}", key=f"{key}.audit_close")
+            if st.button("Close audit (its items leave blind review)", key=f"{key}.audit_close_button"):
+                try:
+                    close_audit(engine, user, chosen)
+                except CurationError as error:
+                    show_error(error)
+                else:
+                    st.rerun()

@@ -216,3 +216,45 @@ def test_sources_section_reports_each_source_against_experts_and_saves_settings(
     with read_session(engine) as session:
         saved = session.get(Project, project.id)
     assert (saved.suggestion_display, saved.source_votes_count, saved.blind_fraction) == ("beside", True, 0.25)
+
+
+def test_lead_starts_a_label_audit_and_reads_its_estimate(engine: Engine, lead: User) -> None:
+    """Issue 12: the sample-size calculator, starting an audit, its estimate once reviewed."""
+    from datetime import datetime, timezone
+
+    from curation.db import write_session
+    from curation.label_audit import clopper_pearson
+    from curation.models import Project
+    from curation.queue import next_item
+    from curation.review import submit_annotation
+    from curation.sources import store_source_labels
+    from tests.curation.test_review_queue import make_project
+
+    project = make_project(engine, lead, 8, k=1)
+    with write_session(engine) as session:
+        store_source_labels(session, session.get(Project, project.id), "vendor-2024", "vote",
+                            [(f"T-{i:03d}", "billing", None) for i in range(1, 9)], None,
+                            datetime(2026, 11, 29, tzinfo=timezone.utc))
+    at = open_page(project.id)
+    assert ("Sample size: 427 reviewed items give a 95% Clopper-Pearson interval at most ±3.5% wide around 15%."
+            in values(at.caption))
+    by_label(at.number_input, "Items").set_value(4)
+    by_label(at.button, "Start audit").click().run()
+    no_exception(at)
+    assert any("4 items drawn" in s for s in values(at.success))
+    assert any(t.endswith("of vendor-2024: 0 of 4 items reviewed; no estimate yet") for t in values(at.text))
+    for label in ("billing", "billing", "billing", "refund"):
+        item = next_item(engine, lead, project.id)
+        assert item is not None and item.blind
+        submit_annotation(engine, lead, item.example.id, label=label)
+    at.run()
+    no_exception(at)
+    low, high = clopper_pearson(1, 4)
+    assert any(t.endswith(f"4 of 4 items reviewed; error rate 25.0% [{low:.1%}, {high:.1%}] (95% Clopper-Pearson)")
+               for t in values(at.text))
+    audits = next(f for f in frames(at) if "source label" in f.columns)
+    assert audits[["source label", "sampled", "reviewed", "errors", "error rate"]].to_dict("records") == [
+        {"source label": "billing", "sampled": 4, "reviewed": 4, "errors": 1, "error rate": "25.0%"}]
+    by_label(at.button, "Close audit (its items leave blind review)").click().run()
+    no_exception(at)
+    assert any(t.endswith("(closed)") for t in values(at.text))
