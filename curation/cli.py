@@ -118,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     queue = commands.add_parser("queue", help="review queue figures; --order sets what it hands out first")
     queue.add_argument("--project", required=True)
-    queue.add_argument("--order", choices=["unlabelled_first", "suspected_first"])
+    queue.add_argument("--order", choices=["unlabelled_first", "suspected_first", "lowest_margin", "disagreement"],
+                       help="lowest_margin and disagreement read the probe's suggestions (run `suggest` first)")
     queue.add_argument("--json", action="store_true")
 
     version = commands.add_parser("version", help="dataset versions: build a candidate, approve, verify, export, diff")
@@ -156,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     from curation.audit_cli import add_commands as add_audit_commands
 
     add_audit_commands(commands)  # issue 12
+    from curation.suggest import add_commands as add_suggest_commands
+
+    add_suggest_commands(commands)  # issue 12
     from curation.embedding_jobs import add_commands as add_embedding_commands
 
     add_embedding_commands(commands)
@@ -186,6 +190,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from curation.audit_cli import HANDLERS as audit_handlers
 
         handler.update(audit_handlers)
+        from curation.suggest import HANDLERS as suggest_handlers
+
+        handler.update(suggest_handlers)
         from training.cli import HANDLERS as training_handlers
 
         handler.update(training_handlers)

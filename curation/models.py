@@ -54,6 +54,10 @@ class QueueOrder(StrEnum):
 
     unlabelled_first = "unlabelled_first"  # items without any label, then partly labelled ones; by id
     suspected_first = "suspected_first"  # items with a suspicion score (Example.priority), highest first
+    # Issue 12 (active learning; need a `suggest` run): the probe's least certain items first (smallest
+    # margin between its two likeliest labels); items whose source label the probe contradicts first.
+    lowest_margin = "lowest_margin"
+    disagreement = "disagreement"
 
 
 class UserKind(StrEnum):
@@ -348,6 +352,7 @@ class Suggestion(SQLModel, table=True):
     source: str = Field(max_length=200)
     label: str = Field(max_length=200)
     score: float | None = None
+    margin: float | None = None  # a model's top probability minus its second (active-learning order)
     import_id: int | None = Field(default=None, foreign_key="importrecord.id")
     created_at: datetime = _ts()
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, func, select, update
+from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -325,6 +325,7 @@ def _phases(project: Project, held: Any) -> list[tuple[list[ColumnElement[bool]]
     phases: list[tuple[list[ColumnElement[bool]], list[Any]]] = []
     # Items of an open label audit first (issue 12): the audit's estimate waits for them.
     phases.append(([_example.c.status.in_(OPEN_STATUSES), _example.c.audit_id.is_not(None)], [_example.c.id]))
+    phases += _active_learning_phases(project)  # issue 12: lowest margin, disagreement
     if QueueOrder(project.queue_order) is QueueOrder.suspected_first:
         phases.append(([_example.c.status.in_(OPEN_STATUSES), _example.c.priority.is_not(None)],
                        [_example.c.priority.desc(), _example.c.id]))
@@ -342,6 +343,34 @@ def _counted_labels(project: Project) -> Any:
             .where(_annotation.c.example_id == _example.c.id,
                    counted_condition(bool(project.source_votes_count), _example.c.audit_id))
             .correlate(_example).scalar_subquery())
+
+
+def _active_learning_phases(project: Project) -> list[tuple[list[ColumnElement[bool]], list[Any]]]:
+    """Index walks of the active-learning orders (issue 12), over items with a probe suggestion
+    (curation.suggest): smallest margin first; or items whose source label the probe contradicts,
+    most confident probe first."""
+    from curation.models import Suggestion, UserKind
+    from curation.suggest import PROBE_SOURCE
+
+    order = QueueOrder(project.queue_order)
+    if order not in (QueueOrder.lowest_margin, QueueOrder.disagreement):
+        return []
+    probe = Suggestion.__table__.alias("probe")
+    of_item = and_(probe.c.example_id == _example.c.id, probe.c.source == PROBE_SOURCE)
+    is_open = _example.c.status.in_(OPEN_STATUSES)
+    if order is QueueOrder.lowest_margin:
+        margin = select(probe.c.margin).where(of_item).correlate(_example).scalar_subquery()
+        return [([is_open, exists().where(of_item)], [margin.asc(), _example.c.id])]
+    other = Suggestion.__table__.alias("other")
+    voter = User.__table__.alias("voter")
+    vote_disagrees = exists().where(and_(
+        _annotation.c.example_id == _example.c.id, voter.c.id == _annotation.c.annotator_id,
+        voter.c.kind == UserKind.source.value, of_item, _annotation.c.label != probe.c.label))
+    suggestion_disagrees = exists().where(and_(
+        other.c.example_id == _example.c.id, other.c.source != PROBE_SOURCE, of_item,
+        other.c.label != probe.c.label))
+    score = select(probe.c.score).where(of_item).correlate(_example).scalar_subquery()
+    return [([is_open, or_(vote_disagrees, suggestion_disagrees)], [score.desc(), _example.c.id])]
 
 
 def _claim(session: Session, project: Project, annotator: User, now: datetime, until: datetime,
