@@ -97,6 +97,10 @@ with left:
     if own is not None:
         st.info(f"Changing your earlier label on item #{example.id} (version {own.row_version}).")
     st.caption(escape_markdown(f"Item #{example.id} · {example.external_id}"))
+    if user.role in ("lead", "admin") and own is None:  # issue 12: why the queue served this item
+        from curation.suggest import queue_reason
+
+        st.caption(escape_markdown("Why this item: " + queue_reason(engine, user, example.id)))
     with st.container(border=True):
         show_example(example)
     if item.suggestions:  # issue 12: beside the item, nothing pre-selected (never on blind items)

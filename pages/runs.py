@@ -9,6 +9,7 @@ from curation.models import Role
 from training import jobs
 from training.config import TrainConfig
 from ui.session import current_project, get_engine, require_user
+from ui.sources import show_suggest_section
 from ui.training import STATUS_ICONS, headline, is_active, live_progress, metrics_view, progress_view, run_label
 from ui.widgets import show_json
 
@@ -19,6 +20,7 @@ assert project is not None
 st.title("Runs")
 key = f"runs.{project.id}"
 jobs.dispatch(engine)
+show_suggest_section(engine, user, project, key)  # issue 12: model pre-labels (linear probe) in the background
 runs = jobs.list_runs(engine, project.id)
 if not runs:
     st.info("No training runs yet. Start one on the Train page.")

@@ -128,3 +128,31 @@ def show_audits_section(engine: Engine, user: User, project: Project, key: str) 
                     show_error(error)
                 else:
                     st.rerun()
+
+
+def show_suggest_section(engine: Engine, user: User, project: Project, key: str) -> None:
+    """Model pre-labels: launch the linear probe in the background and follow it (issue 12)."""
+    from curation.suggest import PROBE_SOURCE, read_suggest_job, start_suggest_job
+
+    st.subheader("Model pre-labels")
+    st.caption(f"A linear probe on the sentence embeddings suggests a label and its probability ({PROBE_SOURCE}) "
+               "for every item without an expert label; the queue orders lowest margin and disagreement read them.")
+    state = read_suggest_job(project.id or 0)
+    running = bool(state and state.get("status") == "running")
+    if st.button("Suggest labels (linear probe)", key=f"{key}.suggest", disabled=running):
+        try:
+            state = start_suggest_job(engine, user, project.id or 0)
+        except CurationError as error:
+            show_error(error)
+    if state:
+        status = state.get("status")
+        if status == "running":
+            total = int(state.get("total") or 0)
+            done = int(state.get("done") or 0)
+            st.progress(done / total if total else 0.0, text=f"Suggest job running: {done:,} / {total:,} texts embedded")
+        elif status == "done":
+            report = state.get("report") or {}
+            st.caption(escape_markdown(f"Last suggest run: {report.get('items', 0):,} suggestions written, probe "
+                                       f"trained on {report.get('trained_on', 0):,} items."))
+        else:
+            st.error(escape_markdown(f"The suggest job failed: {state.get('error')}"))

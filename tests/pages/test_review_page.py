@@ -241,3 +241,21 @@ def test_suggestions_after_choosing_and_never_when_hidden(engine: Engine, lead: 
     assert values(at.text) == ["ticket text 1"]
     _button(at, "billing").click().run()
     assert values(at.success) == [f"Saved item #{example_ids(engine, hidden)[0]}."]
+
+
+def test_a_lead_sees_why_the_item_came_next(engine: Engine, lead: User, annotator: User) -> None:
+    """Issue 12: leads read the queue's reason; annotators do not."""
+    from curation.label_audit import start_audit
+
+    project = make_project(engine, lead, 3, k=1)
+    _with_suggestions(engine, project, "beside")
+    record = start_audit(engine, lead, project.id, "vendor", 1)
+    at = _review("lena", "lead-password")
+    assert (f"Why this item: in label audit #{record.id}: audit items come first, reviewed blind"
+            in values(at.caption))
+    assert len(values(at.text)) == 1  # the item's text only: blind, no suggestions shown
+    submit_annotation(engine, lead, next_item(engine, lead, project.id).example.id, label="billing")
+    at = _review("lena", "lead-password")
+    assert "Why this item: next in the unlabelled first order (new, by id)" in values(at.caption)
+    annotator_view = _review()
+    assert not any(c.startswith("Why this item") for c in values(annotator_view.caption))
