@@ -118,8 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     queue = commands.add_parser("queue", help="review queue figures; --order sets what it hands out first")
     queue.add_argument("--project", required=True)
-    queue.add_argument("--order", choices=["unlabelled_first", "suspected_first", "lowest_margin", "disagreement"],
-                       help="lowest_margin and disagreement read the probe's suggestions (run `suggest` first)")
+    queue.add_argument("--order", choices=["unlabelled_first", "suspected_first", "lowest_margin", "disagreement",
+                                                 "uncovered_clusters"],
+                       help="lowest_margin, disagreement and uncovered_clusters read the probe's suggestions (run `suggest` first)")
     queue.add_argument("--json", action="store_true")
 
     version = commands.add_parser("version", help="dataset versions: build a candidate, approve, verify, export, diff")

@@ -58,6 +58,7 @@ class QueueOrder(StrEnum):
     # margin between its two likeliest labels); items whose source label the probe contradicts first.
     lowest_margin = "lowest_margin"
     disagreement = "disagreement"
+    uncovered_clusters = "uncovered_clusters"  # items of embedding clusters with the fewest expert labels first
 
 
 class UserKind(StrEnum):
@@ -353,6 +354,8 @@ class Suggestion(SQLModel, table=True):
     label: str = Field(max_length=200)
     score: float | None = None
     margin: float | None = None  # a model's top probability minus its second (active-learning order)
+    # Share of the item's embedding cluster that had an expert label when the suggestion was made.
+    cluster_coverage: float | None = None
     import_id: int | None = Field(default=None, foreign_key="importrecord.id")
     created_at: datetime = _ts()
 

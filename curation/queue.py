@@ -353,14 +353,17 @@ def _active_learning_phases(project: Project) -> list[tuple[list[ColumnElement[b
     from curation.suggest import PROBE_SOURCE
 
     order = QueueOrder(project.queue_order)
-    if order not in (QueueOrder.lowest_margin, QueueOrder.disagreement):
+    if order not in (QueueOrder.lowest_margin, QueueOrder.disagreement, QueueOrder.uncovered_clusters):
         return []
     probe = Suggestion.__table__.alias("probe")
     of_item = and_(probe.c.example_id == _example.c.id, probe.c.source == PROBE_SOURCE)
     is_open = _example.c.status.in_(OPEN_STATUSES)
+    margin = select(probe.c.margin).where(of_item).correlate(_example).scalar_subquery()
     if order is QueueOrder.lowest_margin:
-        margin = select(probe.c.margin).where(of_item).correlate(_example).scalar_subquery()
         return [([is_open, exists().where(of_item)], [margin.asc(), _example.c.id])]
+    if order is QueueOrder.uncovered_clusters:  # least reviewed clusters first; inside one, least certain first
+        coverage = select(probe.c.cluster_coverage).where(of_item).correlate(_example).scalar_subquery()
+        return [([is_open, exists().where(of_item)], [coverage.asc(), margin.asc(), _example.c.id])]
     other = Suggestion.__table__.alias("other")
     voter = User.__table__.alias("voter")
     vote_disagrees = exists().where(and_(

@@ -91,6 +91,21 @@ def probe_predictions(vectors: np.ndarray, targets: list[str | None], *, folds: 
     return [labels[i] for i in probs.argmax(axis=1)], top, margin
 
 
+def cluster_coverage(vectors: np.ndarray, reviewed: np.ndarray, *, seed: int = 0) -> np.ndarray:
+    """Per row: the share of its k-means cluster (k = clamp(n / 50, 2, 100)) that has an expert label.
+    Rows of rarely reviewed regions of the embedding space get low values."""
+    from sklearn.cluster import MiniBatchKMeans
+
+    n = len(vectors)
+    if n < 4:
+        return np.full(n, float(reviewed.mean()) if n else 0.0)
+    k = int(min(100, max(2, n // 50)))
+    clusters = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=1024).fit_predict(vectors)
+    sizes = np.bincount(clusters, minlength=k)
+    covered = np.bincount(clusters, weights=reviewed.astype(np.float64), minlength=k)
+    return (covered / np.maximum(sizes, 1))[clusters]
+
+
 def training_targets(engine: Engine, project_id: int, ids: list[int]) -> tuple[list[str | None], set[int]]:
     """(target per item, ids with an expert label): expert label, else a source's label, else the final one."""
     from curation.sources import expert_labels, list_sources, source_labels
@@ -120,11 +135,14 @@ def run_suggest(engine: Engine, actor: User | None, project_id: int, model: str 
     items = load_items(engine, project_id)
     vectors = embed_texts(items.texts, model, progress=progress).vectors
     targets, reviewed = training_targets(engine, project_id, items.ids)
-    labels, top, margin = probe_predictions(np.asarray(vectors, dtype=np.float32), targets)
+    vectors = np.asarray(vectors, dtype=np.float32)
+    labels, top, margin = probe_predictions(vectors, targets)
+    coverage = cluster_coverage(vectors, np.array([i in reviewed for i in items.ids]))
     now = utcnow()
     rows = [{"project_id": project_id, "example_id": example_id, "source": PROBE_SOURCE, "label": label,
-             "score": float(p), "margin": float(m), "import_id": None, "created_at": now}
-            for example_id, label, p, m in zip(items.ids, labels, top, margin, strict=True)
+             "score": float(p), "margin": float(m), "cluster_coverage": float(c), "import_id": None,
+             "created_at": now}
+            for example_id, label, p, m, c in zip(items.ids, labels, top, margin, coverage, strict=True)
             if example_id not in reviewed]
     with write_session(engine) as session:
         session.execute(delete(Suggestion).where(Suggestion.project_id == project_id,
@@ -162,6 +180,9 @@ def queue_reason(engine: Engine, actor: User, example_id: int) -> str:
         if order is QueueOrder.lowest_margin and probe is not None:
             return (f"the probe is unsure: margin {probe.margin:.3f} between its two likeliest labels "
                     f"(top: {probe.label} {probe.score:.2f}); lowest margins come first")
+        if order is QueueOrder.uncovered_clusters and probe is not None and probe.cluster_coverage is not None:
+            return (f"its embedding cluster is little reviewed: {probe.cluster_coverage:.0%} of it has an expert "
+                    "label; the least covered clusters come first")
         if order is QueueOrder.disagreement and probe is not None:
             from curation.models import Annotation
 

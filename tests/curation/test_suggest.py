@@ -113,3 +113,27 @@ def test_cli_suggest_and_queue_order(engine: Engine, lead: User, tmp_path: Path,
     assert "not available yet" in capsys.readouterr().err
     with read_session(engine) as session:
         assert session.get(Project, project.id).queue_order == "lowest_margin"
+
+
+def test_cluster_coverage_and_the_uncovered_clusters_order(engine: Engine, lead: User, tmp_path: Path) -> None:
+    from curation.review import submit_annotation
+    from curation.suggest import cluster_coverage
+
+    x, truth = labelled_clusters(20, LABELS, spread=0.15, seed=1)
+    reviewed = np.array([i < 15 for i in range(60)])  # most of the billing cluster, nothing else
+    coverage = cluster_coverage(x, reviewed)
+    assert coverage.shape == (60,) and np.all((coverage >= 0) & (coverage <= 1))
+    assert coverage[:20].mean() > 0.5 and coverage[20:].max() < 0.2
+
+    project, truth, _ = _project_with_vendor(engine, lead, tmp_path)
+    ids = {}
+    with read_session(engine) as session:
+        ids = dict(session.execute(select(Example.external_id, Example.id)
+                                   .where(Example.project_id == project.id)).all())
+    for i in range(15):  # experts label most of the billing cluster
+        submit_annotation(engine, lead, ids[f"e{i:02d}"], label=truth[i])
+    run_suggest(engine, lead, project.id)
+    set_queue_order(engine, lead, project.id, QueueOrder.uncovered_clusters)
+    item = next_item(engine, lead, project.id)
+    assert item is not None and int(item.example.external_id[1:]) >= 20  # not the well-covered billing cluster
+    assert queue_reason(engine, lead, item.example.id).startswith("its embedding cluster is little reviewed: ")

@@ -37,6 +37,7 @@ def upgrade() -> None:
     sa.Column('label', sa.String(length=200), nullable=False),
     sa.Column('score', sa.Float(), nullable=True),
     sa.Column('margin', sa.Float(), nullable=True),
+    sa.Column('cluster_coverage', sa.Float(), nullable=True),
     sa.Column('import_id', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['example_id'], ['example.id'], ),
