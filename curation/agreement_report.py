@@ -371,7 +371,7 @@ def load_ratings(engine: Engine, project: Project) -> RatingsMatrix:
         .join(Example, Example.id == Annotation.example_id)
         .join(User, User.id == Annotation.annotator_id)
         .where(Example.project_id == project.id, Example.status != ExampleStatus.excluded.value,
-               value_column.is_not(None))
+               value_column.is_not(None), User.kind != "source")  # a source is no annotator (issue 12)
     )
     with read_session(engine) as session:
         rows = session.execute(query).all()

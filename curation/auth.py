@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 from curation import audit
 from curation.db import read_session, write_session
 from curation.errors import Conflict, InputError, NotFound, PermissionDenied
-from curation.models import Role, User
+from curation.models import Role, User, UserKind
 from curation.sessions import revoke_user_sessions
 
 _hasher = PasswordHasher()
@@ -38,6 +38,9 @@ def require_role(user: User | None, *roles: Role) -> User:
     """Return `user` when it is active and has one of `roles`; raise PermissionDenied otherwise."""
     if user is None or not user.active:
         raise PermissionDenied("You must be logged in with an active account.")
+    if _is_source_account(user):
+        raise PermissionDenied(f"'{user.username}' is a source account: it carries imported labels and "
+                               "cannot log in or act.")
     if user.role not in roles:
         allowed = " or ".join(r.value for r in roles)
         raise PermissionDenied(f"User '{user.username}' is {Role(user.role).value}; this needs {allowed}.")
@@ -51,9 +54,15 @@ def authenticate(engine: Engine, username: str, password: str) -> User | None:
     """The active user with this username and password, or None (same answer for any failure)."""
     with read_session(engine) as session:
         user = session.exec(select(User).where(User.username == username.strip())).first()
-    if user is None or not user.active or not verify_password(user.password_hash, password):
+    if user is None or not user.active or _is_source_account(user) \
+            or not verify_password(user.password_hash, password):
         return None
     return user
+
+
+def _is_source_account(user: User) -> bool:
+    """Source accounts (issue 12) hold imported votes; they never log in, whatever their password."""
+    return (getattr(user, "kind", None) or UserKind.person) == UserKind.source
 
 
 def create_user(

@@ -133,6 +133,10 @@ class Measures:
     token_method: str = ""
     empty_content: list[str] = field(default_factory=list)
     unknown_labels: list[str] = field(default_factory=list)
+    # Issue 12: source -> {unreviewed, audit_id, reviewed, rate, low, high} for items whose label rests
+    # on a source (vote or suggestion) with no expert label; the threshold is the project's.
+    source_labels: dict[str, dict[str, Any]] = field(default_factory=dict)
+    project_max_source_error: float = 0.05
 
 
 def _share(part: int, whole: int) -> float:
@@ -225,6 +229,9 @@ def evaluate(m: Measures, t: ChecklistThresholds) -> list[CheckItem]:
                   f"{count(m.suspected_left, 'item')} ({suspected:.1%})", f"warn > 0, fail > {t.max_suspected_share:.0%}",
                   detail=m.suspected_method, measured=float(m.suspected_left)))
 
+    for item in source_label_items(m):
+        add(item)
+
     # --- de-duplication
     max_pairs = t.max_near_duplicate_pairs if t.max_near_duplicate_pairs is not None else m.project_max_near_duplicate_pairs
     add(CheckItem("near_duplicates", "deduplication", "Near-duplicate pairs left",
@@ -287,6 +294,30 @@ def evaluate(m: Measures, t: ChecklistThresholds) -> list[CheckItem]:
                       detail=(f"too long: {_ids(m.token_over)} · " if m.token_over else "") + m.token_method,
                       measured=float(m.token_max)))
     return items
+
+
+def source_label_items(m: Measures) -> list[CheckItem]:
+    """One row per source whose labels stand unreviewed in the version: its audited error rate's 95%
+    upper bound against the project's threshold (fails above it, and without an audit)."""
+    out = []
+    limit = m.project_max_source_error
+    for source, info in sorted(m.source_labels.items()):
+        unreviewed = int(info.get("unreviewed", 0))
+        name = f"Unreviewed labels of source '{source}'"
+        threshold = f"audited error rate's 95% upper bound ≤ {limit:.1%}"
+        if not unreviewed:
+            continue
+        if info.get("rate") is None:
+            out.append(CheckItem(f"source_labels:{source}", "label_accuracy", name, FAIL,
+                                 f"{unreviewed} items, error rate not measured", threshold,
+                                 detail="start a label audit of this source (python -m curation audit start)"))
+            continue
+        high = float(info["high"])
+        out.append(CheckItem(f"source_labels:{source}", "label_accuracy", name, FAIL if high > limit else PASS,
+                             f"{unreviewed} items; error rate {info['rate']:.1%} [{info['low']:.1%}, {high:.1%}]",
+                             threshold, detail=f"audit #{info.get('audit_id')}: {info.get('reviewed')} items reviewed "
+                                               "(Clopper-Pearson 95%)", measured=high))
+    return out
 
 
 def attestation_item(attested: bool, t: ChecklistThresholds) -> CheckItem:

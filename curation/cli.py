@@ -62,7 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override the guessed mapping, e.g. --map text=body --map id=conv_id,user "
                           "--map label=topic (a Label Studio question) "
                           "--map 'label_onehot=is_abuse.*' --map metadata=  (repeatable)")
-    imp.add_argument("--source", help="source for rows without a source column")
+    imp.add_argument("--source", help="source for rows without a source column; with --labels-as vote or "
+                                      "suggestion also the name of the source that gave the labels")
+    imp.add_argument("--labels-as", choices=["final", "vote", "suggestion"], default="final",
+                     help="what the file's labels are: final labels (experts never see them), votes of the "
+                          "source account --source, or suggestions of --source (score: --map score=COLUMN)")
+    imp.add_argument("--labels", help="with --create: the project's label set, comma-separated, in this order")
+    imp.add_argument("--k", type=int, help="with --create: labels per item (default 2)")
+    imp.add_argument("--rule", choices=["majority", "unanimous"], help="with --create: the final-label rule")
     imp.add_argument("--licence", help="licence for rows without a licence column")
     imp.add_argument("--repeats", choices=list(REPEAT_POLICIES), default="latest",
                      help="an annotator who judged an item more than once: keep the first or the latest judgement, "
@@ -132,7 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     queue = commands.add_parser("queue", help="review queue figures; --order sets what it hands out first")
     queue.add_argument("--project", required=True)
-    queue.add_argument("--order", choices=["unlabelled_first", "suspected_first"])
+    queue.add_argument("--order", choices=["unlabelled_first", "suspected_first", "lowest_margin", "disagreement",
+                                                 "uncovered_clusters"],
+                       help="lowest_margin, disagreement and uncovered_clusters read the probe's suggestions (run `suggest` first)")
     queue.add_argument("--json", action="store_true")
 
     version = commands.add_parser("version", help="dataset versions: build a candidate, approve, verify, export, diff")
@@ -167,6 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
     vshow = vcmd.add_parser("show", help="a version's provenance and checklist")
     vshow.add_argument("id", type=int)
     vshow.add_argument("--json", action="store_true")
+    from curation.audit_cli import add_commands as add_audit_commands
+
+    add_audit_commands(commands)  # issue 12
+    from curation.suggest import add_commands as add_suggest_commands
+
+    add_suggest_commands(commands)  # issue 12
     from curation.embedding_jobs import add_commands as add_embedding_commands
 
     add_embedding_commands(commands)
@@ -201,6 +216,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from curation.test_set_cli import HANDLERS as test_set_handlers
 
         handler.update(test_set_handlers)
+        from curation.audit_cli import HANDLERS as audit_handlers
+
+        handler.update(audit_handlers)
+        from curation.suggest import HANDLERS as suggest_handlers
+
+        handler.update(suggest_handlers)
         from training.cli import HANDLERS as training_handlers
 
         handler.update(training_handlers)
@@ -292,8 +313,15 @@ def _import(engine: Engine, args: argparse.Namespace) -> int:
         if not args.json and sys.stderr.isatty():
             print(f"\r{done}/{total} rows", end="", file=sys.stderr)
 
+    if not args.create and (args.labels or args.k is not None or args.rule):
+        raise InputError("--labels, --k and --rule set up a new project: use them with --create")
     report = import_table(engine, actor, table, mapping, args.project, create=args.create, task_type=task_type,
-                          progress=progress, repeats=args.repeats)
+                          progress=progress, repeats=args.repeats, labels_as=args.labels_as, label_source=args.source,
+                          labels=[p for p in (args.labels or "").split(",") if p.strip()] or None,
+                          overlap_k=args.k, final_label_rule=args.rule)
+    if report.final_labels and not args.json:
+        print("warning: labels imported as final labels: experts will not review them "
+              "(--labels-as vote|suggestion --source NAME puts them in front of experts)", file=sys.stderr)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:

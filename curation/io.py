@@ -115,11 +115,13 @@ class ColumnMapping:
     source: str | None = None
     licence: str | None = None
     split: str | None = None
+    score: str | None = None  # the source's confidence in its label (labels as suggestions or votes)
     metadata: list[str] | None = None
     default_source: str | None = None
     default_licence: str | None = None
 
-    SINGLE = ("text", "prompt", "response", "messages", "label", "annotator", "annotated_at", "source", "licence", "split")
+    SINGLE = ("text", "prompt", "response", "messages", "label", "annotator", "annotated_at", "source", "licence",
+              "split", "score")
 
     def mapped_columns(self) -> dict[str, str]:
         """field name -> column, for every mapped single column plus each id and one-hot column."""
@@ -208,6 +210,13 @@ class ImportReport:
     exact_duplicate_groups: list[list[int]] = field(default_factory=list)  # row numbers sharing content
     warnings: list[str] = field(default_factory=list)  # e.g. an id that merges rows with different texts
     import_id: int | None = None
+    # Issue 12: what became of the file's labels (wide files): final labels, votes or suggestions.
+    labels_as: str = "final"
+    label_source: str | None = None
+    source_labels: int = 0  # votes or suggestions stored
+    source_labels_skipped_existing: int = 0
+    final_labels: int = 0  # labels set as final labels (labels_as final)
+    suggestions_from_predictions: int = 0  # Label Studio predictions stored as suggestions
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -230,7 +239,23 @@ class ImportReport:
         if self.exact_duplicate_groups:
             n = sum(len(group) for group in self.exact_duplicate_groups)
             parts.append(f"{len(self.exact_duplicate_groups)} groups of exact duplicates ({n} rows)")
+        parts.extend(self.label_outcome())
         return "; ".join(parts)
+
+    def label_outcome(self) -> list[str]:
+        """What became of the file's labels, in words (issue 12)."""
+        out = []
+        if self.labels_as == "final" and self.final_labels:
+            out.append(f"{self.final_labels} labels imported as final labels (experts will not review them)")
+        elif self.labels_as in ("vote", "suggestion") and (self.source_labels or self.source_labels_skipped_existing):
+            kind = "votes" if self.labels_as == "vote" else "suggestions"
+            out.append(f"{self.source_labels} labels imported as {kind} of {self.label_source}")
+            if self.source_labels_skipped_existing:
+                out.append(f"{self.source_labels_skipped_existing} {kind} of {self.label_source} already present "
+                           "(skipped)")
+        if self.suggestions_from_predictions:
+            out.append(f"{self.suggestions_from_predictions} Label Studio predictions imported as suggestions")
+        return out
 
 
 # --------------------------------------------------------------------------- reading
@@ -650,14 +675,25 @@ def import_table(
     progress: ProgressCallback | None = None,
     settings: Settings | None = None,
     repeats: str = "latest",
+    labels_as: str = "final",
+    label_source: str | None = None,
+    labels: Sequence[str] | None = None,
+    overlap_k: int | None = None,
+    final_label_rule: FinalLabelRule | str | None = None,
 ) -> ImportReport:
     """Import `table` into the project `project_name` in one transaction (leads and admins).
 
-    With `create`, a missing project is made with the file's label set (order of first
-    appearance, or the one-hot column order). Existing examples (same external id) are skipped,
-    so importing a file twice adds nothing; annotations for existing examples are added.
+    With `create`, a missing project is made with `labels` (in that order; default: the file's label
+    set in order of first appearance, or the one-hot column order), `overlap_k` and
+    `final_label_rule`. Existing examples (same external id) are skipped, so importing a file twice
+    adds nothing; annotations for existing examples are added.
     `repeats` (a key of REPEAT_POLICIES) decides which judgement is kept when an annotator judged an
     item more than once in the file; "history" also writes every one of them to the audit log.
+
+    `labels_as` says what a wide file's label column means: `final` (the item is labelled; experts
+    never see it), `vote` (one annotation by the source account `label_source`) or `suggestion`
+    (a suggestion of `label_source`, with the `score` column when mapped). Label Studio predictions
+    always become suggestions.
     """
     require_role(actor, *LEADS)
     settings = settings or get_settings()
@@ -665,15 +701,28 @@ def import_table(
     if repeats not in REPEAT_POLICIES:
         raise InputError(f"repeat judgements: use one of {', '.join(REPEAT_POLICIES)}, not '{repeats}'",
                          field="repeats")
+    from curation.sources import LABELS_AS, check_source_name
+
+    if labels_as not in LABELS_AS:
+        raise InputError(f"labels as '{labels_as}': use one of {', '.join(LABELS_AS)}", field="labels_as")
+    if labels_as != "final":
+        label_source = check_source_name(label_source)
+        if mapping.long_format:
+            raise InputError("labels as votes or suggestions apply to one label per item (a wide file); in a "
+                             "long-format file each annotator's label is already a vote", file=table.name,
+                             field="labels_as")
+    if mapping.score and labels_as == "final":
+        raise InputError("a score column goes with labels as votes or suggestions", file=table.name, field="score")
     report = ImportReport(project=project_name, file=table.name, warnings=mapping_warnings(table, mapping),
-                          repeat_policy=repeats)
+                          repeat_policy=repeats, labels_as=labels_as,
+                          label_source=label_source if labels_as != "final" else None)
     with write_session(engine) as session:
         project = session.execute(select(Project).where(Project.name == project_name)).scalars().first()
         if project is None:
             if not create:
                 raise NotFound(f"No project named '{project_name}' (use create to make it).")
-            project = Project(name=project_name, task_type=task_type or _task_type_of(mapping),
-                              labels=mapping.onehot_labels())
+            project = _new_project(project_name, task_type or _task_type_of(mapping), mapping, labels, overlap_k,
+                                   final_label_rule)
             session.add(project)
             session.flush()
             audit.record(session, actor, "project.create", "project", project.id, project_id=project.id,
@@ -685,7 +734,10 @@ def import_table(
                               file_format=table.file_format, mapping=mapping.to_dict(), actor_id=actor.id)
         session.add(record)
         session.flush()
-        _Importer(session, project, table, mapping, record, report, settings, progress, actor).run()
+        importer = _Importer(session, project, table, mapping, record, report, settings, progress, actor)
+        importer.labels_as = labels_as
+        importer.run()
+        _store_labels_of_sources(session, project, table, mapping, importer, report, record.id)
         record.examples_added, record.annotations_added = report.examples_added, report.annotations_added
         session.add(record)
         audit.record(session, actor, "import", "import", record.id, project_id=project.id,
@@ -701,6 +753,49 @@ def mapping_warnings(table: Table, mapping: ColumnMapping) -> list[str]:
 
     conflict = id_conflicts(table, mapping)
     return [conflict.message()] if conflict else []
+
+
+def _new_project(name: str, task_type: TaskType, mapping: ColumnMapping, labels: Sequence[str] | None,
+                 overlap_k: int | None, final_label_rule: FinalLabelRule | str | None) -> Project:
+    """The project `import --create` makes: the given label set (in order), k and rule (issue 12)."""
+    chosen = [label.strip() for label in labels or [] if label and label.strip()]
+    if len(set(chosen)) != len(chosen):
+        raise InputError("the label set names a label twice", field="labels")
+    if any(len(label) > 200 for label in chosen):
+        raise InputError("a label is longer than 200 characters", field="labels")
+    if overlap_k is not None and not 1 <= int(overlap_k) <= 20:
+        raise InputError("k (labels per item) must be between 1 and 20", field="overlap_k")
+    rule = FinalLabelRule(final_label_rule) if final_label_rule else FinalLabelRule.majority
+    return Project(name=name, task_type=task_type, labels=chosen or mapping.onehot_labels(),
+                   overlap_k=int(overlap_k) if overlap_k is not None else 2, final_label_rule=rule)
+
+
+def _store_labels_of_sources(session: Session, project: Project, table: Table, mapping: ColumnMapping,
+                             importer: _Importer, report: ImportReport, import_id: int | None) -> None:
+    """After the rows: the file's labels as votes or suggestions, and Label Studio predictions as
+    suggestions (issue 12). Same transaction as the import."""
+    from curation.sources import label_studio_predictions, store_predictions, store_source_labels
+
+    if report.labels_as != "final" and report.label_source:
+        result = store_source_labels(session, project, report.label_source, report.labels_as,
+                                     importer.source_rows, import_id, importer.now)
+        report.source_labels, report.source_labels_skipped_existing = result.stored, result.skipped_existing
+        if result.account_created:
+            report.annotators_created.append(report.label_source)
+    if table.file_format == "labelstudio" and "id" in table.columns:
+        predictions = label_studio_predictions(table.path)
+        if predictions:
+            # Task id -> the item's external id under this import's mapping (rows keep the task id).
+            external: dict[str, str] = {}
+            number = 0
+            for batch in table.dataset.with_format("arrow").iter(batch_size=10_000):
+                for row in batch.to_pylist():
+                    number += 1
+                    external.setdefault(str(row["id"]), importer._external_id(number, row))
+            predictions = [(external[task], source, label, score) for task, source, label, score in predictions
+                           if task in external]
+            report.suggestions_from_predictions = store_predictions(session, project, predictions, import_id,
+                                                                    importer.now)
 
 
 def _task_type_of(mapping: ColumnMapping) -> TaskType:
@@ -841,6 +936,8 @@ class _Importer:
         self.by_hash: dict[str, list[int]] = defaultdict(list)
         self.first_row: dict[str, int] = {}  # wide format: id -> its row, for duplicate ids across batches
         self.now = utcnow()
+        self.labels_as = "final"  # issue 12: final | vote | suggestion (set by import_table)
+        self.source_rows: list[tuple[str, str, float | None]] = []  # (external id, label, score) of a source
         label_feature = table.dataset.features.get(mapping.label) if mapping.label else None
         self.class_names = label_feature.names if isinstance(label_feature, datasets.ClassLabel) else None
         # Per-row constants, looked up once (the row loop runs 100k times and more).
@@ -898,6 +995,10 @@ class _Importer:
     def _row(self, number: int, row: dict[str, Any]) -> None:
         external_id = self._external_id(number, row)
         label = self._label(number, row)
+        if label is not None and self.labels_as != "final" and not self.long_format:
+            # A vote or suggestion of a source, stored after the rows; the item itself stays unlabelled.
+            self.source_rows.append((external_id, label, self._score(number, row)))
+            label = None
         if not self.long_format:  # one row, one example: straight to the next batch insert
             first = self.first_row.setdefault(external_id, number)
             if first != number:
@@ -990,6 +1091,23 @@ class _Importer:
             self.new_labels.append(label)
         return label
 
+    def _score(self, number: int, row: dict[str, Any]) -> float | None:
+        """The source's score for its label (the mapped score column), or None."""
+        if not self.mapping.score:
+            return None
+        value = row.get(self.mapping.score)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        try:
+            score = float(value)
+        except (TypeError, ValueError):
+            raise InputError(f"'{value}' is not a number", file=self.table.name, row=number,
+                             field=self.mapping.score) from None
+        if not math.isfinite(score):
+            raise InputError(f"'{value}' is not a finite number", file=self.table.name, row=number,
+                             field=self.mapping.score)
+        return score
+
     def _response(self, row: dict[str, Any]) -> str | None:
         return _text(row.get(self.mapping.response), strip=False) if self.mapping.response else None
 
@@ -1042,6 +1160,7 @@ class _Importer:
                                  file=self.table.name, row=number, field=column)
         if label is not None and not self.long_format:
             values["status"], values["final_label"] = _LABELLED, label
+            self.report.final_labels += 1
         return values
 
     def _meta(self, row: dict[str, Any]) -> dict[str, Any]:

@@ -54,6 +54,28 @@ class QueueOrder(StrEnum):
 
     unlabelled_first = "unlabelled_first"  # items without any label, then partly labelled ones; by id
     suspected_first = "suspected_first"  # items with a suspicion score (Example.priority), highest first
+    # Issue 12 (active learning; need a `suggest` run): the probe's least certain items first (smallest
+    # margin between its two likeliest labels); items whose source label the probe contradicts first.
+    lowest_margin = "lowest_margin"
+    disagreement = "disagreement"
+    uncovered_clusters = "uncovered_clusters"  # items of embedding clusters with the fewest expert labels first
+
+
+class UserKind(StrEnum):
+    """A person logs in and labels; a source (a vendor, an earlier labelling round, a model) only
+    carries imported labels as votes and can never log in (issue 12)."""
+
+    person = "person"
+    source = "source"
+
+
+class SuggestionDisplay(StrEnum):
+    """How the review screen shows suggestions and source votes to an annotator (issue 12).
+    Items that count towards inter-annotator agreement never show them, whatever the setting."""
+
+    hidden = "hidden"
+    after_choice = "after_choice"  # revealed once the annotator has given their own label
+    beside = "beside"  # shown next to the item with source and score; nothing pre-selected
 
 
 class AssignmentState(StrEnum):
@@ -70,6 +92,8 @@ class User(SQLModel, table=True):
     password_hash: str | None = Field(default=None, max_length=255)
     active: bool = True
     imported: bool = False
+    # `source` accounts carry imported labels (votes) and can never log in or act (curation.auth).
+    kind: UserKind = Field(default=UserKind.person, sa_type=String(20))
     created_at: datetime = _ts()
 
 
@@ -92,6 +116,13 @@ class Project(SQLModel, table=True):
     # What success means, stated before review (curation/objective.py): {"metric", "target", "label"?,
     # "precision"?}; empty until a lead sets it.
     objective: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    # Issue 12: whether a source's vote fills one of an item's k slots (else it is provenance only),
+    # how annotators see suggestions, which share of items is kept blind for agreement, and the upper
+    # bound of a source's audited error rate that the version checklist accepts.
+    source_votes_count: bool = False
+    suggestion_display: SuggestionDisplay = Field(default=SuggestionDisplay.hidden, sa_type=String(20))
+    blind_fraction: float = 0.1
+    max_source_error: float = 0.05
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
 
@@ -149,6 +180,9 @@ class Example(SQLModel, table=True):
     # Set when the item belongs to the project's test set (curation/test_sets.py): it is reviewed like
     # any item but never enters a dataset version.
     test_set_id: int | None = Field(default=None, foreign_key="testset.id", index=True)
+    # The label audit (curation.label_audit) this item was drawn into: blind expert review, source
+    # votes never fill its k slots.
+    audit_id: int | None = Field(default=None, index=True)
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
 
@@ -384,3 +418,45 @@ class LoginSession(SQLModel, table=True):
     created_at: datetime = _ts()
     expires_at: datetime = Field(sa_type=DateTime(timezone=True))
     revoked_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class Suggestion(SQLModel, table=True):
+    """A label proposed for an item by a source (an imported file, a Label Studio prediction, a
+    model): never a vote. `score` is the source's confidence or probability, when it gave one."""
+
+    __table_args__ = (
+        UniqueConstraint("example_id", "source", name="uq_suggestion_example_source"),
+        Index("ix_suggestion_project_source", "project_id", "source"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id")
+    example_id: int = Field(foreign_key="example.id", index=True)
+    source: str = Field(max_length=200)
+    label: str = Field(max_length=200)
+    score: float | None = None
+    margin: float | None = None  # a model's top probability minus its second (active-learning order)
+    # Share of the item's embedding cluster that had an expert label when the suggestion was made.
+    cluster_coverage: float | None = None
+    import_id: int | None = Field(default=None, foreign_key="importrecord.id")
+    created_at: datetime = _ts()
+
+
+class AuditStatus(StrEnum):
+    open = "open"  # items wait for (or are in) expert review
+    closed = "closed"  # a lead closed it; its items left blind review
+
+
+class LabelAudit(SQLModel, table=True):
+    """A sampled audit of one source's labels: `size` items drawn at random (stratified by the
+    source's label, `seed`) for blind expert review; see curation/label_audit.py."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    source: str = Field(max_length=200)
+    size: int
+    seed: int = 0
+    status: AuditStatus = Field(default=AuditStatus.open, sa_type=String(20))
+    strata: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)  # source label -> {population, sampled}
+    created_by_id: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = _ts()

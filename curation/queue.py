@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, func, select, update
+from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -323,6 +323,9 @@ def _phases(project: Project, held: Any) -> list[tuple[list[ColumnElement[bool]]
     items nobody has labelled or holds, unlabelled items someone else holds, then partly labelled ones."""
     new = _example.c.status == ExampleStatus.new.value
     phases: list[tuple[list[ColumnElement[bool]], list[Any]]] = []
+    # Items of an open label audit first (issue 12): the audit's estimate waits for them.
+    phases.append(([_example.c.status.in_(OPEN_STATUSES), _example.c.audit_id.is_not(None)], [_example.c.id]))
+    phases += _active_learning_phases(project)  # issue 12: lowest margin, disagreement
     if QueueOrder(project.queue_order) is QueueOrder.suspected_first:
         phases.append(([_example.c.status.in_(OPEN_STATUSES), _example.c.priority.is_not(None)],
                        [_example.c.priority.desc(), _example.c.id]))
@@ -331,12 +334,53 @@ def _phases(project: Project, held: Any) -> list[tuple[list[ColumnElement[bool]]
     return phases
 
 
+def _counted_labels(project: Project) -> Any:
+    """Correlated count of an item's annotations that fill its k slots (issue 12: source votes only
+    where the project counts them, never in a label audit)."""
+    from curation.sources import counted_condition
+
+    return (select(func.count()).select_from(_annotation).join(User, User.id == _annotation.c.annotator_id)
+            .where(_annotation.c.example_id == _example.c.id,
+                   counted_condition(bool(project.source_votes_count), _example.c.audit_id))
+            .correlate(_example).scalar_subquery())
+
+
+def _active_learning_phases(project: Project) -> list[tuple[list[ColumnElement[bool]], list[Any]]]:
+    """Index walks of the active-learning orders (issue 12), over items with a probe suggestion
+    (curation.suggest): smallest margin first; or items whose source label the probe contradicts,
+    most confident probe first."""
+    from curation.models import Suggestion, UserKind
+    from curation.suggest import PROBE_SOURCE
+
+    order = QueueOrder(project.queue_order)
+    if order not in (QueueOrder.lowest_margin, QueueOrder.disagreement, QueueOrder.uncovered_clusters):
+        return []
+    probe = Suggestion.__table__.alias("probe")
+    of_item = and_(probe.c.example_id == _example.c.id, probe.c.source == PROBE_SOURCE)
+    is_open = _example.c.status.in_(OPEN_STATUSES)
+    margin = select(probe.c.margin).where(of_item).correlate(_example).scalar_subquery()
+    if order is QueueOrder.lowest_margin:
+        return [([is_open, exists().where(of_item)], [margin.asc(), _example.c.id])]
+    if order is QueueOrder.uncovered_clusters:  # least reviewed clusters first; inside one, least certain first
+        coverage = select(probe.c.cluster_coverage).where(of_item).correlate(_example).scalar_subquery()
+        return [([is_open, exists().where(of_item)], [coverage.asc(), margin.asc(), _example.c.id])]
+    other = Suggestion.__table__.alias("other")
+    voter = User.__table__.alias("voter")
+    vote_disagrees = exists().where(and_(
+        _annotation.c.example_id == _example.c.id, voter.c.id == _annotation.c.annotator_id,
+        voter.c.kind == UserKind.source.value, of_item, _annotation.c.label != probe.c.label))
+    suggestion_disagrees = exists().where(and_(
+        other.c.example_id == _example.c.id, other.c.source != PROBE_SOURCE, of_item,
+        other.c.label != probe.c.label))
+    score = select(probe.c.score).where(of_item).correlate(_example).scalar_subquery()
+    return [([is_open, or_(vote_disagrees, suggestion_disagrees)], [score.desc(), _example.c.id])]
+
+
 def _claim(session: Session, project: Project, annotator: User, now: datetime, until: datetime,
            *, assigned_by: User | None) -> int | None:
     """Lease the next free slot to `annotator`; the example id, or None when there is none."""
     k = project.overlap_k
-    labels = (select(func.count()).select_from(_annotation)
-              .where(_annotation.c.example_id == _example.c.id).scalar_subquery())
+    labels = _counted_labels(project)
     held = (select(func.count()).select_from(_assignment)
             .where(_assignment.c.example_id == _example.c.id,
                    _assignment.c.state == AssignmentState.leased.value,

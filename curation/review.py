@@ -32,6 +32,7 @@ from curation.models import (
     Role,
     TaskType,
     User,
+    UserKind,
     utcnow,
 )
 from curation.retry import run_write
@@ -95,6 +96,10 @@ class ReviewItem:
     guidelines_version: int
     annotation: Annotation | None = None
     lease_expires_at: datetime | None = None
+    # Issue 12: suggestions and source votes the project lets this annotator see now (none on blind
+    # items; with `after_choice` only once `annotation` exists). Never pre-selected.
+    suggestions: tuple[Any, ...] = ()
+    blind: bool = False
 
 
 def content_only(example: Example) -> Example:
@@ -106,10 +111,14 @@ def content_only(example: Example) -> Example:
 
 def review_item(session: Session, project: Project, example: Example, annotation: Annotation | None,
                 lease_expires_at: datetime | None = None) -> ReviewItem:
+    from curation.sources import is_blind, visible_suggestions
+
     return ReviewItem(example=content_only(example), project_id=project.id or 0,
                       task_type=TaskType(project.task_type), labels=list(project.labels),
                       guidelines=project.guidelines, guidelines_version=project.guidelines_version,
-                      annotation=annotation, lease_expires_at=lease_expires_at)
+                      annotation=annotation, lease_expires_at=lease_expires_at,
+                      suggestions=tuple(visible_suggestions(session, project, example, annotation)),
+                      blind=is_blind(project, example))
 
 
 def get_review_item(engine: Engine, actor: User, example_id: int) -> ReviewItem:
@@ -267,7 +276,7 @@ def resolve_example(session: Session, project: Project,
         example.status, example.final_label = ExampleStatus.labelled, adjudication.final_label
         example.final_response = adjudication.final_response
     else:
-        rows = session.exec(select(Annotation).where(Annotation.example_id == example.id)).all()
+        rows = counted_annotations(session, project, example)
         rule, k = FinalLabelRule(project.final_label_rule), project.overlap_k
         if TaskType(project.task_type) is TaskType.generation:
             votes = [_response_vote(example, row) for row in rows]
@@ -281,6 +290,15 @@ def resolve_example(session: Session, project: Project,
         example.updated_at = utcnow()
         session.add(example)
     return before, after
+
+
+def counted_annotations(session: Session, project: Project, example: Example) -> list[Annotation]:
+    """The example's annotations that fill its k slots: every person's; a source account's vote only
+    when the project counts source votes and the item is in no label audit (issue 12)."""
+    rows = session.exec(select(Annotation, User.kind).join(User, User.id == Annotation.annotator_id)
+                        .where(Annotation.example_id == example.id)).all()
+    sources_count = bool(project.source_votes_count) and example.audit_id is None
+    return [row for row, kind in rows if kind != UserKind.source.value or sources_count]
 
 
 def original_response(example: Example) -> str:
@@ -360,8 +378,16 @@ def _own_annotation(session: Session, example_id: int, actor: User) -> Annotatio
 
 
 def _count_annotations(session: Session, example_id: int) -> int:
+    """Annotations filling the item's k slots (source votes only where they count: issue 12)."""
+    from curation.sources import counted_condition
+
     return int(session.execute(select(func.count()).select_from(Annotation)
-                               .where(Annotation.example_id == example_id)).scalar_one())
+                               .join(User, User.id == Annotation.annotator_id)
+                               .join(Example, Example.id == Annotation.example_id)
+                               .join(Project, Project.id == Example.project_id)
+                               .where(Annotation.example_id == example_id,
+                                      counted_condition(Project.source_votes_count, Example.audit_id))
+                               ).scalar_one())
 
 
 def _count_live_leases(session: Session, example_id: int, now: datetime, *,

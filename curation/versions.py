@@ -627,6 +627,9 @@ def measure(engine: Engine, actor: User, project: Project, drafts: list[_Draft],
         unknown_labels=[d.external_id for d in drafts if task_type is TaskType.classification
                         and d.label not in labels],
     )
+    from curation.label_audit import source_label_measures  # issue 12
+
+    m.source_labels, m.project_max_source_error = source_label_measures(engine, project, ids), project.max_source_error
     return m, agreement
 
 

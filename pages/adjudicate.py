@@ -53,7 +53,11 @@ metrics[3].metric("Excluded", stats["excluded"])
 
 with st.expander("Annotators' queue order"):
     orders = [order.value for order in QueueOrder]
-    names = {"unlabelled_first": "Unlabelled items first", "suspected_first": "Suspected problems first"}
+    names = {"unlabelled_first": "Unlabelled items first", "suspected_first": "Suspected problems first",
+             # issue 12: active-learning orders (they read the probe's suggestions: run `suggest` first)
+             "lowest_margin": "Least certain model suggestions first",
+             "disagreement": "Source vs model disagreements first",
+             "uncovered_clusters": "Least reviewed clusters first"}
     order = st.radio("Hand out first", orders, index=orders.index(stats["queue_order"]),
                      format_func=names.__getitem__, horizontal=True, key=f"{key}.order")
     if order != stats["queue_order"]:

@@ -30,6 +30,7 @@ from curation.errors import CurationError
 from curation.models import User
 from curation.settings import get_settings
 from ui.session import current_project, get_engine, require_user
+from ui.sources import show_audits_section, show_sources_section
 from ui.widgets import escape_markdown, show_error
 
 ADJUDICATE_PAGE = "pages/adjudicate.py"
@@ -225,3 +226,6 @@ if report.disputed:
         open_in_adjudication(chosen)
 else:
     st.caption("No item has two different labels yet.")
+
+show_sources_section(engine, user, project, key)  # issue 12: blind items, sources against the experts
+show_audits_section(engine, user, project, key)  # issue 12: sampled audits of a source's labels

@@ -26,6 +26,12 @@ SINGLE_FIELDS = {
     "source": "Source",
     "licence": "Licence",
     "split": "Split",
+    "score": "Score of the source's label (votes or suggestions)",
+}
+LABELS_AS = {  # issue 12: what the file's labels mean
+    "final": "Final labels (experts will not review them)",
+    "vote": "Votes of a source account (experts review the items)",
+    "suggestion": "Suggestions of a source (shown to experts per project setting)",
 }
 
 user = require_user(Role.lead, Role.admin)
@@ -90,6 +96,14 @@ else:
     project_name, task_type = project.name, TaskType(project.task_type)
 
 key = f"import.{hashlib.sha256(str(path).encode()).hexdigest()[:10]}.{task_type.value}"
+labels_as = st.radio("The file's labels are", list(LABELS_AS), format_func=LABELS_AS.__getitem__,
+                     key=f"{key}.labels_as")
+if labels_as == "final":
+    st.warning("Labels imported as final labels skip the experts: nobody reviews them, and their accuracy is "
+               "never measured. Choose votes or suggestions to put them in front of experts.")
+label_source = ""
+if labels_as != "final":
+    label_source = st.text_input("Source name (who gave these labels, e.g. vendor-2024)", key=f"{key}.label_source")
 guess = guess_mapping(table, task_type)
 columns = table.columns
 st.subheader("Column mapping")
@@ -119,6 +133,14 @@ with st.form(f"{key}.form"):
     mapped = {*ids, *onehot, *(v for v in values.values() if v)}
     metadata = st.multiselect("Keep as metadata", columns, default=[c for c in columns if c not in mapped],
                               key=f"{key}.meta")
+    label_set, overlap_k, rule = "", 2, "majority"
+    if new_project:
+        c5, c6, c7 = st.columns([3, 1, 1])
+        label_set = c5.text_input("Label set, comma-separated in this order (empty: from the file)",
+                                  key=f"{key}.label_set")
+        overlap_k = int(c6.number_input("Labels per item (k)", min_value=1, max_value=20, value=2,
+                                        key=f"{key}.k"))
+        rule = c7.selectbox("Final-label rule", ["majority", "unanimous"], key=f"{key}.rule")
     c3, c4 = st.columns(2)
     # Own keys: sharing {key}.source / {key}.licence with the mapping select boxes above raised
     # StreamlitDuplicateElementKey as soon as a file was picked.
@@ -144,7 +166,11 @@ if submitted:
 
     try:
         report = import_table(engine, user, table, mapping, project_name, create=new_project,
-                              task_type=task_type, progress=progress, repeats=repeats)
+                              task_type=task_type, progress=progress, repeats=repeats, labels_as=labels_as,
+                              label_source=label_source or None,
+                              labels=[p for p in label_set.split(",") if p.strip()] or None,
+                              overlap_k=overlap_k if new_project else None,
+                              final_label_rule=rule if new_project else None)
     except CurationError as error:
         bar.empty()
         st.error(escape_markdown(f"Nothing was imported. {error}"))

@@ -39,6 +39,23 @@ st.progress(mine.done / total if total else 1.0,
             + (f" · {mine.skipped} skipped" if mine.skipped else ""))
 
 
+def suggestion_text(suggestion) -> str:  # type: ignore[no-untyped-def]
+    """One suggestion or source vote as plain text: source, label, score when given."""
+    score = f" (score {suggestion.score:.2f})" if suggestion.score is not None else ""
+    kind = " (vote)" if suggestion.kind == "vote" else ""
+    return f"{suggestion.source}{kind}: {suggestion.label}{score}"
+
+
+def revealed_after_choice(example_id: int) -> str:
+    """With the `after_choice` setting: what the sources said, once the annotator has chosen."""
+    if project.suggestion_display != "after_choice":
+        return ""
+    shown = get_review_item(engine, user, example_id).suggestions
+    if not shown:
+        return ""
+    return escape_markdown(" Sources said: " + "; ".join(suggestion_text(s) for s in shown) + ".")
+
+
 def go_back(before_id: int | None) -> None:
     earlier = previous_annotation(engine, user, project.id, before_id)
     if earlier is None:
@@ -91,8 +108,17 @@ with left:
         st.info(f"Changing your earlier label on item #{example.id} (version {own.row_version}).")
     st.caption(escape_markdown(f"Item #{example.id} · {example.external_id}"))
     link_caption("item", example.id, "item")
+    if user.role in ("lead", "admin") and own is None:  # issue 12: why the queue served this item
+        from curation.suggest import queue_reason
+
+        st.caption(escape_markdown("Why this item: " + queue_reason(engine, user, example.id)))
     with st.container(border=True):
         show_example(example)
+    if item.suggestions:  # issue 12: beside the item, nothing pre-selected (never on blind items)
+        with st.container(border=True):
+            st.caption("Suggestions from sources (nothing is chosen for you)")
+            for suggestion in item.suggestions:
+                st.text(suggestion_text(suggestion))
 
     edited = None
     if item.task_type is TaskType.generation:
@@ -119,7 +145,7 @@ with left:
             if own is None:
                 submit_annotation(engine, user, example.id, **values)
                 st.session_state.pop(EDITING, None)  # opened by a link: back to the queue after it
-                flash(f"Saved item #{example.id}.")
+                flash(f"Saved item #{example.id}." + revealed_after_choice(example.id))
             else:
                 seen = st.session_state.get(SEEN, {}).get(own.id, own.row_version)
                 update_annotation(engine, user, own.id, seen, **values)

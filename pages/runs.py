@@ -11,6 +11,7 @@ from training.config import TrainConfig
 from training.test_scoring import compare_runs
 from ui.links import link_caption, requested_id, show_in_url
 from ui.session import current_project, get_engine, require_user, switch_project
+from ui.sources import show_suggest_section
 from ui.training import (
     STATUS_ICONS,
     dataset_diff_view,
@@ -41,6 +42,7 @@ if asked is not None:
         if asked_run.project_id != project.id:
             switch_project(asked_run.project_id)
             st.rerun()
+show_suggest_section(engine, user, project, key)  # issue 12: model pre-labels (linear probe) in the background
 runs = jobs.list_runs(engine, project.id)
 if not runs:
     st.info("No training runs yet. Start one on the Train page.")

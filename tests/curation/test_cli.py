@@ -131,7 +131,8 @@ def test_import_map_forms_and_dry_run(engine: Engine, admin: User, tmp_path: Pat
 
     code, out, err = cli(capsys, "import", str(path), "--project", "t", "--create", "--map", "id=ticket",
                          "--map", "text=body", "--map", "metadata=", "--licence", "CC0-1.0")
-    assert code == 0 and out.endswith("2 rows read; 2 examples added; 0 annotations added\n")
+    assert code == 0 and out.endswith("2 rows read; 2 examples added; 0 annotations added; "
+                                        "2 labels imported as final labels (experts will not review them)\n")
     code, out, _ = cli(capsys, "stats", "--project", "t")
     assert code == 0 and "by_licence: {'CC0-1.0': 2}" in out.splitlines()
 

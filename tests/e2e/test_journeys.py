@@ -115,7 +115,8 @@ def test_lead_journey_create_import_browse(page: Page, tmp_path: Path) -> None:
     page.get_by_role("button", name="Import", exact=True).click()
     expect(
         page.get_by_text(
-            "Imported into 'Browser journey': 6 rows read; 6 examples added; 0 annotations added."
+            "Imported into 'Browser journey': 6 rows read; 6 examples added; 0 annotations added; "
+            "6 labels imported as final labels (experts will not review them)."
         )
     ).to_be_visible()
     expect(page.get_by_text("Nothing was imported.")).to_have_count(0)

@@ -137,3 +137,16 @@ def test_annotators_are_refused(engine: Engine, annotator: User, lead: User) -> 
         pass  # not even in the annotator's navigation
     else:
         raise AssertionError("the adjudication page is in an annotator's navigation")
+
+
+def test_active_learning_queue_orders_can_be_chosen(engine: Engine, lead: User) -> None:
+    """Issue 12: the new orders are offered (with names) and saved."""
+    project = make_project(engine, lead, 2, k=2)
+    at = _page()
+    radio = at.radio(key=f"adjudicate.{project.id}.order")
+    assert radio.options == ["Unlabelled items first", "Suspected problems first",
+                             "Least certain model suggestions first", "Source vs model disagreements first",
+                             "Least reviewed clusters first"]
+    radio.set_value("disagreement").run()
+    no_exception(at)
+    assert get_project_by_id(engine, project.id).queue_order == QueueOrder.disagreement

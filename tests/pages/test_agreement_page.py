@@ -202,3 +202,94 @@ def test_ordered_labels_open_at_the_ordinal_level(engine: Engine, lead: User, tm
     assert by_label(at.selectbox, "Level of measurement").value == "ordinal"
     ordinal = agreement_report(engine, lead, project_id, "ordinal")
     assert metric(at, "Krippendorff's alpha (ordinal)").value == fmt(ordinal.alpha.value)
+
+
+def test_sources_section_reports_each_source_against_experts_and_saves_settings(engine: Engine, lead: User) -> None:
+    """Issue 12: the Agreement page says which items were blind, reports each source against the
+    experts' final labels with intervals, and saves the project's source settings."""
+    from datetime import datetime, timezone
+
+    from curation.db import read_session, write_session
+    from curation.models import Project
+    from curation.review import submit_annotation
+    from curation.source_report import source_report
+    from curation.sources import blind_by_hash, store_source_labels
+    from tests.curation.test_review_queue import example_ids, make_project
+
+    project = make_project(engine, lead, 6, k=1)
+    with write_session(engine) as session:
+        store_source_labels(session, session.get(Project, project.id), "vendor-2024", "vote",
+                            [(f"T-{i:03d}", "billing", None) for i in range(1, 7)], None,
+                            datetime(2026, 11, 29, tzinfo=timezone.utc))
+    for example_id, label in zip(example_ids(engine, project), ["billing"] * 4 + ["refund", "shipping"], strict=True):
+        submit_annotation(engine, lead, example_id, label=label)
+    [expected] = source_report(engine, lead, project.id)
+    at = open_page(project.id)
+    blind = sum(blind_by_hash(project.id, f"T-{i:03d}", 0.1) for i in range(1, 7))
+    assert any(f"Blind items: {blind} of 6 never show suggestions or source votes" in rendered(c)
+               for c in values(at.caption))
+    assert expected.summary() in values(at.text)
+    assert expected.summary().startswith("vendor-2024 agrees with experts on 67% [")
+    sources = next(f for f in frames(at) if "source" in f.columns and "Cohen's kappa" in f.columns)
+    assert sources.to_dict("records") == [{
+        "source": "vendor-2024", "items with an expert label": 6, "agree": 4, "accuracy": "66.7%",
+        "95% interval (Wilson)": f"[{expected.low:.1%}, {expected.high:.1%}]",
+        "Cohen's kappa": "0.000", "kappa 95% interval (bootstrap)": "—" if expected.kappa_low is None
+        else f"[{expected.kappa_low:.3f}, {expected.kappa_high:.3f}]"}]
+    per_label = next(f for f in frames(at) if "expert label" in f.columns)
+    assert per_label[["expert label", "items", "source agrees"]].to_dict("records") == [
+        {"expert label": "billing", "items": 4, "source agrees": 4},
+        {"expert label": "refund", "items": 1, "source agrees": 0},
+        {"expert label": "shipping", "items": 1, "source agrees": 0}]
+
+    by_label(at.selectbox, "Suggestions in review").select("beside")
+    by_label(at.checkbox, "A source's vote fills one of an item's k slots").check()
+    by_label(at.number_input, "Share of items kept blind for agreement").set_value(0.25)
+    by_label(at.button, "Save source settings").click().run()
+    no_exception(at)
+    assert "Source settings saved." in values(at.success)
+    with read_session(engine) as session:
+        saved = session.get(Project, project.id)
+    assert (saved.suggestion_display, saved.source_votes_count, saved.blind_fraction) == ("beside", True, 0.25)
+
+
+def test_lead_starts_a_label_audit_and_reads_its_estimate(engine: Engine, lead: User) -> None:
+    """Issue 12: the sample-size calculator, starting an audit, its estimate once reviewed."""
+    from datetime import datetime, timezone
+
+    from curation.db import write_session
+    from curation.label_audit import clopper_pearson
+    from curation.models import Project
+    from curation.queue import next_item
+    from curation.review import submit_annotation
+    from curation.sources import store_source_labels
+    from tests.curation.test_review_queue import make_project
+
+    project = make_project(engine, lead, 8, k=1)
+    with write_session(engine) as session:
+        store_source_labels(session, session.get(Project, project.id), "vendor-2024", "vote",
+                            [(f"T-{i:03d}", "billing", None) for i in range(1, 9)], None,
+                            datetime(2026, 11, 29, tzinfo=timezone.utc))
+    at = open_page(project.id)
+    assert ("Sample size: 427 reviewed items give a 95% Clopper-Pearson interval at most ±3.5% wide around 15%."
+            in values(at.caption))
+    by_label(at.number_input, "Items").set_value(4)
+    by_label(at.button, "Start audit").click().run()
+    no_exception(at)
+    assert any("4 items drawn" in s for s in values(at.success))
+    assert any(t.endswith("of vendor-2024: 0 of 4 items reviewed; no estimate yet") for t in values(at.text))
+    for label in ("billing", "billing", "billing", "refund"):
+        item = next_item(engine, lead, project.id)
+        assert item is not None and item.blind
+        submit_annotation(engine, lead, item.example.id, label=label)
+    at.run()
+    no_exception(at)
+    low, high = clopper_pearson(1, 4)
+    assert any(t.endswith(f"4 of 4 items reviewed; error rate 25.0% [{low:.1%}, {high:.1%}] (95% Clopper-Pearson)")
+               for t in values(at.text))
+    audits = next(f for f in frames(at) if "source label" in f.columns)
+    assert audits[["source label", "sampled", "reviewed", "errors", "error rate"]].to_dict("records") == [
+        {"source label": "billing", "sampled": 4, "reviewed": 4, "errors": 1, "error rate": "25.0%"}]
+    by_label(at.button, "Close audit (its items leave blind review)").click().run()
+    no_exception(at)
+    assert any(t.endswith("(closed)") for t in values(at.text))

@@ -140,7 +140,8 @@ def test_import_a_server_file_into_a_new_project(engine: Engine, lead: User) -> 
     no_exception(at)
     assert values(at.error) == []
     assert values(at.success) == [
-        "Imported into 'Support tickets': 4 rows read; 4 examples added; 0 annotations added."
+        "Imported into 'Support tickets': 4 rows read; 4 examples added; 0 annotations added; "
+        "4 labels imported as final labels (experts will not review them)."
     ]
     assert [p.value for p in at.progress] == [100]
 
@@ -251,7 +252,8 @@ def test_unknown_label_imports_nothing_until_the_mapping_is_fixed(engine: Engine
     no_exception(at)
     assert values(at.error) == []
     assert values(at.success) == [
-        "Imported into 'Support': 3 rows read; 3 examples added; 0 annotations added."
+        "Imported into 'Support': 3 rows read; 3 examples added; 0 annotations added; "
+        "3 labels imported as final labels (experts will not review them)."
     ]
     common = {"status": "labelled", "source": "tickets.csv", "licence": None}
     assert _examples(engine, "Support") == [
@@ -291,7 +293,8 @@ def test_text_mapped_to_a_list_column_imports_nothing_and_creates_no_project(
     by_label(at.multiselect, "Keep as metadata").set_value(["tags"])
     by_label(at.button, "Import").click().run()
     no_exception(at)
-    assert values(at.success) == ["Imported into 'chat': 2 rows read; 2 examples added; 0 annotations added."]
+    assert values(at.success) == ["Imported into 'chat': 2 rows read; 2 examples added; 0 annotations added; "
+                                  "2 labels imported as final labels (experts will not review them)."]
     assert project_rows(engine)[0]["labels"] == ["greet", "leave"]  # taken from the file, in order
     assert _examples(engine, "chat") == [
         {
@@ -341,7 +344,8 @@ def test_upload_a_file(engine: Engine, lead: User) -> None:
     by_label(at.button, "Import").click().run()
     no_exception(at)
     assert values(at.success) == [
-        "Imported into 'uploaded': 4 rows read; 4 examples added; 0 annotations added."
+        "Imported into 'uploaded': 4 rows read; 4 examples added; 0 annotations added; "
+        "4 labels imported as final labels (experts will not review them)."
     ]
     assert [e["id"] for e in _examples(engine, "uploaded")] == ["t1", "t2", "t3", "t4"]
 
@@ -392,3 +396,43 @@ def test_label_studio_questions_are_listed_and_the_label_is_picked(engine: Engin
         example = session.exec(select(Example).join(Project).where(Project.name == "LS topics")).one()
     assert (example.final_label, example.meta) == (
         "Billing", {"sentiment": {"labelstudio:3": "Negative", "labelstudio:4": "Negative"}})
+
+
+def test_labels_as_suggestions_of_a_source_with_label_set_k_and_rule(engine: Engine, lead: User) -> None:
+    """Issue 12: the file's labels become suggestions of a named source; the new project takes the
+    label set in the given order, k and the rule; the summary says what became of the labels."""
+    from curation.models import Suggestion
+
+    _server_file("tickets.csv", TICKETS_CSV.replace("id,text,label,channel", "id,text,label,conf")
+                 .replace(",email\n", ",0.9\n").replace(",chat\n", ",0.4\n").replace("billing,\n", "billing,\n"))
+    at = _open_import_page(logged_in("lena", "lead-password"), "tickets.csv")
+    labels_as = by_label(at.radio, "The file's labels are")
+    assert labels_as.value == "final"
+    assert any("skip the experts" in w for w in values(at.warning))
+    labels_as.set_value("suggestion").run()
+    no_exception(at)
+    assert not any("skip the experts" in w for w in values(at.warning))
+    by_label_prefix(at.text_input, "Source name").input("vendor-2024")
+    by_label(at.selectbox, "Score of the source's label (votes or suggestions)").select("conf")
+    by_label_prefix(at.text_input, "Label set").input("shipping, billing, other")
+    by_label(at.number_input, "Labels per item (k)").set_value(3)
+    by_label(at.selectbox, "Final-label rule").select("unanimous")
+    by_label(at.button, "Import").click().run()
+    no_exception(at)
+    assert values(at.error) == []
+    assert values(at.success) == [
+        "Imported into 'tickets': 4 rows read; 4 examples added; 0 annotations added; "
+        "4 labels imported as suggestions of vendor-2024."]
+    rows = project_rows(engine)
+    assert [(r["labels"], r["overlap_k"], r["final_label_rule"]) for r in rows] == [
+        (["shipping", "billing", "other"], 3, "unanimous")]
+    assert {e["id"]: (e["status"], e["label"]) for e in _examples(engine, "tickets")} == {
+        "t1": ("new", None), "t2": ("new", None), "t3": ("new", None), "t4": ("new", None)}
+    with read_session(engine) as session:
+        suggestions = session.exec(select(Example.external_id, Suggestion.source, Suggestion.label, Suggestion.score)
+                                   .join(Example, Example.id == Suggestion.example_id)
+                                   .order_by(Example.external_id)).all()
+    assert [tuple(r) for r in suggestions] == [("t1", "vendor-2024", "billing", 0.9),
+                                               ("t2", "vendor-2024", "shipping", 0.4),
+                                               ("t3", "vendor-2024", "billing", None),
+                                               ("t4", "vendor-2024", "shipping", 0.9)]

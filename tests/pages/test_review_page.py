@@ -185,3 +185,80 @@ def test_the_page_keeps_the_item_across_reruns(engine: Engine, lead: User, annot
             Assignment.annotator_id == annotator.id, Assignment.state == AssignmentState.leased.value)).all()
     assert len(leases) == 1
     assert next_item(engine, annotator, project.id).example.id == leases[0][0]
+
+
+def _with_suggestions(engine: Engine, project, display: str) -> None:  # type: ignore[no-untyped-def]
+    from datetime import datetime, timezone
+
+    from curation.db import write_session
+    from curation.models import Project
+    from curation.source_report import set_source_settings
+    from curation.sources import store_source_labels
+
+    with write_session(engine) as session:
+        row = session.get(Project, project.id)
+        ids = [f"T-{i:03d}" for i in range(1, 4)]
+        store_source_labels(session, row, "model-x", "suggestion", [(e, "refund", 0.75) for e in ids], None,
+                            datetime(2026, 11, 29, tzinfo=timezone.utc))
+        store_source_labels(session, row, "vendor", "vote", [(e, "shipping", None) for e in ids], None,
+                            datetime(2026, 11, 29, tzinfo=timezone.utc))
+    lead = next(u for u in users_of(engine) if u.username == "lena")
+    set_source_settings(engine, lead, project.id, suggestion_display=display, blind_fraction=0.0)
+
+
+def users_of(engine: Engine) -> list[User]:
+    with read_session(engine) as session:
+        return list(session.execute(select(User)).scalars())
+
+
+def test_suggestions_beside_the_item_with_nothing_preselected(engine: Engine, lead: User, annotator: User) -> None:
+    project = make_project(engine, lead, 3, k=2)
+    _with_suggestions(engine, project, "beside")
+    at = _review()
+    assert "Suggestions from sources (nothing is chosen for you)" in values(at.caption)
+    assert values(at.text) == ["ticket text 1", "model-x: refund (score 0.75)", "vendor (vote): shipping"]
+    label_buttons = [b for b in at.button if b.label in ("billing", "shipping", "refund")]
+    assert [b.proto.type for b in label_buttons] == ["secondary"] * 3  # nothing pre-selected
+
+
+def test_suggestions_after_choosing_and_never_when_hidden(engine: Engine, lead: User, annotator: User) -> None:
+    project = make_project(engine, lead, 3, k=2)
+    _with_suggestions(engine, project, "after_choice")
+    at = _review()
+    assert values(at.text) == ["ticket text 1"]  # not before she chose
+    _button(at, "billing").click().run()
+    no_exception(at)
+    first = example_ids(engine, project)[0]
+    assert values(at.success) == [f"Saved item #{first}. Sources said: model-x: refund (score 0.75); "
+                                  "vendor (vote): shipping."]
+    assert values(at.text) == ["ticket text 2"]
+
+    hidden = make_project(engine, lead, 3, k=2, name="Hidden")
+    _with_suggestions(engine, hidden, "hidden")
+    from ui.session import PROJECT_KEY
+
+    at = logged_in("anna", "annotator-password")
+    at.session_state[PROJECT_KEY] = hidden.id
+    at.switch_page("pages/review.py").run()
+    no_exception(at)
+    assert values(at.text) == ["ticket text 1"]
+    _button(at, "billing").click().run()
+    assert values(at.success) == [f"Saved item #{example_ids(engine, hidden)[0]}."]
+
+
+def test_a_lead_sees_why_the_item_came_next(engine: Engine, lead: User, annotator: User) -> None:
+    """Issue 12: leads read the queue's reason; annotators do not."""
+    from curation.label_audit import start_audit
+
+    project = make_project(engine, lead, 3, k=1)
+    _with_suggestions(engine, project, "beside")
+    record = start_audit(engine, lead, project.id, "vendor", 1)
+    at = _review("lena", "lead-password")
+    assert (f"Why this item: in label audit #{record.id}: audit items come first, reviewed blind"
+            in values(at.caption))
+    assert len(values(at.text)) == 1  # the item's text only: blind, no suggestions shown
+    submit_annotation(engine, lead, next_item(engine, lead, project.id).example.id, label="billing")
+    at = _review("lena", "lead-password")
+    assert "Why this item: next in the unlabelled first order (new, by id)" in values(at.caption)
+    annotator_view = _review()
+    assert not any(c.startswith("Why this item") for c in values(annotator_view.caption))

@@ -107,3 +107,36 @@ def test_compare_two_versions_on_the_same_test_set(engine: Engine, lead: User, c
     changes = next(d.value for d in at.dataframe if "change" in d.value.columns).set_index("change")["items"]
     assert (changes["added"], changes["removed"], changes["relabelled"]) == (0, 1, 1)
     assert {first, second} == set(table["#"])
+
+
+def test_suggest_job_launches_from_the_runs_page_and_shows_its_state(engine: Engine, lead: User) -> None:
+    """Issue 12: the linear-probe suggest job starts in the background and the page follows it."""
+    import signal
+
+    from curation.embedding_jobs import write_job
+    from curation.projects import create_project
+    from curation.suggest import read_suggest_job, suggest_job_path
+    from ui.session import PROJECT_KEY
+
+    project = create_project(engine, lead, "Probe", labels=["a", "b"])
+    write_job(suggest_job_path(project.id), {"status": "done", "report": {"items": 42, "trained_on": 40}})
+    at = logged_in("lena", "lead-password")
+    at.session_state[PROJECT_KEY] = project.id
+    at.switch_page("pages/runs.py").run()
+    no_exception(at)
+    assert "Last suggest run: 42 suggestions written, probe trained on 40 items." in values(at.caption)
+    assert "No training runs yet. Start one on the Train page." in values(at.info)
+    by_label(at.button, "Suggest labels (linear probe)").click().run()
+    no_exception(at)
+    state = read_suggest_job(project.id)
+    assert state is not None and state["pid"]
+    try:
+        # Just started: running (or already failed: the project has no items for the probe).
+        assert state["status"] in ("running", "failed")
+        if state["status"] == "running":
+            assert at.get("progress")[0].proto.text.startswith("Suggest job running:")
+    finally:
+        try:
+            os.kill(int(state["pid"]), signal.SIGTERM)  # the process this test started, by its id
+        except ProcessLookupError:
+            pass
