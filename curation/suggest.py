@@ -130,12 +130,12 @@ def run_suggest(engine: Engine, actor: User | None, project_id: int, model: str 
                 progress: Any = None) -> SuggestReport:
     """Embed the project (cached), fit the probe, write a suggestion and probability for every item
     without an expert label. `actor` None: the background process started by a lead."""
-    from curation.embeddings import embed_texts, load_items
+    from curation.embeddings import embed_texts, read_project_items
 
     if actor is not None:
         require_role(actor, *LEADS)
     started = time.perf_counter()
-    items = load_items(engine, project_id)
+    items = read_project_items(engine, project_id)
     vectors = embed_texts(items.texts, model, progress=progress).vectors
     targets, reviewed = training_targets(engine, project_id, items.ids)
     vectors = np.asarray(vectors, dtype=np.float32)
