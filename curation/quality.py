@@ -291,11 +291,12 @@ def find_label_issues_in_project(
 
 
 def send_to_rereview(
-    engine: Engine, actor: User, project_id: int, issues: Sequence[LabelIssue], reason: str = ""
+    engine: Engine, actor: User, project_id: int, issues: Sequence[LabelIssue], reason: str = "",
+    *, force: bool = False,
 ) -> int:
-    """Send suspected items back to expert review (`curation.queue.request_rereview`): each gets its
-    suspicion score as queue priority and goes to the leads' adjudication queue. Audited there."""
-    from curation.queue import request_rereview
+    """Send suspected items back for re-review (`curation.rereview.send_for_rereview`: to the leads'
+    adjudication queue or to annotators, by the project's setting); returns how many were sent.
+    Items confirmed by experts are sent again only with `force`."""
+    from curation.rereview import send_for_rereview
 
-    reason = reason or "suspected label error (cleanlab / kNN disagreement)"
-    return request_rereview(engine, actor, project_id, {i.example_id: i.score for i in issues}, reason)
+    return len(send_for_rereview(engine, actor, project_id, issues, force=force, reason=reason).sent)
