@@ -278,16 +278,18 @@ def label_issue_report(
 
 
 def find_label_issues_in_project(
-    engine: Engine, actor: User, project_id: int, model: str | None = None, *, progress: Progress | None = None
+    engine: Engine, actor: User, project_id: int, model: str | None = None, *, progress: Progress | None = None,
+    fold_progress: Progress | None = None,
 ) -> LabelIssueReport:
-    """Suspected label errors among the project's labelled examples (leads)."""
+    """Suspected label errors among the project's labelled examples (leads). `progress`: embedding
+    (texts done, total); `fold_progress`: cross-validation (folds done, folds)."""
     from curation.auth import LEADS, require_role
 
     require_role(actor, *LEADS)
     items = load_items(engine, project_id)
     keep = [i for i, label in enumerate(items.labels) if label]
     vectors = project_vectors(items, model, progress=progress) if keep else np.zeros((len(items), 0))
-    return label_issue_report(items, vectors)
+    return label_issue_report(items, vectors, progress=fold_progress)
 
 
 def send_to_rereview(
