@@ -189,3 +189,20 @@ def test_estimated_wrong_share_counts_confirmed_items_as_right() -> None:
     assert estimated_wrong_share(report, set()) == pytest.approx((0.9 + 0.5 + 0.0 + 0.1) / 4)
     assert estimated_wrong_share(report, {1}) == pytest.approx((0.5 + 0.1) / 4)
     assert estimated_wrong_share(LabelIssueReport(1, "fp", 0), set()) == 0.0
+
+
+def test_checklist_counts_the_suspected_errors_the_page_shows(
+    engine: Engine, lead: User, flipped_project: tuple[int, set[str]],  # noqa: F811
+) -> None:
+    from curation.versions import BuildOptions, create_candidate
+
+    project_id, _ = flipped_project
+    report = find_label_issues_in_project(engine, lead, project_id)
+    decided = report.flagged[0]
+    adjudicate(engine, lead, decided.example_id, final_label=decided.given_label, reason="checked")
+    page = suspected_left(find_label_issues_in_project(engine, lead, project_id),
+                          expert_confirmed_ids(engine, lead, project_id))
+    assert decided.example_id not in {i.example_id for i in page}
+    version = create_candidate(engine, lead, project_id, BuildOptions(seed=1))
+    checks = {c["key"]: c for c in version.checklist["items"]}
+    assert checks["suspected_errors"]["measured"] == len(page) > 0
