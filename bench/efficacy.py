@@ -234,6 +234,55 @@ def train_and_test(world: World, project_id: int, test_rows: list[tuple[str, str
     return accuracy
 
 
+def compare_rankings(vectors: Any, clean: list[str], noisy: list[str], seed: int) -> dict[str, tuple[float, float]]:
+    """Precision at F and AUROC of candidate suspicion scores on the same noisy labels (no database):
+    the ranking variants tried for curation.quality. Run with --validation (settings are chosen there)."""
+    import numpy as np
+
+    from curation.quality import _knn, nearest_neighbours, out_of_sample_probabilities
+
+    names = sorted(set(noisy))
+    index = {name: i for i, name in enumerate(names)}
+    y = np.array([index[label] for label in noisy])
+    flipped = np.array([a != b for a, b in zip(clean, noisy)])
+    f = int(flipped.sum())
+    x = np.asarray(vectors, dtype=np.float32)
+    started = time.perf_counter()
+    probs, _ = out_of_sample_probabilities(x, y, seed=0)
+    seconds = time.perf_counter() - started
+    probs2, _ = out_of_sample_probabilities(x, y, seed=1)
+    nearest = nearest_neighbours(x, 10)
+    share, _, dist = _knn(nearest, y)
+    nearest20 = nearest_neighbours(x, 20)
+    share20, _, dist20 = _knn(nearest20, y)
+    rows = np.arange(len(y))
+    p = probs[rows, y]
+    p_avg = 0.5 * (probs + probs2)
+    other = probs.copy()
+    other[rows, y] = 0
+    margin = other.max(axis=1) - p
+    variants = {
+        "mean(1 - p, knn share) [previous default]": 0.5 * (1 - p) + 0.5 * share,
+        "1 - p (classifier only)": 1 - p,
+        "knn share only": share,
+        "1 - p averaged over 2 fold seeds, with knn": 0.5 * (1 - p_avg[rows, y]) + 0.5 * share,
+        "margin (best other p - p)": margin,
+        "margin with knn share": 0.5 * margin + 0.5 * share,
+        "1 - mean(p, knn distribution) of given": 1 - 0.5 * (p + dist[rows, y]),
+        "k=20: mean(1 - p, knn share)": 0.5 * (1 - p) + 0.5 * share20,
+        "k=20: 1 - mean(p, knn distribution)": 1 - 0.5 * (p + dist20[rows, y]),
+        "0.7 (1 - p) + 0.3 knn share": 0.7 * (1 - p) + 0.3 * share,
+        "0.3 (1 - p) + 0.7 knn share": 0.3 * (1 - p) + 0.7 * share,
+    }
+    out = {}
+    for name, score in variants.items():
+        top = np.argsort(-score, kind="stable")[:f]
+        out[name] = (float(flipped[top].mean()), auroc(list(score), list(flipped)))
+        print(f"    {name}: precision at F {out[name][0]:.3f}, AUROC {out[name][1]:.3f}", flush=True)
+    print(f"    (5-fold softmax regression: {seconds:.1f} s)", flush=True)
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--noise", nargs="+", default=["uniform", "confusable"], choices=["uniform", "confusable"])
@@ -247,6 +296,8 @@ def main() -> int:
     parser.add_argument("--data-dir", help="DATA_DIR to use (keeps the embedding cache); default: a temp dir")
     parser.add_argument("--validation", action="store_true", help="use the 80%% validation part of train only")
     parser.add_argument("--limit", type=int, default=0, help="first N training rows only (smoke runs)")
+    parser.add_argument("--compare-rankings", action="store_true",
+                        help="only compare candidate suspicion scores (use with --validation)")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-efficacy-"))
@@ -271,6 +322,9 @@ def main() -> int:
     for noise in args.noise:
         print(f"\n== {noise} noise, {NOISE_RATE:.0%}, seed {args.seed}", flush=True)
         noisy = add_noise(clean, noise, vectors, args.seed)
+        if args.compare_rankings:
+            results[noise] = compare_rankings(vectors, clean, noisy, args.seed)
+            continue
         ids = [f"b{i:05d}" for i in range(len(texts))]
         truth = dict(zip(ids, clean))
         flipped = {i for i, a, b in zip(ids, clean, noisy) if a != b}
@@ -320,6 +374,8 @@ def main() -> int:
                 print(f"  recovered share {figures['recovered_share']:.1%}", flush=True)
         results[noise] = figures
 
+    if args.compare_rankings:
+        return 0
     print(f"\n== targets ({load()})")
     for noise, figures in results.items():
         first = figures["rounds"][0]
