@@ -156,10 +156,11 @@ def curate(world: World, project_id: int, truth: dict[str, str], flipped: set[st
     reviews = 0
     for number in range(1, rounds + 1):
         started = time.perf_counter()
-        report = find_label_issues_in_project(
-            engine, lead, project_id,
-            fold_progress=lambda done, total: print(f"    fold {done}/{total} "
-                                                    f"({time.perf_counter() - started:.0f} s)", flush=True))
+
+        def fold(done: int, total: int, started: float = started) -> None:
+            print(f"    fold {done}/{total} ({time.perf_counter() - started:.0f} s)", flush=True)
+
+        report = find_label_issues_in_project(engine, lead, project_id, fold_progress=fold)
         seconds = time.perf_counter() - started
         confirmed = expert_confirmed_ids(engine, lead, project_id)
         left = suspected_left(report, confirmed)
@@ -334,7 +335,7 @@ def main() -> int:
         project_id = world.import_project(f"BANKING77-{noise}", texts, noisy, folder)
         right_before, _ = label_state(world, project_id, truth)
         figures = curate(world, project_id, truth, flipped, args.rounds)
-        right_after, labelled = label_state(world, project_id, truth)
+        right_after, _ = label_state(world, project_id, truth)
         first = figures["rounds"][0]
         figures.update(flips=len(flipped), right_before=right_before, right_after=right_after,
                        corrected_share=(right_after - right_before) / len(flipped),
@@ -367,7 +368,7 @@ def main() -> int:
                                            for seed in range(args.seeds)]
             means = {k: sum(v) / len(v) for k, v in accuracy.items()}
             figures["test_accuracy"] = accuracy
-            print("  test accuracy (mean of %d seeds): " % args.seeds
+            print(f"  test accuracy (mean of {args.seeds} seeds): "
                   + ", ".join(f"{k} {v:.4f}" for k, v in means.items()), flush=True)
             if {"clean", "noisy", "curated"} <= set(means) and means["clean"] > means["noisy"]:
                 figures["recovered_share"] = (means["curated"] - means["noisy"]) / (means["clean"] - means["noisy"])

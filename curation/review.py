@@ -274,7 +274,7 @@ def resolve_example(session: Session, project: Project,
         example.final_response = adjudication.final_response
     else:
         rows = session.exec(select(Annotation).where(Annotation.example_id == example.id,
-                                                     Annotation.superseded == False)).all()  # noqa: E712
+                                                     Annotation.superseded == False)).all()
         rule, k = FinalLabelRule(project.final_label_rule), project.overlap_k
         if TaskType(project.task_type) is TaskType.generation:
             votes = [_response_vote(example, row) for row in rows]
@@ -372,7 +372,7 @@ def _count_annotations(session: Session, example_id: int) -> int:
     """The labels that count towards the item's k (superseded ones, from before a re-review, do not)."""
     return int(session.execute(select(func.count()).select_from(Annotation)
                                .where(Annotation.example_id == example_id,
-                                      Annotation.superseded == False)).scalar_one())  # noqa: E712
+                                      Annotation.superseded == False)).scalar_one())
 
 
 def _not_open(example: Example, project: Project) -> Conflict:

@@ -40,7 +40,7 @@ def test_leads_get_sent_items_in_the_adjudication_queue_highest_suspicion_first(
     engine: Engine, lead: User, annotator: User, flipped_project: tuple[int, set[str]],  # noqa: F811
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    project_id, planted = flipped_project
+    project_id, _ = flipped_project
     report = find_label_issues_in_project(engine, lead, project_id)
     suspects = report.flagged
     result = send_for_rereview(engine, lead, project_id, suspects)
