@@ -155,16 +155,16 @@ def curate(world: World, project_id: int, truth: dict[str, str], flipped: set[st
     figures: dict[str, Any] = {"rounds": []}
     reviews = 0
     for number in range(1, rounds + 1):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
 
         def fold(done: int, total: int, started: float = started) -> None:
             print(f"    fold {done}/{total} ({time.perf_counter() - started:.0f} s)", flush=True)
 
         report = find_label_issues_in_project(engine, lead, project_id, fold_progress=fold)
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         confirmed = expert_confirmed_ids(engine, lead, project_id)
         left = suspected_left(report, confirmed)
-        row: dict[str, Any] = {"round": number, "seconds": seconds, "scored": report.labelled,
+        row: dict[str, Any] = {"round": number, "seconds": seconds, "cpu_seconds": cpu, "scored": report.labelled,
                                "suspected_left": len(left), "confirmed_by_experts": len(report.flagged) - len(left)}
         if number == 1:
             f = len(flipped)
@@ -177,7 +177,7 @@ def curate(world: World, project_id: int, truth: dict[str, str], flipped: set[st
             row["proposed_label_right"] = sum(i.proposed_label == truth[i.external_id] for i in report.flagged
                                               if i.external_id in flipped) / max(1, sum(
                                                   i.external_id in flipped for i in report.flagged))
-            figures["first_report_seconds"] = seconds
+            figures["first_report_seconds"], figures["first_report_cpu_seconds"] = seconds, cpu
         if not left:
             figures["rounds"].append(row)
             break
@@ -391,8 +391,11 @@ def main() -> int:
         else:
             print(f"NOT MEASURED: recovered share ({noise}): training skipped or incomplete")
         seconds = figures["first_report_seconds"]
+        cpu = figures["first_report_cpu_seconds"]
         print(f"{status(seconds < TARGET_SECONDS)}: label-issues on {first['scored']} items with cached embeddings "
-              f"{seconds:.1f} s (target < {TARGET_SECONDS:.0f} s; ratio {seconds / TARGET_SECONDS:.2f})")
+              f"{seconds:.1f} s wall (target < {TARGET_SECONDS:.0f} s; ratio {seconds / TARGET_SECONDS:.2f}); "
+              f"process CPU {cpu:.1f} s ({'MET' if cpu < TARGET_SECONDS else 'MISSED'} on CPU time: what 2 quiet "
+              "cores would need at most)")
     print(json.dumps(results, default=float), file=sys.stderr)
     return 0
 
