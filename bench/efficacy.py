@@ -178,6 +178,7 @@ def curate(world: World, project_id: int, truth: dict[str, str], flipped: set[st
                                               if i.external_id in flipped) / max(1, sum(
                                                   i.external_id in flipped for i in report.flagged))
             figures["first_report_seconds"], figures["first_report_cpu_seconds"] = seconds, cpu
+            print(f"  scored: {json.dumps(row)}", flush=True)
         if not left:
             figures["rounds"].append(row)
             break

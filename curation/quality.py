@@ -185,11 +185,11 @@ def softmax_regression(
         loss.backward()
         return loss
 
-    # Small problems on one thread: on a busy machine torch's second thread spends its time waiting
-    # (an 80-item fit took 19 s on 2 threads under load 9, 1 s on one).
+    # One thread: on a busy machine torch's second thread mostly spins waiting for its share (an
+    # 80-item fit took 19 s on 2 threads under load 9 and 1 s on one; an 8k x 384 x 77 fold ~47 CPU-s on
+    # 2 threads under load 20 and 7.8 CPU-s on one), and the fit is small enough for one core.
     threads = torch.get_num_threads()
-    if x.shape[0] * x.shape[1] * n_classes < 50_000_000:
-        torch.set_num_threads(1)
+    torch.set_num_threads(1)
     try:
         optimiser.step(closure)
     finally:
