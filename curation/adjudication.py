@@ -23,7 +23,17 @@ from curation import audit
 from curation.auth import LEADS, require_role
 from curation.db import read_session
 from curation.errors import Conflict, InputError, NotFound
-from curation.models import Adjudication, Annotation, Example, ExampleStatus, Project, TaskType, User, utcnow
+from curation.models import (
+    Adjudication,
+    Annotation,
+    Example,
+    ExampleStatus,
+    Project,
+    RereviewState,
+    TaskType,
+    User,
+    utcnow,
+)
 from curation.retry import run_write
 from curation.review import resolve_example, response_of, status_snapshot
 
@@ -43,6 +53,13 @@ class DisputedItem:
     labels: int  # how many labels it has
     votes: dict[str, int]  # label (or edited response) -> how many annotators gave it
     disagreement: float  # 1 - share of the most common answer: 0 = all agree
+    suspicion: float | None = None  # sent back as a suspected label error: its score (curation.rereview)
+    evidence: dict[str, Any] = field(default_factory=dict)  # earlier label, proposed label, probabilities...
+
+    @property
+    def rereview(self) -> bool:
+        """Sent back for re-review as a suspected label error (not a disagreement of labels)."""
+        return self.suspicion is not None and not self.votes
 
     @property
     def distinct(self) -> int:
@@ -68,21 +85,29 @@ class ExampleDetail:
 
 def adjudication_queue(engine: Engine, actor: User, project_id: int,
                        limit: int | None = None) -> list[DisputedItem]:
-    """Items whose k labels disagree (status `disputed`), most disputed first: the lowest share for
-    the most common answer, then the most distinct answers, then the oldest item."""
+    """Items waiting for a lead (status `disputed`): first those whose k labels disagree, most
+    disputed first (the lowest share for the most common answer, then the most distinct answers,
+    then the oldest item); then the items sent back for re-review as suspected label errors
+    (curation.rereview), highest suspicion first, each with its evidence. Superseded labels (from
+    before a re-review by annotators) are not counted."""
+    from curation.rereview import rereview_evidence
+
     require_role(actor, *LEADS)
     with read_session(engine) as session:
         project = _project(session, project_id)
         generation = TaskType(project.task_type) is TaskType.generation
-        rows = session.execute(
-            select(Example.id, Example.external_id, Example.response, Example.messages, Annotation.label,
-                   Annotation.response)
-            .join(Annotation, Annotation.example_id == Example.id)
+        waiting = session.execute(
+            select(Example.id, Example.external_id, Example.priority, Example.rereview)
             .where(Example.project_id == project_id, Example.status == ExampleStatus.disputed.value)).all()
+        rows = session.execute(
+            select(Example.id, Example.response, Example.messages, Annotation.label, Annotation.response)
+            .join(Annotation, Annotation.example_id == Example.id)
+            .where(Example.project_id == project_id, Example.status == ExampleStatus.disputed.value,
+                   Annotation.superseded == False)).all()
+        sent_back = [int(row.id) for row in waiting if row.rereview == RereviewState.pending.value]
+        evidence = rereview_evidence(session, sent_back) if sent_back else {}
     votes: dict[int, Counter[str]] = defaultdict(Counter)
-    external: dict[int, str] = {}
-    for example_id, external_id, original, messages, label, response in rows:
-        external[example_id] = external_id
+    for example_id, original, messages, label, response in rows:
         if generation:
             vote = (response if response is not None else response_of(original, messages))
             vote = vote.replace("\r\n", "\n").strip()
@@ -90,12 +115,22 @@ def adjudication_queue(engine: Engine, actor: User, project_id: int,
             vote = label if label is not None else "(no label)"
         votes[example_id][vote] += 1
     items = []
-    for example_id, counter in votes.items():
+    for example_id, external_id, priority, rereview in waiting:
+        counter = votes.get(example_id, Counter())
         total = sum(counter.values())
-        items.append(DisputedItem(example_id=example_id, external_id=external[example_id], labels=total,
-                                  votes=dict(counter.most_common()),
-                                  disagreement=1 - counter.most_common(1)[0][1] / total))
-    items.sort(key=lambda item: (-item.disagreement, -item.distinct, item.example_id))
+        pending = rereview == RereviewState.pending.value
+        items.append(DisputedItem(
+            example_id=example_id, external_id=external_id, labels=total, votes=dict(counter.most_common()),
+            disagreement=1 - counter.most_common(1)[0][1] / total if total else 0.0,
+            suspicion=(float(priority) if priority is not None else 0.0) if pending else None,
+            evidence=evidence.get(example_id, {})))
+
+    def order(item: DisputedItem) -> tuple[Any, ...]:
+        if item.rereview:
+            return (1, -(item.suspicion or 0.0), 0, item.example_id)
+        return (0, -item.disagreement, -item.distinct, item.example_id)
+
+    items.sort(key=order)
     return items[:limit] if limit is not None else items
 
 
@@ -142,6 +177,8 @@ def adjudicate(engine: Engine, actor: User, example_id: int, *, reason: str, fin
                                  final_response=response, reason=reason))
         example.status, example.final_label, example.final_response = ExampleStatus.labelled, label, response
         example.exclusion_reason = None
+        if example.rereview == RereviewState.pending:
+            example.rereview = RereviewState.settled
         example.updated_at = utcnow()
         session.add(example)
         audit.record(session, actor, "example.adjudicate", "example", example_id, project_id=project.id,

@@ -132,9 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
     annotations.add_argument("--out", required=True, help="output file; '-' writes CSV to standard output")
     annotations.add_argument("--format", choices=["csv", "jsonl"], default="csv")
 
-    adjudication = commands.add_parser("adjudication", help="size of the adjudication queue (disputed items)")
+    adjudication = commands.add_parser("adjudication", help="the adjudication queue: disagreements, then items "
+                                       "sent back as suspected label errors (highest suspicion first)")
     adjudication.add_argument("--project", required=True)
-    adjudication.add_argument("--list", type=int, default=0, metavar="N", help="also list the N most disputed")
+    adjudication.add_argument("--list", type=int, default=0, metavar="N",
+                              help="also list the first N items of the queue")
     adjudication.add_argument("--json", action="store_true")
 
     queue = commands.add_parser("queue", help="review queue figures; --order sets what it hands out first")
@@ -142,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     queue.add_argument("--order", choices=["unlabelled_first", "suspected_first", "lowest_margin", "disagreement",
                                                  "uncovered_clusters"],
                        help="lowest_margin, disagreement and uncovered_clusters read the probe's suggestions (run `suggest` first)")
+    queue.add_argument("--rereview-by", choices=["leads", "annotators"],
+                       help="who re-reviews items sent back as suspected label errors: leads (adjudication "
+                            "queue, with the evidence) or annotators (k fresh blind labels)")
     queue.add_argument("--json", action="store_true")
 
     version = commands.add_parser("version", help="dataset versions: build a candidate, approve, verify, export, diff")
@@ -475,13 +480,20 @@ def _adjudication(engine: Engine, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"project": project.name, "disputed": size,
                           "most_disputed": [{"id": item.external_id, "example_id": item.example_id,
-                                             "votes": item.votes, "disagreement": round(item.disagreement, 4)}
+                                             "votes": item.votes, "disagreement": round(item.disagreement, 4),
+                                             "suspicion": item.suspicion, "evidence": item.evidence}
                                             for item in top]}, indent=2, ensure_ascii=False))
     else:
         print(f"{project.name}: {size} items wait for adjudication")
         for item in top:
-            votes = ", ".join(f"{label[:40]} x{n}" for label, n in item.votes.items())
-            print(f"  #{item.example_id} {item.external_id}: {votes}")
+            if item.rereview:
+                evidence = item.evidence
+                print(f"  #{item.example_id} {item.external_id}: sent back (suspicion {item.suspicion:.2f}); "
+                      f"was {str(evidence.get('earlier_label') or '-')[:40]}, proposed "
+                      f"{str(evidence.get('proposed_label') or '-')[:40]}")
+            else:
+                votes = ", ".join(f"{label[:40]} x{n}" for label, n in item.votes.items())
+                print(f"  #{item.example_id} {item.external_id}: {votes or 'no labels'}")
     return 0
 
 
@@ -492,7 +504,12 @@ def _queue(engine: Engine, args: argparse.Namespace) -> int:
     project = get_project(engine, args.project)
     if args.order:
         set_queue_order(engine, actor, project.id, args.order)
+    if args.rereview_by:
+        from curation.rereview import set_rereview_by
+
+        project = set_rereview_by(engine, actor, project.id, args.rereview_by)
     stats = queue_stats(engine, actor, project.id)
+    stats["rereview_by"] = str(project.rereview_by)
     _print_mapping(stats, args.json)
     return 0
 

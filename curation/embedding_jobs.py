@@ -197,6 +197,26 @@ def add_commands(commands: Any) -> None:
                 help=f"cosine for a near-duplicate (default {DEFAULT_THRESHOLD})",
             )
         sub.add_argument("--json", action="store_true")
+        if name == "label-issues":
+            sub.add_argument("--all", action="store_true",
+                             help="with --json: every scored item, ranked, with its score and proposed label")
+            sub.add_argument("--send", nargs="+", metavar="flagged|top N",
+                             help="send items back for re-review (who re-reviews: `queue --rereview-by`): "
+                                  "'flagged' = every suspected item not confirmed by experts, 'top N' = the N "
+                                  "highest-ranked of those")
+            sub.add_argument("--force", action="store_true",
+                             help="with --send: also send items an expert already decided")
+
+
+def _send_choice(words: list[str]) -> int | None:
+    """`--send flagged` -> None (all), `--send top N` -> N."""
+    from curation.errors import InputError
+
+    if words == ["flagged"]:
+        return None
+    if len(words) == 2 and words[0] == "top" and words[1].isdigit() and int(words[1]) > 0:
+        return int(words[1])
+    raise InputError("--send takes 'flagged' or 'top N' (N a positive whole number)", field="send")
 
 
 def _embed(engine: Engine, args: argparse.Namespace) -> int:
@@ -241,19 +261,47 @@ def _label_issues(engine: Engine, args: argparse.Namespace) -> int:
     from curation.cli import _actor
     from curation.projects import get_project
     from curation.quality import find_label_issues_in_project
+    from curation.rereview import expert_confirmed_ids, send_for_rereview, suspected_left
 
-    report = find_label_issues_in_project(
-        engine, _actor(engine, args), get_project(engine, args.project).id, args.model
-    )
+    top = _send_choice(args.send) if args.send else None
+    actor = _actor(engine, args)
+    project = get_project(engine, args.project)
+    started = time.monotonic()
+
+    def stage(name: str):  # type: ignore[no-untyped-def]
+        def progress(done: int, total: int) -> None:
+            print(f"\r  {name}: {done}/{total} ({time.monotonic() - started:.0f} s)", end="", file=sys.stderr,
+                  flush=True)
+            if done >= total:
+                print(file=sys.stderr)
+        return progress
+
+    report = find_label_issues_in_project(engine, actor, project.id, args.model, progress=stage("embeddings"),
+                                          fold_progress=stage("cross-validation folds"))
+    confirmed = expert_confirmed_ids(engine, actor, project.id)
+    left = suspected_left(report, confirmed)
+    result = None
+    if args.send:
+        chosen = report.flagged if args.force else left
+        result = send_for_rereview(engine, actor, project.id, chosen[:top], force=args.force)
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+        data = report.to_dict(everything=args.all, confirmed=confirmed)
+        if result is not None:
+            data["sent"] = {"rereview_by": result.rereview_by.value, "sent": result.sent,
+                            "confirmed_not_sent": result.confirmed, "already_pending": result.pending,
+                            "not_labelled": result.not_labelled, "message": result.message()}
+        print(json.dumps(data, indent=2, ensure_ascii=False))
         return 0
-    print(f"{args.project}: {len(report.flagged)} suspected label errors among {report.labelled} labelled")
-    for issue in report.flagged[:20]:
+    print(f"{args.project}: {len(left)} suspected label errors among {report.labelled} labelled"
+          + (f" ({len(report.flagged) - len(left)} more confirmed by experts)" if len(left) < len(report.flagged)
+             else ""))
+    for issue in left[:20]:
         print(
-            f"  #{issue.example_id} {issue.external_id}: {issue.given_label} -> {issue.predicted_label} "
-            f"(score {issue.score:.2f})"
+            f"  #{issue.example_id} {issue.external_id}: {issue.given_label} -> {issue.proposed_label} "
+            f"(score {issue.score:.2f}, confidence {issue.proposed_confidence:.2f})"
         )
+    if result is not None:
+        print(result.message())
     return 0
 
 

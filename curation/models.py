@@ -78,6 +78,18 @@ class SuggestionDisplay(StrEnum):
     beside = "beside"  # shown next to the item with source and score; nothing pre-selected
 
 
+class RereviewBy(StrEnum):
+    """Who re-reviews items sent back as suspected label errors (curation.rereview)."""
+
+    leads = "leads"  # the adjudication queue, with the evidence
+    annotators = "annotators"  # k fresh blind labels from annotators who have not labelled the item
+
+
+class RereviewState(StrEnum):
+    pending = "pending"  # sent back, waiting for the re-review
+    settled = "settled"  # an expert decided after it was sent back: the decision sticks
+
+
 class AssignmentState(StrEnum):
     leased = "leased"  # holds one of the item's k slots until `expires_at`
     skipped = "skipped"  # the annotator skipped it: not offered to them again
@@ -107,6 +119,7 @@ class Project(SQLModel, table=True):
     overlap_k: int = Field(default=2, ge=1, le=20)
     final_label_rule: FinalLabelRule = Field(default=FinalLabelRule.majority, sa_type=String(20))
     queue_order: QueueOrder = Field(default=QueueOrder.unlabelled_first, sa_type=String(20))
+    rereview_by: RereviewBy = Field(default=RereviewBy.leads, sa_type=String(20))
     # Approval thresholds that the dataset-version checklist gates on.
     min_agreement: float = 0.667
     max_near_duplicate_pairs: int = 0
@@ -176,6 +189,8 @@ class Example(SQLModel, table=True):
     # Suspicion score (e.g. a likely label error found by a later analysis): with the project's
     # `suspected_first` queue order, scored items come first, highest first. None: not suspected.
     priority: float | None = Field(default=None)
+    # Re-review of a suspected label error (curation.rereview): None, `pending` or `settled`.
+    rereview: RereviewState | None = Field(default=None, sa_type=String(20))
     import_id: int | None = Field(default=None, foreign_key="importrecord.id")
     # Set when the item belongs to the project's test set (curation/test_sets.py): it is reviewed like
     # any item but never enters a dataset version.
@@ -203,6 +218,9 @@ class Annotation(SQLModel, table=True):
     rating: int | None = Field(default=None, ge=1, le=5)
     comment: str = Field(default="", sa_type=Text)
     flags: list[str] = Field(default_factory=list, sa_type=JSON)
+    # Set when the item was sent back to annotators for k fresh labels: the label stays on record
+    # (and in the export) but no longer counts towards the item's k labels or its final label.
+    superseded: bool = Field(default=False)
     row_version: int = 1
     created_at: datetime = _ts()
     updated_at: datetime = _ts()

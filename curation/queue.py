@@ -35,6 +35,7 @@ from curation.models import (
     ExampleStatus,
     Project,
     QueueOrder,
+    RereviewState,
     User,
     utcnow,
 )
@@ -176,35 +177,11 @@ def set_priority(engine: Engine, actor: User, project_id: int, scores: Mapping[i
 
 
 def request_rereview(engine: Engine, actor: User, project_id: int, scores: Mapping[int, float], reason: str) -> int:
-    """Send items back to expert review (e.g. suspected label errors): each gets its score as priority;
-    a labelled item becomes `disputed` (final label cleared; it was kept in the audit event) so it waits
-    in the leads' adjudication queue; open items stay in the annotators' queue, served first under
-    `suspected_first`. Excluded items are skipped. One audit event per item. Returns how many changed.
-    (Added by the embeddings work, issue 5.)"""
-    require_role(actor, *LEADS)
-    reason = (reason or "").strip() or "re-review requested"
+    """Send labelled items back for re-review with their scores as priority: `curation.rereview.
+    send_for_rereview` (who re-reviews is the project's `rereview_by`). Returns how many were sent."""
+    from curation.rereview import send_for_rereview
 
-    def work(session: Session) -> int:
-        _project(session, project_id)
-        changed = 0
-        for example_id, score in scores.items():
-            example = session.get(Example, example_id, with_for_update=True)
-            if example is None or example.project_id != project_id or example.status == ExampleStatus.excluded:
-                continue
-            before = {"status": ExampleStatus(example.status).value, "final_label": example.final_label,
-                      "priority": example.priority}
-            example.priority = float(score)
-            if example.status == ExampleStatus.labelled:
-                example.status, example.final_label, example.final_response = ExampleStatus.disputed, None, None
-            example.updated_at = utcnow()
-            session.add(example)
-            audit.record(session, actor, "example.rereview", "example", example_id, project_id=project_id,
-                         before=before, after={"status": ExampleStatus(example.status).value,
-                                               "priority": example.priority, "reason": reason})
-            changed += 1
-        return changed
-
-    return run_write(engine, work)
+    return len(send_for_rereview(engine, actor, project_id, scores, reason=reason).sent)
 
 
 @dataclass(frozen=True)
@@ -240,7 +217,8 @@ def queue_stats(engine: Engine, actor: User, project_id: int) -> dict[str, Any]:
             _example.c.project_id == project_id).group_by(_example.c.status)).all())
         labels_on_open = session.execute(select(func.count()).select_from(_annotation).join(
             _example, _example.c.id == _annotation.c.example_id).where(
-            _example.c.project_id == project_id, _example.c.status.in_(OPEN_STATUSES))).scalar_one()
+            _example.c.project_id == project_id, _example.c.status.in_(OPEN_STATUSES),
+            _annotation.c.superseded.is_(False))).scalar_one()
         leases = session.execute(select(func.count()).select_from(_assignment).where(
             _assignment.c.project_id == project_id, _assignment.c.state == AssignmentState.leased.value,
             _assignment.c.expires_at > now)).scalar_one()
@@ -322,7 +300,7 @@ def _phases(project: Project, held: Any) -> list[tuple[list[ColumnElement[bool]]
     """(conditions, order) of each index walk, in the order the queue tries them: (suspected items,)
     items nobody has labelled or holds, unlabelled items someone else holds, then partly labelled ones."""
     new = _example.c.status == ExampleStatus.new.value
-    phases: list[tuple[list[ColumnElement[bool]], list[Any]]] = []
+    phases: list[tuple[list[ColumnElement[bool]], list[Any]]] = [_rereview_phase()]
     # Items of an open label audit first (issue 12): the audit's estimate waits for them.
     phases.append(([_example.c.status.in_(OPEN_STATUSES), _example.c.audit_id.is_not(None)], [_example.c.id]))
     phases += _active_learning_phases(project)  # issue 12: lowest margin, disagreement
@@ -336,12 +314,13 @@ def _phases(project: Project, held: Any) -> list[tuple[list[ColumnElement[bool]]
 
 def _counted_labels(project: Project) -> Any:
     """Correlated count of an item's annotations that fill its k slots (issue 12: source votes only
-    where the project counts them, never in a label audit)."""
+    where the project counts them, never in a label audit; issue 13: not superseded by a re-review)."""
     from curation.sources import counted_condition
 
     return (select(func.count()).select_from(_annotation).join(User, User.id == _annotation.c.annotator_id)
             .where(_annotation.c.example_id == _example.c.id,
-                   counted_condition(bool(project.source_votes_count), _example.c.audit_id))
+                   counted_condition(bool(project.source_votes_count), _example.c.audit_id),
+                   _annotation.c.superseded.is_(False))
             .correlate(_example).scalar_subquery())
 
 
@@ -374,6 +353,13 @@ def _active_learning_phases(project: Project) -> list[tuple[list[ColumnElement[b
         other.c.label != probe.c.label))
     score = select(probe.c.score).where(of_item).correlate(_example).scalar_subquery()
     return [([is_open, or_(vote_disagrees, suggestion_disagrees)], [score.desc(), _example.c.id])]
+
+
+def _rereview_phase() -> tuple[list[ColumnElement[bool]], list[Any]]:
+    """Items sent back to annotators for fresh labels (curation.rereview) come first under every
+    queue order, highest suspicion first."""
+    return ([_example.c.status.in_(OPEN_STATUSES), _example.c.rereview == RereviewState.pending.value],
+            [_example.c.priority.desc(), _example.c.id])
 
 
 def _claim(session: Session, project: Project, annotator: User, now: datetime, until: datetime,

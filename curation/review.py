@@ -29,6 +29,7 @@ from curation.models import (
     ExampleStatus,
     FinalLabelRule,
     Project,
+    RereviewState,
     Role,
     TaskType,
     User,
@@ -172,7 +173,8 @@ def submit_annotation(
         full = Conflict(f"Item #{example_id} already has its {project.overlap_k} labels; "
                         "your label was not saved. Take the next item.")
         if example.status not in OPEN_STATUSES:
-            raise full
+            raise full if _count_annotations(session, example_id) >= project.overlap_k else \
+                _not_open(example, project)
         now = utcnow()
         taken = _count_annotations(session, example_id) + _count_live_leases(session, example_id, now,
                                                                              exclude_annotator=actor.id)
@@ -266,12 +268,16 @@ def resolve_example(session: Session, project: Project,
                     example: Example) -> tuple[dict[str, Any], dict[str, Any]]:
     """Set the example's status and final label/response from its annotations by the project rule
     (`resolve_status`). An excluded item stays excluded; an item a lead settled keeps the lead's
-    decision. Returns the (before, after) status snapshot for the audit event."""
+    decision, except while it waits for fresh labels after being sent back (`Example.rereview`
+    pending): then only the fresh (not superseded) labels count, and when they settle it the
+    re-review is settled. Returns the (before, after) status snapshot for the audit event."""
     before = status_snapshot(example)
     if example.status == ExampleStatus.excluded:
         return before, before
-    adjudication = session.exec(select(Adjudication).where(Adjudication.example_id == example.id)
-                                .order_by(Adjudication.id.desc()).limit(1)).first()
+    pending = example.rereview == RereviewState.pending
+    adjudication = None if pending else session.exec(
+        select(Adjudication).where(Adjudication.example_id == example.id)
+        .order_by(Adjudication.id.desc()).limit(1)).first()
     if adjudication is not None:
         example.status, example.final_label = ExampleStatus.labelled, adjudication.final_label
         example.final_response = adjudication.final_response
@@ -285,6 +291,8 @@ def resolve_example(session: Session, project: Project,
         else:
             status, winner = resolve_status([row.label for row in rows], k, rule)
             example.status, example.final_label, example.final_response = status, winner, None
+        if pending and example.status == ExampleStatus.labelled:
+            example.rereview = RereviewState.settled
     after = status_snapshot(example)
     if after != before:
         example.updated_at = utcnow()
@@ -294,9 +302,11 @@ def resolve_example(session: Session, project: Project,
 
 def counted_annotations(session: Session, project: Project, example: Example) -> list[Annotation]:
     """The example's annotations that fill its k slots: every person's; a source account's vote only
-    when the project counts source votes and the item is in no label audit (issue 12)."""
+    when the project counts source votes and the item is in no label audit (issue 12); none superseded
+    by a re-review (issue 13)."""
     rows = session.exec(select(Annotation, User.kind).join(User, User.id == Annotation.annotator_id)
-                        .where(Annotation.example_id == example.id)).all()
+                        .where(Annotation.example_id == example.id,
+                               Annotation.superseded == False)).all()  # noqa: E712 (issue 13: re-review)
     sources_count = bool(project.source_votes_count) and example.audit_id is None
     return [row for row, kind in rows if kind != UserKind.source.value or sources_count]
 
@@ -378,7 +388,8 @@ def _own_annotation(session: Session, example_id: int, actor: User) -> Annotatio
 
 
 def _count_annotations(session: Session, example_id: int) -> int:
-    """Annotations filling the item's k slots (source votes only where they count: issue 12)."""
+    """Annotations filling the item's k slots (source votes only where they count: issue 12; superseded
+    ones, from before a re-review, never: issue 13)."""
     from curation.sources import counted_condition
 
     return int(session.execute(select(func.count()).select_from(Annotation)
@@ -386,8 +397,20 @@ def _count_annotations(session: Session, example_id: int) -> int:
                                .join(Example, Example.id == Annotation.example_id)
                                .join(Project, Project.id == Example.project_id)
                                .where(Annotation.example_id == example_id,
-                                      counted_condition(Project.source_votes_count, Example.audit_id))
+                                      counted_condition(Project.source_votes_count, Example.audit_id),
+                                      Annotation.superseded == False)  # noqa: E712
                                ).scalar_one())
+
+
+def _not_open(example: Example, project: Project) -> Conflict:
+    """Why a label on an item that no longer takes labels was refused, in words that are true."""
+    number = f"Item #{example.id}"
+    if example.status == ExampleStatus.disputed:
+        why = ("was sent back for re-review by a lead" if example.rereview == RereviewState.pending
+               else "has disagreeing labels and waits for a lead's decision")
+        return Conflict(f"{number} {why}; your label was not saved. Take the next item.")
+    return Conflict(f"{number} already has its final label (imported or set by a lead); your label was not "
+                    "saved. Take the next item.")
 
 
 def _count_live_leases(session: Session, example_id: int, now: datetime, *,

@@ -514,16 +514,21 @@ def _clusters(analysis: _Analysis, seed: int) -> tuple[int | None, float | None,
         f"{effective:.1f}"
 
 
-def _label_errors(drafts: list[_Draft], analysis: _Analysis, project: Project) -> tuple[set[int], str]:
-    """Example ids cleanlab flags as likely label errors (curation.quality), classification with embeddings."""
+def _label_errors(engine: Engine, actor: User, analysis: _Analysis, project: Project,
+                  model: str | None) -> tuple[set[int], str]:
+    """Example ids of the suspected label errors left, exactly as the Label issues page counts them
+    (`curation.rereview.suspected_left` on the project's labelled items: flagged and not confirmed by
+    an expert); classification with embeddings only."""
     if analysis.vectors is None or TaskType(project.task_type) is not TaskType.classification:
         return set(), ""
-    items = ProjectItems(project.id, [d.example_id for d in drafts], [d.external_id for d in drafts],
-                         [d.embed_text() for d in drafts], [d.label for d in drafts], ["labelled"] * len(drafts),
-                         [d.split for d in drafts], "")
-    report = label_issue_report(items, analysis.vectors)
-    return {issue.example_id for issue in report.issues if issue.flagged_by_cleanlab}, \
-        "cleanlab on out-of-sample probabilities of the embeddings (curation.quality)"
+    from curation.quality import find_label_issues_in_project
+    from curation.rereview import expert_confirmed_ids, suspected_left
+
+    report = find_label_issues_in_project(engine, actor, project.id, model)
+    left = suspected_left(report, expert_confirmed_ids(engine, actor, project.id))
+    return {issue.example_id for issue in left}, \
+        "suspected label errors not confirmed by experts, counted as on the Label issues page (curation.quality: " \
+        "cleanlab on out-of-sample probabilities, or the neighbours and the classifier agreeing on another label)"
 
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -561,8 +566,6 @@ def measure(engine: Engine, actor: User, project: Project, drafts: list[_Draft],
             Example, Example.id == Annotation.example_id).where(Example.project_id == project.id)).all()
         adjudicated = set(session.execute(select(Adjudication.example_id).join(
             Example, Example.id == Adjudication.example_id).where(Example.project_id == project.id)).scalars())
-        suspected_ids = set(session.execute(select(Example.id).where(
-            Example.project_id == project.id, Example.priority.is_not(None))).scalars())
     included = set(ids)
     n_labels: Counter[int] = Counter()
     off_task: set[int] = set()
@@ -596,10 +599,7 @@ def measure(engine: Engine, actor: User, project: Project, drafts: list[_Draft],
     test_leaks, test_leak_method, n_test = test_leakage(engine, project.id, drafts, analysis,
                                                         thresholds.near_duplicate_similarity,
                                                         info.get("embedding_model"))
-    flagged, flagged_method = _label_errors(drafts, analysis, project)
-    suspected_method = "items with a suspicion score (Example.priority, e.g. sent to re-review) and no lead decision"
-    if flagged_method:
-        suspected_method = f"{flagged_method}, or {suspected_method}; adjudicated items not counted"
+    flagged, suspected_method = _label_errors(engine, actor, analysis, project, info.get("embedding_model"))
     labels = list(project.labels)
     m = Measures(
         task_type=task_type.value, n_items=len(drafts),
@@ -610,10 +610,13 @@ def measure(engine: Engine, actor: User, project: Project, drafts: list[_Draft],
         off_task_items=len(off_task), k_labelled_items=sum(n_labels[i] >= project.overlap_k for i in ids),
         overlap_k=project.overlap_k, adjudicated_items=len(adjudicated & included),
         disputed_left_out=info.get("disputed", 0),
-        suspected_left=len(((suspected_ids | flagged) & included) - adjudicated),
+        suspected_left=len(flagged & included),
         suspected_method=suspected_method,
         agreement=agreement, project_min_agreement=project.min_agreement,
         near_duplicate_pairs=len(analysis.pairs), near_duplicate_method=analysis.method,
+        near_duplicate_conflicts=sum(drafts[a].label != drafts[b].label for a, b in analysis.pairs),
+        near_duplicate_cross_split=sum(drafts[a].split != drafts[b].split for a, b in analysis.pairs),
+        near_duplicate_redundant=len(drafts) - len(set(analysis.groups)),
         project_max_near_duplicate_pairs=project.max_near_duplicate_pairs,
         clusters=round(effective) if effective is not None else None, clusters_reason=clusters_reason, leaking_eval=leaking, leakage_method=leakage_method,
         test_items=n_test, test_leaks=test_leaks, test_leak_method=test_leak_method,

@@ -66,16 +66,23 @@ with st.expander("Annotators' queue order"):
         st.rerun()
 
 if queue:
+    sent_back = sum(item.rereview for item in queue)
+    if sent_back:
+        st.caption(f"{len(queue) - sent_back} disagreements first, then {sent_back} items sent back as suspected "
+                   "label errors, highest suspicion first (from Label issues).")
     table = pd.DataFrame([{
         "#": item.example_id,
         "id": item.external_id,
         "labels": item.labels,
         "answers": " | ".join(f"{answer[:60]} ×{n}" for answer, n in item.votes.items()),
         "disagreement": round(item.disagreement, 2),
+        "suspicion": round(item.suspicion, 3) if item.suspicion is not None else None,
+        "was": item.evidence.get("earlier_label"),
+        "proposed": item.evidence.get("proposed_label"),
     } for item in queue[:500]])
     st.dataframe(table, hide_index=True, width="stretch", height=min(38 + 35 * len(table), 250))
 else:
-    st.success("No disagreements to settle in this project.")
+    st.success("Nothing waits for a lead's decision in this project.")
 
 
 def open_example(example_id: int | None) -> None:
@@ -90,7 +97,9 @@ if current is None and queue:
     current = queue[0].example_id
 if pick_options:
     c1.selectbox("Disputed item", pick_options, index=pick_options.index(current) if current in by_id else 0,
-                 format_func=lambda i: f"#{i} · {by_id[i].external_id} · {by_id[i].distinct} answers",
+                 format_func=lambda i: (f"#{i} · {by_id[i].external_id} · sent back ({by_id[i].suspicion:.2f})"
+                                        if by_id[i].rereview else
+                                        f"#{i} · {by_id[i].external_id} · {by_id[i].distinct} answers"),
                  key=f"{key}.pick.{current}",
                  on_change=lambda: open_example(st.session_state[f"{key}.pick.{current}"]))
 c2.number_input("Open any item #", min_value=0, value=0, step=1, key=f"{key}.any",
@@ -149,6 +158,20 @@ if detail.adjudications:
     st.dataframe(pd.DataFrame([{"lead": name, "final": a.final_label if not generation else a.final_response,
                                 "reason": a.reason, "at": a.created_at} for a, name in detail.adjudications]),
                  hide_index=True, width="stretch")
+
+evidence = by_id[example.id].evidence if example.id in by_id else {}
+if evidence:
+    with st.container(border=True):
+        st.markdown("**Sent back as a suspected label error**")
+        st.text(f"label before: {evidence.get('earlier_label')} · proposed: {evidence.get('proposed_label')} "
+                f"(confidence {float(evidence.get('confidence') or 0):.2f}) · suspicion "
+                f"{float(evidence.get('score') or 0):.2f}")
+        if evidence.get("classifier"):
+            st.text("classifier (out of sample): " + ", ".join(
+                f"{label} {p:.2f}" for label, p in evidence["classifier"].items()))
+        if evidence.get("neighbours_disagreeing"):
+            st.text("nearest items with another label: " + ", ".join(
+                f"{item_id} ({label})" for item_id, label in evidence["neighbours_disagreeing"]))
 
 st.markdown("**Decision**")
 reason = st.text_input("Reason (required; goes into the audit trail)", key=f"{item_key}.reason")

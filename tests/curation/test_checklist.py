@@ -79,10 +79,29 @@ def test_label_accuracy_items() -> None:
 
 
 def test_duplicates_leakage_splits_and_provenance() -> None:
-    assert status(measures(near_duplicate_pairs=1), "near_duplicates") == FAIL
-    assert status(measures(near_duplicate_pairs=1, project_max_near_duplicate_pairs=2), "near_duplicates") == PASS
-    assert status(measures(near_duplicate_pairs=3), "near_duplicates",
+    generation = {"task_type": "generation"}
+    assert status(measures(near_duplicate_pairs=1, **generation), "near_duplicates") == FAIL
+    assert status(measures(near_duplicate_pairs=1, project_max_near_duplicate_pairs=2, **generation),
+                  "near_duplicates") == PASS
+    assert status(measures(near_duplicate_pairs=3, **generation), "near_duplicates",
                   ChecklistThresholds(max_near_duplicate_pairs=5)) == PASS
+
+
+def test_near_duplicates_fail_only_on_what_hurts() -> None:
+    # Paraphrases with one label on one side: reported as a share, a warning only above the threshold.
+    assert status(measures(near_duplicate_pairs=40, near_duplicate_redundant=20), "near_duplicates") == PASS
+    assert status(measures(near_duplicate_pairs=80, near_duplicate_redundant=31), "near_duplicates") == WARN
+    assert status(measures(near_duplicate_pairs=80, near_duplicate_redundant=31), "near_duplicates",
+                  ChecklistThresholds(max_near_duplicate_share=0.4)) == PASS
+    # Conflicting labels or a pair across train and eval fail at any count.
+    assert status(measures(near_duplicate_pairs=1, near_duplicate_conflicts=1, near_duplicate_redundant=1),
+                  "near_duplicates") == FAIL
+    assert status(measures(near_duplicate_pairs=1, near_duplicate_cross_split=1, near_duplicate_redundant=1),
+                  "near_duplicates") == FAIL
+    item = next(i for i in evaluate(measures(near_duplicate_pairs=3, near_duplicate_conflicts=1,
+                                             near_duplicate_redundant=3), ChecklistThresholds())
+                if i.key == "near_duplicates")
+    assert item.value == "3 pairs: 1 with conflicting labels, 0 across train/eval; 3.0% of items redundant"
     assert status(measures(leaking_eval=["x"]), "leakage") == FAIL
     assert status(measures(n_eval=0), "split_sizes") == FAIL
     assert status(measures(missing_licence=["x"]), "provenance") == FAIL

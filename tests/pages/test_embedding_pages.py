@@ -162,13 +162,51 @@ def test_label_issues_page_sends_suspects_back(engine: Engine, lead: User, tmp_p
     suspected = int(_metric(at, "Suspected label errors"))
     table = at.dataframe[0].value
     assert {"f0", "f13", "f26"} <= set(table["id"])
+    assert {"proposed", "confidence"} <= set(table.columns)
+    assert table.set_index("id").loc["f0", "proposed"] == "billing"  # f0 was billing before the flip
     by_label_prefix(at.button, "Send all").click().run()
     no_exception(at)
-    assert any(f"Sent {suspected} items back to expert review" in s for s in values(at.success))
+    assert any(f"Sent {suspected} items back for re-review (the leads' adjudication queue" in s
+               for s in values(at.success))
     with read_session(engine) as session:
         disputed = session.exec(select(Example).where(Example.status == "disputed")).all()
     assert len(disputed) == suspected and all(e.priority is not None for e in disputed)
     assert _metric(at, "Labelled examples scored") == str(36 - suspected)  # recomputed on the new data
+    assert _metric(at, "Waiting for re-review") == str(suspected)
+    # The Adjudication page lists them, highest suspicion first, with the evidence.
+    adj = _open("pages/adjudicate.py", "Adjudication")
+    queue = adj.dataframe[0].value
+    assert len(queue) == suspected and list(queue["suspicion"]) == sorted(queue["suspicion"], reverse=True)
+    assert set(queue["id"]) >= {"f0", "f13", "f26"}
+    assert "billing" in set(queue.set_index("id").loc[["f0"], "proposed"])
+
+
+def test_label_issues_page_shows_expert_decisions_apart(engine: Engine, lead: User, tmp_path: Path) -> None:
+    from curation.adjudication import adjudicate
+
+    labels_set = ["billing", "shipping", "refund"]
+    vectors, labels = labelled_clusters(12, labels_set, seed=3)
+    flips = {0: "shipping", 13: "refund", 26: "billing"}
+    labels = [flips.get(i, label) for i, label in enumerate(labels)]
+    texts = [f"ticket {i}" for i in range(len(labels))]
+    project_id = _import(engine, lead, tmp_path, "Flips",
+                         [{"id": f"f{i}", "text": t, "label": lab} for i, (t, lab) in enumerate(zip(texts, labels))],
+                         labels_set)
+    fill_cache(texts, vectors)
+    with read_session(engine) as session:
+        f0 = session.exec(select(Example).where(Example.external_id == "f0")).one()
+    # A lead looked at f0 and kept its (flipped) label: the page shows it apart and does not count it.
+    adjudicate(engine, lead, f0.id, final_label="shipping", reason="checked")
+    at = _open("pages/label_issues.py", "Label issues")
+    assert _metric(at, "Confirmed by experts") == "1"
+    left = int(_metric(at, "Suspected label errors"))
+    assert "f0" not in set(at.dataframe[1].value["id"]) and "f0" in set(at.dataframe[0].value["id"])
+    by_label_prefix(at.button, "Send all").click().run()
+    no_exception(at)
+    assert any(f"Sent {left} items back" in s for s in values(at.success))
+    with read_session(engine) as session:
+        assert session.get(Example, f0.id).final_label == "shipping"  # the expert's decision stuck
+    assert project_id
 
 
 def test_label_issues_rows_are_chosen_by_clicking_them(engine: Engine, lead: User, tmp_path: Path) -> None:
