@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import krippendorff
 
-from curation.agreement import krippendorff_alpha
+from curation.agreement.coefficients import krippendorff_alpha
 
 N_ITEMS, N_RATERS, N_CATEGORIES, MISSING, SEED, REPEATS = 100_000, 5, 5, 0.10, 0, 3
 RATIO_TARGET, DIFF_TARGET = 1.0, 1e-9

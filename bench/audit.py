@@ -35,17 +35,19 @@ sys.path.insert(0, str(ROOT))
 CACHE = Path(os.environ.get("BENCH_AUDIT_DIR", Path(tempfile.gettempdir()) / "bench-audit"))
 os.environ["DATA_DIR"] = str(CACHE)  # the embedding cache survives between runs; the database does not
 
-from curation.auth import create_user  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
+from curation.access.accounts import create_user  # noqa: E402
+from curation.data.formats import open_table  # noqa: E402
+from curation.data.importer import import_table
+from curation.data.mapping import ColumnMapping
 from curation.db import make_engine, migrate, read_session  # noqa: E402
-from curation.io import ColumnMapping, import_table, open_table  # noqa: E402
-from curation.label_audit import audit_result, close_audit, start_audit  # noqa: E402
+from curation.embeddings.suggest import run_suggest  # noqa: E402
 from curation.models import Example, Project, QueueOrder, Role  # noqa: E402
-from curation.queue import next_item, set_queue_order  # noqa: E402
-from curation.review import submit_annotation  # noqa: E402
+from curation.review.annotate import submit_annotation  # noqa: E402
+from curation.review.audits import audit_result, close_audit, start_audit  # noqa: E402
+from curation.review.queue import next_item, set_queue_order  # noqa: E402
 from curation.settings import get_settings  # noqa: E402
-from curation.suggest import run_suggest  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "datasets" / "banking77" / "train.csv"
 NOISE, NOISE_SEED, AUDIT_SIZE, AUDIT_SEED, REVIEWS, TARGET = 0.15, 1, 400, 0, 1000, 3.0
@@ -66,7 +68,7 @@ def first_in_queue_order(engine, project, count: int) -> list[int]:  # type: ign
     audit and no suspicion scores: the order's own index walk (curation.queue._active_learning_phases),
     then the remaining new items by id (the queue's next phase). One query instead of `count` claims,
     which cost minutes each round on a loaded 2-core machine."""
-    from curation.queue import _active_learning_phases, _example
+    from curation.review.queue import _active_learning_phases, _example
 
     [(conditions, order_by)] = _active_learning_phases(project)
     with read_session(engine) as session:

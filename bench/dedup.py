@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from curation.dedup import DEFAULT_THRESHOLD, near_duplicate_pairs
+from curation.embeddings.dedup import DEFAULT_THRESHOLD, near_duplicate_pairs
 
 
 def planted(n: int, pairs: int, dim: int = 384, seed: int = 0) -> tuple[np.ndarray, set[tuple[int, int]]]:

@@ -46,11 +46,11 @@ def main() -> int:
 
     get_settings.cache_clear()
     warm = _session(0)  # loads the demo
-    from curation.auth import get_user
+    from curation.access.accounts import get_user
+    from curation.data.projects import list_projects
     from curation.db import make_engine
-    from curation.embedding_jobs import run_job
-    from curation.embeddings import read_project_items
-    from curation.projects import list_projects
+    from curation.embeddings.encode import read_project_items
+    from curation.embeddings.jobs import run_job
 
     engine = make_engine()
     project = next(p for p in list_projects(engine, get_user(engine, "lead")) if str(p.task_type) == "classification")

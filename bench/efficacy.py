@@ -114,7 +114,7 @@ class World:
     """A fresh database with an admin and a lead, through the app's own functions."""
 
     def __init__(self, folder: Path) -> None:
-        from curation.auth import create_user
+        from curation.access.accounts import create_user
         from curation.db import make_engine, migrate
         from curation.models import Role
 
@@ -128,8 +128,10 @@ class World:
         self.lead = create_user(self.engine, self.admin, "bench-lead", Role.lead, "bench-password")
 
     def import_project(self, name: str, texts: list[str], labels: list[str], folder: Path) -> int:
-        from curation.io import ColumnMapping, import_table, open_table
-        from curation.projects import create_project
+        from curation.data.formats import open_table
+        from curation.data.importer import import_table
+        from curation.data.mapping import ColumnMapping
+        from curation.data.projects import create_project
 
         project = create_project(self.engine, self.lead, name, labels=sorted(set(labels)))
         path = folder / f"{name}.jsonl"
@@ -147,9 +149,9 @@ class World:
 def curate(world: World, project_id: int, truth: dict[str, str], flipped: set[str], rounds: int) -> dict[str, Any]:
     """Score, send the suspected items to the leads, let the simulated expert settle every item the
     adjudication queue shows (with the true label), re-score and repeat. Returns the figures."""
-    from curation.adjudication import adjudicate, adjudication_queue
-    from curation.quality import find_label_issues_in_project
-    from curation.rereview import expert_confirmed_ids, send_for_rereview, suspected_left
+    from curation.embeddings.quality import find_label_issues_in_project
+    from curation.review.adjudication import adjudicate, adjudication_queue
+    from curation.review.rereview import expert_confirmed_ids, send_for_rereview, suspected_left
 
     engine, lead = world.engine, world.lead
     figures: dict[str, Any] = {"rounds": []}
@@ -211,7 +213,8 @@ def label_state(world: World, project_id: int, truth: dict[str, str]) -> tuple[i
 def train_and_test(world: World, project_id: int, test_rows: list[tuple[str, str]], preset: str,
                    seed: int) -> float:
     """Version (create + approve with an override for the bench), train with `preset`, test accuracy."""
-    from curation.versions import BuildOptions, approve_version, create_candidate
+    from curation.versions.approve import approve_version
+    from curation.versions.build import BuildOptions, create_candidate
     from training import evaluate, jobs, models
     from training.run import train
 
@@ -241,7 +244,7 @@ def compare_rankings(vectors: Any, clean: list[str], noisy: list[str], seed: int
     the ranking variants tried for curation.quality. Run with --validation (settings are chosen there)."""
     import numpy as np
 
-    from curation.quality import _knn, nearest_neighbours, out_of_sample_probabilities
+    from curation.embeddings.quality import _knn, nearest_neighbours, out_of_sample_probabilities
 
     names = sorted(set(noisy))
     index = {name: i for i, name in enumerate(names)}
@@ -306,7 +309,7 @@ def main() -> int:
     os.environ["DATA_DIR"] = args.data_dir or str(tmp / "data")
     os.environ["LOAD_DEMO"] = "false"
 
-    from curation.embeddings import embed_texts
+    from curation.embeddings.encode import embed_texts
 
     train_rows, test_rows = read(DATA / "train.csv"), read(DATA / "test.csv")
     if args.validation:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from curation.embeddings import (
+from curation.embeddings.encode import (
     BATCH_SIZE,
     EmbeddingCache,
     bf16_is_fast,

@@ -99,10 +99,10 @@ def main() -> int:
 
         os.environ.update(DATA_DIR=str(work / "data"), LOAD_DEMO="false")
         os.environ.pop("DATABASE_URL", None)
-        from curation.auth import get_user
-        from curation.browse import ExampleFilter, browse_examples
+        from curation.access.accounts import get_user
+        from curation.data.browse import ExampleFilter, browse_examples
+        from curation.data.projects import get_project
         from curation.db import make_engine
-        from curation.projects import get_project
 
         engine = make_engine()
         admin = get_user(engine, "bench-admin")

@@ -46,11 +46,11 @@ def main() -> int:
 
     import torch
 
-    from curation.auth import create_user
+    from curation.access.accounts import create_user
+    from curation.data.projects import create_project
     from curation.db import make_engine, migrate, write_session
     from curation.models import DatasetVersion, DatasetVersionItem, Role, TaskType, utcnow
-    from curation.projects import create_project
-    from curation.versions import item_hash, version_hash
+    from curation.versions.hashing import item_hash, version_hash
     from training import data as tdata
     from training import evaluate, jobs, models
     from training.run import train
@@ -128,7 +128,7 @@ def main() -> int:
 
     # The probe: logistic regression on the frozen base's embeddings (same pooling), train split only.
     base = models.load_classifier(meta["base_path"], len(names))
-    from curation.versions import version_dataset_dict
+    from curation.versions.records import version_dataset_dict
 
     dataset = version_dataset_dict(engine, version_id)
     train_enc = tdata.encode_classification(dataset["train"], tokenizer, names, cfg["max_length"]).rows

@@ -28,12 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import insert, select, text  # noqa: E402
 
-from curation.auth import create_user  # noqa: E402
+from curation.access.accounts import create_user  # noqa: E402
+from curation.data.projects import create_project  # noqa: E402
 from curation.db import make_engine, migrate, read_session, write_session  # noqa: E402
 from curation.models import Annotation, Example, ExampleStatus, Role, User, utcnow  # noqa: E402
-from curation.projects import create_project  # noqa: E402
-from curation.queue import next_item  # noqa: E402
-from curation.review import submit_annotation  # noqa: E402
+from curation.review.annotate import submit_annotation  # noqa: E402
+from curation.review.queue import next_item  # noqa: E402
 
 SIZES = (1_000, 100_000)
 ANNOTATORS, K, ROUNDS, WARMUP, SEED = 5, 2, 60, 5, 0

@@ -96,12 +96,14 @@ def build(folder: Path, n: int, seed: int = 0, reuse: bool = False) -> dict[str,
     from curation.settings import get_settings
 
     get_settings.cache_clear()
-    from curation.auth import create_user
+    from curation.access.accounts import create_user
+    from curation.data.formats import open_table
+    from curation.data.importer import import_table
+    from curation.data.mapping import ColumnMapping
+    from curation.data.projects import create_project
     from curation.db import make_engine, migrate
-    from curation.io import ColumnMapping, import_table, open_table
     from curation.models import Role
-    from curation.projects import create_project
-    from curation.versions import BuildOptions, create_candidate
+    from curation.versions.build import BuildOptions, create_candidate
 
     times: dict[str, float] = {}
     engine = make_engine()
@@ -202,12 +204,12 @@ def background(folder: Path, project_id: int) -> dict[str, float]:
     from sqlalchemy import select
 
     from curation.db import make_engine, read_session
-    from curation.dedup import find_duplicates
-    from curation.diversity import diversity_report, map_2d
-    from curation.embedding_jobs import run_job
-    from curation.embeddings import load_items, project_vectors
+    from curation.embeddings.dedup import find_duplicates
+    from curation.embeddings.diversity import diversity_report, map_2d
+    from curation.embeddings.encode import load_items, project_vectors
+    from curation.embeddings.jobs import run_job
+    from curation.embeddings.quality import find_label_issues_in_project
     from curation.models import User
-    from curation.quality import find_label_issues_in_project
 
     engine = make_engine()
     with read_session(engine) as session:

@@ -45,8 +45,13 @@ def peak_mb() -> float:
 def plain(args: argparse.Namespace) -> dict:
     import torch
     from peft import LoraConfig, TaskType, get_peft_model
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer, \
-        TrainingArguments
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+    )
 
     from training.models import minilm_path
 
@@ -75,11 +80,11 @@ def plain(args: argparse.Namespace) -> dict:
 def ours(args: argparse.Namespace, defaults: bool = False) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="bench-train-"))
     os.environ.update({"DATA_DIR": str(tmp), "DATABASE_URL": f"sqlite:///{tmp / 'bench.db'}", "LOAD_DEMO": "false"})
-    from curation.auth import create_user
+    from curation.access.accounts import create_user
+    from curation.data.projects import create_project
     from curation.db import make_engine, migrate, write_session
     from curation.models import DatasetVersion, DatasetVersionItem, Role, TaskType, utcnow
-    from curation.projects import create_project
-    from curation.versions import item_hash, version_hash
+    from curation.versions.hashing import item_hash, version_hash
     from training import jobs
     from training.run import train
 

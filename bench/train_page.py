@@ -104,9 +104,10 @@ def main() -> int:
 
 
 def _approve_demo_version(engine):
-    from curation.auth import get_user
-    from curation.projects import list_projects
-    from curation.versions import BuildOptions, approve_version, create_candidate
+    from curation.access.accounts import get_user
+    from curation.data.projects import list_projects
+    from curation.versions.approve import approve_version
+    from curation.versions.build import BuildOptions, create_candidate
 
     lead = get_user(engine, "lead")
     project = next(p for p in list_projects(engine, lead) if str(p.task_type) == "classification")

@@ -1,5 +1,5 @@
 import sys
 
-from curation.cli import main
+from curation.cli.main import main
 
 sys.exit(main())

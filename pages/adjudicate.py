@@ -8,7 +8,10 @@ from collections import Counter
 import pandas as pd
 import streamlit as st
 
-from curation.adjudication import (
+from curation.access.audit import example_history
+from curation.errors import CurationError
+from curation.models import ExampleStatus, QueueOrder, Role, TaskType
+from curation.review.adjudication import (
     EXCLUSION_REASONS,
     adjudicate,
     adjudication_queue,
@@ -16,11 +19,8 @@ from curation.adjudication import (
     exclude_example,
     include_example,
 )
-from curation.audit import example_history
-from curation.errors import CurationError
-from curation.models import ExampleStatus, QueueOrder, Role, TaskType
-from curation.queue import queue_stats, set_queue_order
-from curation.review import FLAGS, original_response
+from curation.review.annotate import FLAGS, original_response
+from curation.review.queue import queue_stats, set_queue_order
 from ui.keyboard import label_key
 from ui.links import link_caption, requested_id, show_in_url
 from ui.session import current_project, flash, get_engine, require_user, show_flash, switch_project

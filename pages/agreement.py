@@ -15,17 +15,10 @@ import plotly.graph_objects as go
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from curation.agreement_report import (
-    AgreementReport,
-    Coefficient,
-    Confusion,
-    agreement_report,
-    confusion,
-    data_version,
-    default_level,
-    fmt,
-)
-from curation.auth import LEADS
+from curation.access.roles import LEADS
+from curation.agreement.figures import AgreementReport, Coefficient, Confusion, default_level, fmt
+from curation.agreement.loading import data_version
+from curation.agreement.report import agreement_report, confusion
 from curation.errors import CurationError
 from curation.models import User
 from curation.settings import get_settings

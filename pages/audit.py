@@ -7,8 +7,8 @@ from datetime import datetime, time, timedelta, timezone
 import pandas as pd
 import streamlit as st
 
-from curation.audit import EventFilter, count_events, event_actions, example_history, query_events
-from curation.auth import list_users
+from curation.access.accounts import list_users
+from curation.access.audit import EventFilter, count_events, event_actions, example_history, query_events
 from curation.models import Role
 from ui.session import current_project, get_engine, require_user
 

@@ -8,15 +8,15 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from curation.browse import (
+from curation.data.browse import (
     ExampleFilter,
     annotators_of,
     browse_examples,
     distinct_values,
     example_annotations,
 )
+from curation.data.export import EXPORT_FORMATS, export_project
 from curation.errors import CurationError
-from curation.io import EXPORT_FORMATS, export_project
 from curation.models import ExampleStatus, Role
 from ui.session import current_project, get_engine, require_user
 from ui.widgets import STATUS_ICONS, escape_markdown, preview_text, show_error, show_example, show_json

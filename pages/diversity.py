@@ -11,8 +11,8 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from curation.diversity import agreement_by_example, default_k
-from curation.diversity_job import diversity_state
+from curation.embeddings.diversity import agreement_by_example, default_k
+from curation.embeddings.diversity_job import diversity_state
 from curation.models import Role
 from ui.embedding import current_items, freshness, vectors_or_stop
 from ui.session import current_project, get_engine, require_user

@@ -5,7 +5,7 @@ from typing import Any
 
 import streamlit as st
 
-from curation.dedup import (
+from curation.embeddings.dedup import (
     DEFAULT_THRESHOLD,
     DuplicateReport,
     duplicate_report,

@@ -6,10 +6,12 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from curation.data.formats import Table, open_table
+from curation.data.importer import REPEAT_POLICIES, import_table
+from curation.data.mapping import ColumnMapping, guess_mapping
+from curation.data.projects import get_project
 from curation.errors import CurationError
-from curation.io import REPEAT_POLICIES, ColumnMapping, Table, guess_mapping, import_table, open_table
 from curation.models import Role, TaskType
-from curation.projects import get_project
 from curation.settings import get_settings
 from ui.session import current_project, get_engine, require_user, show_flash, switch_project
 from ui.widgets import escape_markdown, show_error

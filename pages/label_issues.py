@@ -5,10 +5,10 @@ annotators) and send items back; items experts decided are shown apart and not s
 import pandas as pd
 import streamlit as st
 
+from curation.embeddings.quality import LabelIssue, label_issue_report
 from curation.errors import CurationError
 from curation.models import RereviewBy, Role
-from curation.quality import LabelIssue, label_issue_report
-from curation.rereview import (
+from curation.review.rereview import (
     estimated_wrong_share,
     expert_confirmed_ids,
     pending_rereview_count,

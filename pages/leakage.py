@@ -6,12 +6,12 @@ from collections import Counter
 import pandas as pd
 import streamlit as st
 
-from curation.checklist import count
-from curation.dedup import DEFAULT_THRESHOLD
+from curation.embeddings.dedup import DEFAULT_THRESHOLD
+from curation.embeddings.splits import apply_split, build_split, find_leakage
 from curation.errors import CurationError
 from curation.models import Role
-from curation.splits import apply_split, build_split, find_leakage
-from curation.test_sets import test_item_ids
+from curation.versions.checklist import count
+from curation.versions.test_sets import test_item_ids
 from ui.embedding import current_items, freshness, vectors_or_stop
 from ui.session import current_project, flash, get_engine, require_user, show_flash
 from ui.widgets import show_error

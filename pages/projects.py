@@ -3,11 +3,11 @@
 import pandas as pd
 import streamlit as st
 
+from curation.data.projects import create_project, list_projects, project_stats, update_project
 from curation.errors import CurationError
 from curation.models import FinalLabelRule, Role, TaskType
-from curation.projects import create_project, list_projects, project_stats, update_project
-from ui.session import current_project, flash, get_engine, require_user, show_flash, switch_project
 from ui.objective import objective_form
+from ui.session import current_project, flash, get_engine, require_user, show_flash, switch_project
 from ui.widgets import escape_markdown, show_error
 
 user = require_user()

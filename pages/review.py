@@ -7,8 +7,7 @@ import streamlit as st
 
 from curation.errors import CurationError
 from curation.models import TaskType
-from curation.queue import next_item, progress, return_skipped, skip_item
-from curation.review import (
+from curation.review.annotate import (
     FLAGS,
     ReviewItem,
     get_review_item,
@@ -17,8 +16,9 @@ from curation.review import (
     submit_annotation,
     update_annotation,
 )
-from ui.links import link_caption, requested_id, show_in_url
+from curation.review.queue import next_item, progress, return_skipped, skip_item
 from ui.keyboard import BACK, NEXT, SKIP, enable_shortcuts_on_checkboxes, label_key
+from ui.links import link_caption, requested_id, show_in_url
 from ui.session import current_project, flash, get_engine, require_user, show_flash, switch_project
 from ui.widgets import escape_markdown, show_error, show_example, show_word_diff
 
@@ -109,7 +109,7 @@ with left:
     st.caption(escape_markdown(f"Item #{example.id} · {example.external_id}"))
     link_caption("item", example.id, "item")
     if user.role in ("lead", "admin") and own is None:  # issue 12: why the queue served this item
-        from curation.suggest import queue_reason
+        from curation.embeddings.suggest import queue_reason
 
         st.caption(escape_markdown("Why this item: " + queue_reason(engine, user, example.id)))
     with st.container(border=True):

@@ -5,9 +5,9 @@ immutable hashed version, and verify any version."""
 import pandas as pd
 import streamlit as st
 
-from curation import test_sets
 from curation.errors import CurationError
 from curation.models import Role
+from curation.versions import test_sets
 from ui.session import current_project, flash, get_engine, require_user, show_flash
 from ui.widgets import show_error
 

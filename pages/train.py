@@ -8,10 +8,10 @@ are usable at once; while it runs, the previous numbers stay on screen marked as
 
 import streamlit as st
 
-from curation.checklist import overridden_summary
 from curation.errors import CurationError
 from curation.models import Role
-from curation.versions import list_versions, usernames, version_label
+from curation.versions.checklist import overridden_summary
+from curation.versions.records import list_versions, usernames, version_label
 from training import jobs
 from training.config import PRESETS, TrainConfig, field_help, field_meta, preset, qlora_available
 from training.models import REGISTRY, default_base, is_prepared

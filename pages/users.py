@@ -4,7 +4,7 @@ an account. Every change is audited; the last active admin cannot be demoted or 
 import pandas as pd
 import streamlit as st
 
-from curation.auth import create_user, list_users, set_active, set_password, set_role
+from curation.access.accounts import create_user, list_users, set_active, set_password, set_role
 from curation.errors import CurationError
 from curation.models import Role
 from ui.session import flash, get_engine, require_user, show_flash

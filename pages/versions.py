@@ -8,23 +8,17 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from curation.checklist import AREAS, STATUS_ICONS, ChecklistThresholds, items_of, overridden_summary
 from curation.errors import CurationError
 from curation.models import Role, VersionStatus
 from curation.settings import get_settings
-from curation.versions import (
-    EXPORT_FORMATS,
+from curation.versions.approve import approve_version, blocking_items, edits_since
+from curation.versions.build import BuildOptions, create_candidate, discard_candidate
+from curation.versions.checklist import AREAS, STATUS_ICONS, ChecklistThresholds, items_of, overridden_summary
+from curation.versions.diff import diff_versions
+from curation.versions.export import EXPORT_FORMATS, export_version, push_version_to_hub
+from curation.versions.records import (
     get_version,
-    BuildOptions,
-    approve_version,
-    blocking_items,
-    create_candidate,
-    diff_versions,
-    discard_candidate,
-    edits_since,
-    export_version,
     list_versions,
-    push_version_to_hub,
     usernames,
     verify_version,
     version_items,

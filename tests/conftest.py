@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
-from curation.auth import create_user
+from curation.access.accounts import create_user
 from curation.db import make_engine, migrate
 from curation.models import Role, User
 from curation.settings import get_settings

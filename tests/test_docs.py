@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from curation.cli import build_parser
+from curation.cli.main import build_parser
 from curation.settings import Settings
 from tests.conftest import REPO
 

@@ -75,7 +75,7 @@ def parse_sets(items: list[str]) -> dict[str, Any]:
 
 
 def _train(engine: Engine, args: argparse.Namespace) -> int:
-    from curation.cli import _actor
+    from curation.cli.common import _actor
     from training import jobs
 
     run = jobs.start_run(engine, _actor(engine, args), args.version, args.preset, base=args.base,
@@ -113,8 +113,8 @@ def _train(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def _runs(engine: Engine, args: argparse.Namespace) -> int:
-    from curation.cli import _actor
-    from curation.projects import get_project
+    from curation.cli.common import _actor
+    from curation.data.projects import get_project
     from training import jobs
 
     if args.runs_command == "cancel":
@@ -157,7 +157,7 @@ def _runs(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def _eval(engine: Engine, args: argparse.Namespace) -> int:
-    from curation.cli import _actor
+    from curation.cli.common import _actor
     from training.eval_run import evaluate_run, summary
 
     run = evaluate_run(engine, _actor(engine, args), args.run, args.testset)

@@ -157,6 +157,6 @@ def resolve_precision(config: TrainConfig) -> str:
         import torch
 
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    from curation.embeddings import cpu_has_native_bf16
+    from curation.embeddings.encode import cpu_has_native_bf16
 
     return "bf16" if cpu_has_native_bf16() else "fp32"

@@ -19,10 +19,10 @@ from curation.models import TrainingRun, User
 
 
 def evaluate_run(engine: Engine, actor: User, run_id: int, test_set_version_id: int | None = None) -> TrainingRun:
-    from curation.auth import LEADS, require_role
-    from curation.objective import objective_result
-    from curation.projects import get_project_by_id
-    from curation.versions import version_dataset_dict
+    from curation.access.roles import LEADS, require_role
+    from curation.data.projects import get_project_by_id
+    from curation.evaluation.objective import objective_result
+    from curation.versions.records import version_dataset_dict
     from training import data, evaluate, jobs, models
     from training.config import TrainConfig
     from training.run import update_run
@@ -71,7 +71,7 @@ def evaluate_run(engine: Engine, actor: User, run_id: int, test_set_version_id: 
             metrics[key] = previous[key]
     warnings = evaluate.verdict(str(run.task_type), metrics)
     update_run(engine, run_id, metrics=metrics, warnings=warnings, test_set_version_id=version_id)
-    from curation import audit
+    from curation.access import audit
     from curation.db import write_session
 
     with write_session(engine) as session:

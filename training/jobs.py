@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
-from curation.auth import require_role
+from curation.access.roles import require_role
 from curation.db import read_session, write_session
 from curation.errors import Conflict, InputError, NotFound
 from curation.models import Role, RunStatus, TrainingRun, User
@@ -69,7 +69,7 @@ def start_run(engine: Engine, actor: User, version_id: int, preset_name: str = "
     """Queue a run of an approved dataset version (leads and admins) and start it when a slot is free.
     The run is scored at its end on `test_set_version_id` (default: the project's latest approved
     test-set version; none when the project has no test set)."""
-    from curation.versions import get_version, require_intact
+    from curation.versions.records import get_version, require_intact
     from training.config import TrainConfig, preset
     from training.models import default_base
 
@@ -95,7 +95,7 @@ def start_run(engine: Engine, actor: User, version_id: int, preset_name: str = "
     with write_session(engine) as session:
         session.add(run)
         session.flush()
-        from curation import audit
+        from curation.access import audit
 
         audit.record(session, actor, "training.start", "training_run", run.id, project_id=version.project_id,
                      after={"version_id": version_id, "preset": preset_name, "base_model": run.base_model,
@@ -250,7 +250,7 @@ def cancel_run(engine: Engine, actor: User, run_id: int) -> TrainingRun:
         session.execute(update(TrainingRun).where(TrainingRun.id == run_id, TrainingRun.status == "running",
                                                   TrainingRun.cancel_requested_at.is_(None))
                         .values(cancel_requested_at=now()))
-        from curation import audit
+        from curation.access import audit
 
         audit.record(session, actor, "training.cancel", "training_run", run_id, project_id=run.project_id)
     dispatch(engine)

@@ -76,7 +76,7 @@ def run_preflight(engine: Engine, version_id: int, config: Any, base: str | None
     import torch
     from peft import LoraConfig, TaskType, get_peft_model
 
-    from curation.versions import get_version, version_dataset_dict
+    from curation.versions.records import get_version, version_dataset_dict
     from training import data, models
     from training.config import qlora_available, resolve_precision
 

@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from curation.embeddings.tasks import abandon_task, read_task, run_task, start_task, task_path
 from curation.settings import get_settings
-from curation.tasks import abandon_task, read_task, run_task, start_task, task_path
 
 
 def preflight_key(version_id: int, config: dict[str, Any], base: str) -> str:

@@ -155,7 +155,7 @@ def train(engine: Engine, run_id: int, main: bool = True) -> RunStatus:
     from peft import LoraConfig, TaskType, get_peft_model
     from transformers import EarlyStoppingCallback, Trainer, TrainingArguments, set_seed
 
-    from curation.versions import verified_dataset_dict, version_provenance
+    from curation.versions.records import verified_dataset_dict, version_provenance
     from training import card, data, evaluate, models
     from training.config import TrainConfig, resolve_precision
     from training.jobs import run_dir
@@ -307,8 +307,8 @@ def train(engine: Engine, run_id: int, main: bool = True) -> RunStatus:
         metrics.setdefault("predictions", {})["item_ids"] = list(test_data["external_id"])
     metrics["scored_on"] = scored_on(test_version, len(eval_rows.rows) if eval_rows else 0)
     metrics["scored_on_text"] = metrics["scored_on"]["text"]
-    from curation.objective import objective_result
-    from curation.projects import get_project_by_id
+    from curation.data.projects import get_project_by_id
+    from curation.evaluation.objective import objective_result
 
     metrics["objective"] = objective_result(get_project_by_id(engine, run.project_id).objective, metrics)
     metrics.update({"train_seconds": round(train_seconds, 2), "trainable_params": trainable,

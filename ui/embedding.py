@@ -9,9 +9,8 @@ import time
 import numpy as np
 import streamlit as st
 
-from curation.embedding_jobs import DONE, FAILED, RUNNING, read_job, start_job
-from curation.auth import LEADS, require_role
-from curation.embeddings import (
+from curation.access.roles import LEADS, require_role
+from curation.embeddings.encode import (
     EmbeddingCache,
     ProjectItems,
     embed_texts,
@@ -20,6 +19,7 @@ from curation.embeddings import (
     read_project_items,
     text_hash,
 )
+from curation.embeddings.jobs import DONE, FAILED, RUNNING, read_job, start_job
 from curation.models import User
 from curation.settings import get_settings
 from ui.session import get_engine

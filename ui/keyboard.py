@@ -12,7 +12,6 @@ it) that presses the button showing that shortcut in that one case.
 
 from __future__ import annotations
 
-
 import streamlit as st
 
 SKIP = "S"

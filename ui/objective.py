@@ -6,8 +6,8 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 
 from curation.errors import CurationError
+from curation.evaluation.objective import describe, metrics_for, set_objective
 from curation.models import Project, User
-from curation.objective import describe, metrics_for, set_objective
 from ui.session import flash
 from ui.widgets import escape_markdown, show_error
 

@@ -23,13 +23,14 @@ from __future__ import annotations
 import streamlit as st
 from sqlalchemy.engine import Engine
 
-from curation import oidc, sessions
-from curation.auth import authenticate, require_role
-from curation.bootstrap import initialise
+from curation.access import oidc, sessions
+from curation.access.accounts import authenticate
+from curation.access.roles import require_role
+from curation.data.bootstrap import initialise
+from curation.data.projects import list_projects
 from curation.db import make_engine, read_session
 from curation.errors import CurationError, PermissionDenied
 from curation.models import Project, Role, User
-from curation.projects import list_projects
 from curation.settings import get_settings
 
 USER_KEY = "auth.user_id"

@@ -243,7 +243,7 @@ def _ci(interval: dict[str, Any] | None) -> str:
 
 def _versus(metrics: dict[str, Any], key: str) -> str:
     """The adapter's accuracy difference against a baseline, with its interval and the test's words."""
-    from curation import evaluation_stats as es
+    from curation.evaluation import stats as es
 
     comparison = ((metrics.get("comparisons") or {}).get(key) or {}).get("accuracy")
     if not comparison:

@@ -38,7 +38,7 @@ def show_json(value: Any) -> None:
 def show_word_diff(original: str, edited: str, unchanged: str = "(unchanged)") -> bool:
     """The edit from `original` to `edited` word by word, `[-removed-]{+added+}`, as literal wrapped
     text (st.code: nothing from the data is read as markup). Returns whether anything changed."""
-    from curation.textdiff import word_diff_text
+    from curation.review.textdiff import word_diff_text
 
     text = word_diff_text(original, edited)
     st.code(text or unchanged, language=None, wrap_lines=True)

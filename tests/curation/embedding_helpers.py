@@ -74,7 +74,7 @@ def labelled_clusters(
 
 def fill_cache(texts: Sequence[str], vectors: np.ndarray, model: str | None = None) -> None:
     """Put these vectors into the embedding cache as the texts' embeddings (so no model is loaded)."""
-    from curation.embeddings import EmbeddingCache, text_hash
+    from curation.embeddings.encode import EmbeddingCache, text_hash
 
     EmbeddingCache(model).add([text_hash(t) for t in texts], vectors)
 
@@ -82,7 +82,9 @@ def fill_cache(texts: Sequence[str], vectors: np.ndarray, model: str | None = No
 def import_texts(engine: Any, lead: Any, folder: Path, project: str, texts: Sequence[str],
                  labels: Sequence[str], prefix: str = "t") -> None:
     """Import `texts` with `labels` (ids prefix0, prefix1, ...) into the existing `project`."""
-    from curation.io import ColumnMapping, import_table, open_table
+    from curation.data.formats import open_table
+    from curation.data.importer import import_table
+    from curation.data.mapping import ColumnMapping
 
     path = folder / f"{prefix}.jsonl"
     path.write_text("".join(json.dumps({"id": f"{prefix}{i}", "text": t, "label": label}) + "\n"

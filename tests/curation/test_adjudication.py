@@ -12,7 +12,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from curation.adjudication import (
+from curation.access.audit import EventFilter, example_history, query_events
+from curation.cli.main import main
+from curation.db import read_session
+from curation.errors import Conflict, InputError
+from curation.models import Adjudication, ExampleStatus, FinalLabelRule, TaskType, User
+from curation.review.adjudication import (
     adjudicate,
     adjudication_queue,
     adjudication_queue_size,
@@ -22,12 +27,7 @@ from curation.adjudication import (
     export_annotations,
     include_example,
 )
-from curation.audit import EventFilter, example_history, query_events
-from curation.cli import main
-from curation.db import read_session
-from curation.errors import Conflict, InputError
-from curation.models import Adjudication, ExampleStatus, FinalLabelRule, TaskType, User
-from curation.review import submit_annotation, update_annotation
+from curation.review.annotate import submit_annotation, update_annotation
 from tests.curation.test_review_queue import example_ids, fast_passwords, get_example, make_project, users
 
 __all__ = ["fast_passwords"]

@@ -17,17 +17,19 @@ from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 from statsmodels.stats.inter_rater import aggregate_raters
 from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
 
-from curation.agreement import (
-    annotator_agreement,
-    bootstrap_interval,
+from curation.agreement.coefficients import (
     cohen_kappa,
-    confusion_matrix,
     fleiss_kappa,
     gwet_ac1,
     krippendorff_alpha,
+    percent_agreement,
+)
+from curation.agreement.statistics import (
+    annotator_agreement,
+    bootstrap_interval,
+    confusion_matrix,
     pairwise_kappa_matrix,
     per_label_agreement,
-    percent_agreement,
 )
 
 LEVELS = ("nominal", "ordinal", "interval", "ratio")

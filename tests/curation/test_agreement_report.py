@@ -14,24 +14,18 @@ import pytest
 from sqlalchemy import insert, update
 from sqlalchemy.engine import Engine
 
-from curation import agreement as stats
-from curation import cli
-from curation.agreement_report import (
-    NO_ITEMS,
-    NO_RATINGS,
-    NO_SCORED,
-    ONE_CATEGORY,
-    agreement_report,
-    band_for,
-    confusion,
-    data_version,
-    load_ratings,
-)
+from curation.agreement import coefficients, statistics
+from curation.agreement.figures import NO_ITEMS, NO_RATINGS, NO_SCORED, ONE_CATEGORY, band_for
+from curation.agreement.loading import data_version, load_ratings
+from curation.agreement.report import agreement_report, confusion
+from curation.cli import main as cli
+from curation.data.formats import open_table
+from curation.data.importer import import_table
+from curation.data.mapping import guess_mapping
+from curation.data.projects import create_project, get_project
 from curation.db import write_session
 from curation.errors import InputError, PermissionDenied
-from curation.io import guess_mapping, import_table, open_table
 from curation.models import Annotation, Example, ExampleStatus, Project, TaskType, User, utcnow
-from curation.projects import create_project, get_project
 from tests.conftest import BOTH_BACKENDS, IN_CI, SHARED
 
 LABELS = ["a", "b", "c"]
@@ -92,14 +86,14 @@ def test_report_matches_the_statistics_module_on_a_hand_made_matrix(engine: Engi
     assert (report.level, report.default_level, report.labels) == ("nominal", "nominal", LABELS)
     assert (report.n_items, report.n_scored, report.n_raters, report.n_ratings) == (10, 9, 3, 24)
     exact = pytest.approx
-    assert report.alpha.value == exact(stats.krippendorff_alpha(matrix, "nominal", LABELS), abs=1e-12)
-    assert report.ac1.value == exact(stats.gwet_ac1(matrix, LABELS), abs=1e-12)
-    assert report.percent.value == exact(stats.percent_agreement(matrix), abs=1e-12)
+    assert report.alpha.value == exact(coefficients.krippendorff_alpha(matrix, "nominal", LABELS), abs=1e-12)
+    assert report.ac1.value == exact(coefficients.gwet_ac1(matrix, LABELS), abs=1e-12)
+    assert report.percent.value == exact(coefficients.percent_agreement(matrix), abs=1e-12)
     assert (report.alpha.low, report.alpha.high) == exact(
-        stats.bootstrap_interval(matrix, "krippendorff_alpha", 200, seed=7, categories=LABELS), abs=1e-12)
+        statistics.bootstrap_interval(matrix, "krippendorff_alpha", 200, seed=7, categories=LABELS), abs=1e-12)
     assert (report.ac1.low, report.ac1.high) == exact(
-        stats.bootstrap_interval(matrix, "gwet_ac1", 200, seed=7, categories=LABELS), abs=1e-12)
-    kappa, shared = stats.pairwise_kappa_matrix(matrix, categories=LABELS)
+        statistics.bootstrap_interval(matrix, "gwet_ac1", 200, seed=7, categories=LABELS), abs=1e-12)
+    kappa, shared = statistics.pairwise_kappa_matrix(matrix, categories=LABELS)
     upper = kappa[np.triu_indices(3, 1)]
     assert report.cohen.value == exact(float(upper[np.isfinite(upper)].mean()), abs=1e-12)
     assert "mean" in report.cohen.name and "3 of 3 annotator pairs" in report.cohen.note
@@ -112,14 +106,14 @@ def test_report_matches_the_statistics_module_on_a_hand_made_matrix(engine: Engi
     np.testing.assert_allclose(np.array(report.pairwise.kappa, dtype=float), kappa, atol=1e-12)
     assert report.pairwise.shared == shared.tolist()
 
-    per_label = stats.per_label_agreement(matrix, "krippendorff_alpha", LABELS)
+    per_label = statistics.per_label_agreement(matrix, "krippendorff_alpha", LABELS)
     assert [row.label for row in report.per_label] == LABELS
     assert [row.n_ratings for row in report.per_label] == [10, 9, 5]
     for row in report.per_label:
         assert row.alpha == exact(per_label[row.label], abs=1e-12)
         assert row.share == exact(row.n_ratings / 24)
 
-    expected = stats.annotator_agreement(matrix, REFERENCE, annotators=ANNOTATORS, categories=LABELS)
+    expected = statistics.annotator_agreement(matrix, REFERENCE, annotators=ANNOTATORS, categories=LABELS)
     assert [a.annotator for a in report.annotators] == ANNOTATORS
     for got, want in zip(report.annotators, expected, strict=True):
         assert (got.n_rated, got.n_reference) == (want.n_rated, want.n_reference)
@@ -141,18 +135,18 @@ def test_report_matches_the_statistics_module_on_a_hand_made_matrix(engine: Engi
 
     # Ordinal uses the project's label order (a < b < c) and a linear-weighted kappa.
     ordinal = agreement_report(engine, lead, project_id, "ordinal", n_resamples=0)
-    assert ordinal.alpha.value == exact(stats.krippendorff_alpha(matrix, "ordinal", LABELS), abs=1e-12)
+    assert ordinal.alpha.value == exact(coefficients.krippendorff_alpha(matrix, "ordinal", LABELS), abs=1e-12)
     assert ordinal.alpha.interval_reason == "no bootstrap resamples requested" and not ordinal.alpha.has_interval
     assert ordinal.pairwise.weights == "linear"
-    linear, _ = stats.pairwise_kappa_matrix(matrix, "linear", LABELS)
+    linear, _ = statistics.pairwise_kappa_matrix(matrix, "linear", LABELS)
     np.testing.assert_allclose(np.array(ordinal.pairwise.kappa, dtype=float), linear, atol=1e-12)
 
     # A confusion matrix of two annotators, rows x and columns y, over the items both rated.
     pair = confusion(engine, lead, project_id, report.pairwise.annotator_ids[0], report.pairwise.annotator_ids[1])
-    counts, _ = stats.confusion_matrix([r[0] for r in matrix], [r[1] for r in matrix], LABELS)
+    counts, _ = statistics.confusion_matrix([r[0] for r in matrix], [r[1] for r in matrix], LABELS)
     assert (pair.annotator_a, pair.annotator_b, pair.labels) == ("x", "y", LABELS)
     assert pair.counts == counts.tolist() and pair.n_shared == 7
-    assert pair.kappa == exact(stats.cohen_kappa([r[0] for r in matrix], [r[1] for r in matrix],
+    assert pair.kappa == exact(coefficients.cohen_kappa([r[0] for r in matrix], [r[1] for r in matrix],
                                                  categories=LABELS), abs=1e-12)
 
 
@@ -165,11 +159,11 @@ def test_two_annotators_with_complete_ratings_give_fleiss_and_cohen(engine: Engi
     report = agreement_report(engine, lead, project_id, n_resamples=50)
     matrix = hand_matrix(judgements, ["p", "q"])
     assert (report.n_items, report.n_scored) == (11, 10)
-    assert report.fleiss.value == pytest.approx(stats.fleiss_kappa(matrix[:10], LABELS), abs=1e-12)
+    assert report.fleiss.value == pytest.approx(coefficients.fleiss_kappa(matrix[:10], LABELS), abs=1e-12)
     assert report.fleiss.note == "2 ratings on each scored item"
     assert report.cohen.name == "Cohen's kappa"
     assert report.cohen.value == pytest.approx(
-        stats.cohen_kappa([r[0] for r in matrix], [r[1] for r in matrix], categories=LABELS), abs=1e-12)
+        coefficients.cohen_kappa([r[0] for r in matrix], [r[1] for r in matrix], categories=LABELS), abs=1e-12)
     # The alpha gain is undefined by construction with two annotators, and the CLI text says why.
     by_name = {person.annotator: person for person in report.annotators}
     assert math.isnan(by_name["p"].alpha_gain)
@@ -246,9 +240,9 @@ def test_generation_ratings_default_to_ordinal(engine: Engine, lead: User, annot
     report = agreement_report(engine, lead, project.id)
     scale = [1, 2, 3, 4, 5]
     assert report.labels == ["1", "2", "3", "4", "5"] and report.level == "ordinal"
-    assert report.alpha.value == pytest.approx(stats.krippendorff_alpha(ratings, "ordinal", scale), abs=1e-12)
+    assert report.alpha.value == pytest.approx(coefficients.krippendorff_alpha(ratings, "ordinal", scale), abs=1e-12)
     interval = agreement_report(engine, lead, project.id, "interval")
-    assert interval.alpha.value == pytest.approx(stats.krippendorff_alpha(ratings, "interval", scale), abs=1e-12)
+    assert interval.alpha.value == pytest.approx(coefficients.krippendorff_alpha(ratings, "interval", scale), abs=1e-12)
     assert [a.n_reference for a in report.annotators] == [0, 0]
     assert "final label" in report.annotators[0].reasons["kappa_vs_reference"]
 
@@ -342,8 +336,8 @@ def test_convabuse_gets_agreement_figures_through_the_core_and_the_cli(
 
 def test_ordered_labels_default_to_ordinal_agreement_and_the_checklist_stores_the_level(
         engine: Engine, lead: User, tmp_path: Path) -> None:
-    from curation.projects import get_project_by_id, update_project
-    from curation.versions import BuildOptions, create_candidate
+    from curation.data.projects import get_project_by_id, update_project
+    from curation.versions.build import BuildOptions, create_candidate
 
     project_id = import_long(engine, lead, tmp_path, JUDGEMENTS)
     assert agreement_report(engine, lead, project_id, n_resamples=0).level == "nominal"

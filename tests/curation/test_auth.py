@@ -9,20 +9,22 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
 
-from curation.auth import (
+from curation.access.accounts import (
     authenticate,
     create_user,
     get_user,
     hash_password,
     list_users,
-    require_role,
     verify_password,
 )
+from curation.access.roles import require_role
+from curation.data.formats import open_table
+from curation.data.importer import import_table
+from curation.data.mapping import ColumnMapping
+from curation.data.projects import create_project
 from curation.db import read_session, write_session
 from curation.errors import Conflict, InputError, NotFound, PermissionDenied
-from curation.io import ColumnMapping, import_table, open_table
 from curation.models import AuditEvent, Role, User
-from curation.projects import create_project
 
 
 def test_argon2_hash_and_verify() -> None:
@@ -129,7 +131,7 @@ def test_require_role_and_list_users(engine: Engine, admin: User, lead: User, an
 def test_set_password_is_for_admins_and_audited(engine, admin, lead, annotator) -> None:  # type: ignore[no-untyped-def]
     from sqlalchemy import select
 
-    from curation.auth import authenticate, set_password
+    from curation.access.accounts import authenticate, set_password
     from curation.db import read_session
     from curation.errors import InputError, PermissionDenied
     from curation.models import AuditEvent

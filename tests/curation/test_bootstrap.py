@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from curation.auth import authenticate, get_user
-from curation.bootstrap import DEMO_CLASSIFICATION, DEMO_GENERATION, load_demo
+from curation.access.accounts import authenticate, get_user
+from curation.data.bootstrap import DEMO_CLASSIFICATION, DEMO_GENERATION, load_demo
 from curation.db import read_session
 from curation.models import Example, Project, User
 from curation.settings import get_settings
@@ -60,10 +60,10 @@ def test_load_demo_off_then_demo_command_by_an_admin(engine: Engine, capsys: pyt
 
 
 def test_the_demo_story_ends_in_an_approved_version_that_passes_its_checklist(engine: Engine) -> None:
-    from curation.adjudication import adjudication_queue_size
-    from curation.checklist import FAIL, items_of
-    from curation.projects import get_project
-    from curation.versions import list_versions, verify_version
+    from curation.data.projects import get_project
+    from curation.review.adjudication import adjudication_queue_size
+    from curation.versions.checklist import FAIL, items_of
+    from curation.versions.records import list_versions, verify_version
 
     load_demo(engine)
     lead = get_user(engine, "lead")

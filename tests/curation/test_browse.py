@@ -10,12 +10,14 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
 
-from curation.browse import ExampleFilter, annotators_of, browse_examples, distinct_values
+from curation.data.browse import ExampleFilter, annotators_of, browse_examples, distinct_values
+from curation.data.formats import open_table
+from curation.data.importer import import_table
+from curation.data.mapping import ColumnMapping
+from curation.data.projects import create_project, get_project
 from curation.db import write_session
-from curation.io import ColumnMapping, import_table, open_table
-from curation.models import Example, Project, User
 from curation.errors import PermissionDenied
-from curation.projects import create_project, get_project
+from curation.models import Example, Project, User
 from tests.conftest import BOTH_BACKENDS
 
 TEXTS = {
@@ -147,7 +149,7 @@ def test_filter_menus_are_for_leads(engine: Engine, annotator: User, project: Pr
 
 
 def test_an_examples_annotations_are_for_leads(engine: Engine, lead: User, annotator: User, project: Project) -> None:
-    from curation.browse import example_annotations
+    from curation.data.browse import example_annotations
 
     [e02] = browse_examples(engine, lead, project.id, ExampleFilter(search="e02")).rows
     rows = example_annotations(engine, lead, e02.id)

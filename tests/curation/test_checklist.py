@@ -6,7 +6,7 @@ from dataclasses import fields, replace
 
 import pytest
 
-from curation.checklist import (
+from curation.versions.checklist import (
     FAIL,
     NA,
     PASS,

@@ -14,12 +14,12 @@ import datasets
 import pytest
 from sqlalchemy.engine import Engine
 
-from curation.auth import authenticate
-from curation.cli import main
+from curation.access.accounts import authenticate
+from curation.cli.main import main
+from curation.data.formats import open_table
+from curation.data.projects import get_project
 from curation.errors import InputError
-from curation.io import open_table
 from curation.models import User
-from curation.projects import get_project
 from tests.conftest import REPO
 
 ONEHOT_CSV = """\

@@ -16,8 +16,9 @@ from sqlalchemy.engine import Engine
 
 from curation.db import make_engine, read_session
 from curation.models import Annotation, Assignment, AssignmentState, AuditEvent, Example, FinalLabelRule, User
-from curation.queue import next_item
-from curation.review import resolve_status, submit_annotation
+from curation.review.annotate import submit_annotation
+from curation.review.queue import next_item
+from curation.review.rules import resolve_status
 from tests.conftest import BOTH_BACKENDS
 from tests.curation.test_review_queue import LABELS, example_ids, fast_passwords, make_project, users
 

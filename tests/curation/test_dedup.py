@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from curation.data.projects import create_project
 from curation.db import read_session
-from curation.dedup import (
+from curation.embeddings.dedup import (
     DEFAULT_THRESHOLD,
     components,
     duplicate_report,
@@ -21,10 +22,9 @@ from curation.dedup import (
     find_duplicates,
     near_duplicate_pairs,
 )
-from curation.embeddings import ProjectItems
+from curation.embeddings.encode import ProjectItems
 from curation.errors import InputError, PermissionDenied
 from curation.models import AuditEvent, Example, User
-from curation.projects import create_project
 from curation.settings import get_settings
 from tests.conftest import BOTH_BACKENDS
 from tests.curation.embedding_helpers import fill_cache, import_texts, planted, unit
@@ -144,7 +144,7 @@ def test_roles_and_bad_input(engine: Engine, lead: User, annotator: User, dup_pr
 def test_cli_dedup_json(
     engine: Engine, lead: User, dup_project: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from curation.cli import main
+    from curation.cli.main import main
 
     assert main(["--user", "lena", "dedup", "--project", "Dups", "--threshold", "0.95", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -158,7 +158,7 @@ def test_demo_threshold_evidence() -> None:
     import itertools
     import re
 
-    from curation.embeddings import embed_texts
+    from curation.embeddings.encode import embed_texts
 
     demo = Path(__file__).resolve().parents[2] / "curation" / "demo"
     rows = [json.loads(line) for line in (demo / "support_tickets.jsonl").read_text().splitlines()]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from curation.diversity import cluster, default_k, diversity_report, map_2d
-from curation.embeddings import ProjectItems
+from curation.embeddings.diversity import cluster, default_k, diversity_report, map_2d
+from curation.embeddings.encode import ProjectItems
 from tests.curation.embedding_helpers import labelled_clusters
 
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from sqlalchemy.engine import Engine
 
-from curation.embedding_jobs import DONE, FAILED, RUNNING, job_path, read_job, run_job, start_job, write_job
-from curation.embeddings import (
+from curation.data.projects import create_project
+from curation.embeddings.encode import (
     EmbeddingCache,
     embed_texts,
     encode_texts,
@@ -22,8 +22,8 @@ from curation.embeddings import (
     normalise_text,
     resolve_model,
 )
+from curation.embeddings.jobs import DONE, FAILED, RUNNING, job_path, read_job, run_job, start_job, write_job
 from curation.models import User
-from curation.projects import create_project
 from curation.settings import get_settings
 from tests.curation.embedding_helpers import import_texts, tiny_model
 
@@ -105,7 +105,7 @@ def _project(engine: Engine, lead: User, tmp_path: Path, texts: list[str]) -> in
 
 
 def test_fingerprint_changes_with_the_data(engine: Engine, lead: User, tmp_path: Path) -> None:
-    from curation.adjudication import exclude_example
+    from curation.review.adjudication import exclude_example
 
     project_id = _project(engine, lead, tmp_path, ["one", "two", "three"])
     before = load_items(engine, lead, project_id)
@@ -171,7 +171,7 @@ def test_digest_ending_in_nul_bytes_round_trips(tiny: str) -> None:
 
     text = next(f"t{i}" for i in range(10_000) if hashlib.sha256(f"t{i}".encode()).digest()[-1] == 0)
     cache = EmbeddingCache(tiny)
-    from curation.embeddings import text_hash
+    from curation.embeddings.encode import text_hash
 
     cache.add([text_hash(text)], np.ones((1, 32), dtype=np.float32))
     assert EmbeddingCache(tiny).lookup([text_hash(text)])[0].tolist() == [True]

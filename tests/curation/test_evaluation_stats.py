@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from curation import evaluation_stats as es
+from curation.evaluation import stats as es
 
 
 def test_mcnemar_exact_on_a_known_table():

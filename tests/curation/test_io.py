@@ -22,20 +22,15 @@ from hypothesis import strategies as st
 from sqlalchemy import func, inspect, select, update
 from sqlalchemy.engine import Engine
 
-from curation.browse import ExampleFilter
+from curation.data.browse import ExampleFilter
+from curation.data.export import export_project
+from curation.data.formats import open_table
+from curation.data.import_checks import id_conflicts
+from curation.data.importer import ImportReport, content_hash, import_table, mapping_warnings
+from curation.data.mapping import ColumnMapping, guess_mapping
+from curation.data.projects import create_project, get_project
 from curation.db import read_session, write_session
 from curation.errors import InputError, NotFound, PermissionDenied
-from curation.import_checks import id_conflicts
-from curation.io import (
-    ColumnMapping,
-    ImportReport,
-    content_hash,
-    export_project,
-    guess_mapping,
-    import_table,
-    mapping_warnings,
-    open_table,
-)
 from curation.models import (
     Annotation,
     AuditEvent,
@@ -48,8 +43,7 @@ from curation.models import (
     TaskType,
     User,
 )
-from curation.projects import create_project, get_project
-from curation.review import resolve_status
+from curation.review.rules import resolve_status
 from curation.settings import get_settings
 from tests.conftest import BOTH_BACKENDS, SHARED
 
@@ -438,7 +432,7 @@ def test_long_format_one_hot_columns(engine: Engine, lead: User, tmp_path: Path)
 def test_long_format_labels_attach_to_examples_imported_earlier(engine: Engine, admin: User, lead: User,
                                                                 tmp_path: Path) -> None:
     """The demo's two-step load: examples first, then a label file that names them by id."""
-    from curation.auth import create_user
+    from curation.access.accounts import create_user
 
     alice = create_user(engine, admin, "alice", Role.annotator, "alice-password")  # a real account already
     create_project(engine, lead, "tickets", labels=["billing", "shipping"], overlap_k=2)

@@ -12,11 +12,12 @@ from scipy.stats import binom
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
-from curation.checklist import FAIL, PASS, Measures, source_label_items
-from curation.cli import main
+from curation.cli.main import main
 from curation.db import read_session, write_session
 from curation.errors import PermissionDenied
-from curation.label_audit import (
+from curation.models import Example, Project, User
+from curation.review.annotate import get_review_item, submit_annotation
+from curation.review.audits import (
     allocate,
     audit_result,
     clopper_pearson,
@@ -26,11 +27,10 @@ from curation.label_audit import (
     start_audit,
     wilson,
 )
-from curation.models import Example, Project, User
-from curation.queue import next_item
-from curation.review import get_review_item, submit_annotation
-from curation.sources import store_source_labels
-from curation.versions import BuildOptions, create_candidate
+from curation.review.queue import next_item
+from curation.review.sources import store_source_labels
+from curation.versions.build import BuildOptions, create_candidate
+from curation.versions.checklist import FAIL, PASS, Measures, source_label_items
 from tests.curation.test_review_queue import example_ids, make_project, users
 
 NOW = datetime(2026, 11, 29, tzinfo=timezone.utc)

@@ -12,13 +12,13 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
 
-from curation.auth import create_user, list_users
-from curation.browse import ExampleFilter, browse_examples
-from curation.db import read_session, write_session
-from curation.errors import Conflict, InputError, NotFound, PermissionDenied
-from curation.io import ColumnMapping, export_project, import_table, open_table
-from curation.models import AuditEvent, Example, FinalLabelRule, Project, Role, TaskType, User
-from curation.projects import (
+from curation.access.accounts import create_user, list_users
+from curation.data.browse import ExampleFilter, browse_examples
+from curation.data.export import export_project
+from curation.data.formats import open_table
+from curation.data.importer import import_table
+from curation.data.mapping import ColumnMapping
+from curation.data.projects import (
     create_project,
     get_project,
     get_project_by_id,
@@ -26,6 +26,9 @@ from curation.projects import (
     project_stats,
     update_project,
 )
+from curation.db import read_session, write_session
+from curation.errors import Conflict, InputError, NotFound, PermissionDenied
+from curation.models import AuditEvent, Example, FinalLabelRule, Project, Role, TaskType, User
 
 
 def audit_events(engine: Engine, action: str | None = None) -> list[AuditEvent]:
@@ -169,7 +172,7 @@ def test_audit_event_is_part_of_the_change_transaction(engine: Engine, lead: Use
     before = n_audit(engine)
     with pytest.raises(RuntimeError):
         with write_session(engine) as session:
-            from curation import audit
+            from curation.access import audit
 
             audit.record(session, lead, "project.update", "project", project.id, project_id=project.id)
             session.flush()

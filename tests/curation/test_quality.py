@@ -10,17 +10,17 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from curation.data.projects import create_project
 from curation.db import read_session
-from curation.embeddings import ProjectItems
-from curation.errors import PermissionDenied
-from curation.models import AuditEvent, Example, User
-from curation.projects import create_project
-from curation.quality import (
+from curation.embeddings.encode import ProjectItems
+from curation.embeddings.quality import (
     find_label_issues_in_project,
     knn_disagreement,
     label_issue_report,
     send_to_rereview,
 )
+from curation.errors import PermissionDenied
+from curation.models import AuditEvent, Example, User
 from curation.settings import get_settings
 from tests.curation.embedding_helpers import fill_cache, import_texts, labelled_clusters
 
@@ -94,7 +94,7 @@ def flipped_project(
 def test_rereview_sends_suspects_to_adjudication(
     engine: Engine, lead: User, annotator: User, flipped_project: tuple[int, set[str]]
 ) -> None:
-    from curation.adjudication import adjudication_queue
+    from curation.review.adjudication import adjudication_queue
 
     project_id, planted = flipped_project
     with pytest.raises(PermissionDenied):
@@ -119,7 +119,7 @@ def test_rereview_sends_suspects_to_adjudication(
 def test_cli_label_issues_json(
     engine: Engine, lead: User, flipped_project: tuple[int, set[str]], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from curation.cli import main
+    from curation.cli.main import main
 
     assert main(["--user", "lena", "label-issues", "--project", "Flips", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)

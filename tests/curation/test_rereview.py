@@ -10,21 +10,21 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from curation.adjudication import adjudicate, adjudication_queue
-from curation.cli import main
+from curation.cli.main import main
 from curation.db import read_session
+from curation.embeddings.quality import LabelIssueReport, find_label_issues_in_project, proposed_labels
 from curation.errors import Conflict, PermissionDenied
 from curation.models import Annotation, Example, ExampleStatus, RereviewBy, RereviewState, User
-from curation.quality import LabelIssueReport, find_label_issues_in_project, proposed_labels
-from curation.queue import next_item
-from curation.rereview import (
+from curation.review.adjudication import adjudicate, adjudication_queue
+from curation.review.annotate import submit_annotation
+from curation.review.queue import next_item
+from curation.review.rereview import (
     estimated_wrong_share,
     expert_confirmed_ids,
     send_for_rereview,
     set_rereview_by,
     suspected_left,
 )
-from curation.review import submit_annotation
 from tests.curation.test_quality import flipped_project  # noqa: F401 - fixture
 from tests.curation.test_review_queue import fast_passwords, users  # noqa: F401 - fixture
 
@@ -180,7 +180,7 @@ def test_proposed_labels_take_the_likeliest_other_label() -> None:
 
 
 def test_estimated_wrong_share_counts_confirmed_items_as_right() -> None:
-    from curation.quality import LabelIssue
+    from curation.embeddings.quality import LabelIssue
 
     def issue(example_id: int, p: float) -> LabelIssue:
         return LabelIssue(example_id, str(example_id), "", "a", "b", p, 0.0, "a", False, 1 - p)
@@ -194,7 +194,7 @@ def test_estimated_wrong_share_counts_confirmed_items_as_right() -> None:
 def test_checklist_counts_the_suspected_errors_the_page_shows(
     engine: Engine, lead: User, flipped_project: tuple[int, set[str]],  # noqa: F811
 ) -> None:
-    from curation.versions import BuildOptions, create_candidate
+    from curation.versions.build import BuildOptions, create_candidate
 
     project_id, _ = flipped_project
     report = find_label_issues_in_project(engine, lead, project_id)

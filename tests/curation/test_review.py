@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from curation.models import ExampleStatus, FinalLabelRule
-from curation.review import resolve_status
+from curation.review.rules import resolve_status
 
 MAJ, UNA = FinalLabelRule.majority, FinalLabelRule.unanimous
 NEW, REVIEW, DISPUTED, LABELLED = (ExampleStatus.new, ExampleStatus.in_review, ExampleStatus.disputed,

@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
 
-from curation.auth import create_user
+from curation.access.accounts import create_user
+from curation.data.projects import create_project
 from curation.db import read_session, write_session
 from curation.errors import Conflict, InputError, NotFound, PermissionDenied
 from curation.models import (
@@ -27,8 +28,13 @@ from curation.models import (
     User,
     utcnow,
 )
-from curation.projects import create_project
-from curation.queue import (
+from curation.review.annotate import (
+    get_review_item,
+    previous_annotation,
+    submit_annotation,
+    update_annotation,
+)
+from curation.review.queue import (
     assign_items,
     next_item,
     progress,
@@ -38,13 +44,7 @@ from curation.queue import (
     set_queue_order,
     skip_item,
 )
-from curation.review import (
-    get_review_item,
-    previous_annotation,
-    resolve_status,
-    submit_annotation,
-    update_annotation,
-)
+from curation.review.rules import resolve_status
 from tests.conftest import BOTH_BACKENDS
 
 LABELS = ["billing", "shipping", "refund"]
@@ -56,7 +56,7 @@ def fast_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
     (verification reads the parameters from each hash, so logging in still works)."""
     from argon2 import PasswordHasher
 
-    from curation import auth
+    from curation.access import accounts as auth
 
     monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
@@ -235,7 +235,7 @@ def test_assigned_items_come_first(engine: Engine, admin: User, lead: User) -> N
 
 
 def test_excluded_or_settled_items_leave_the_queue(engine: Engine, admin: User, lead: User) -> None:
-    from curation.adjudication import adjudicate, exclude_example
+    from curation.review.adjudication import adjudicate, exclude_example
 
     project = make_project(engine, lead, 3, k=2)
     a, b = users(engine, admin, "a", "b")

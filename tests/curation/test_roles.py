@@ -11,11 +11,14 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from curation import adjudication, audit, auth, queue, review
-from curation.auth import create_user, set_active, set_role
+from curation.access import accounts as auth
+from curation.access import audit
+from curation.access.accounts import create_user, set_active, set_role
 from curation.db import read_session
 from curation.errors import Conflict, CurationError, PermissionDenied
 from curation.models import AuditEvent, Role, User
+from curation.review import adjudication, queue
+from curation.review import annotate as review
 from tests.curation.test_review_queue import example_ids, fast_passwords, make_project
 
 __all__ = ["fast_passwords"]

@@ -11,12 +11,12 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from curation import sessions
-from curation.auth import set_active, set_password
+from curation.access import sessions
+from curation.access.accounts import set_active, set_password
+from curation.access.oidc import account_for_claims, role_from_claims
 from curation.db import read_session
 from curation.errors import PermissionDenied
 from curation.models import AuditEvent, LoginSession, Role, User
-from curation.oidc import account_for_claims, role_from_claims
 from curation.settings import Settings, get_settings
 from tests.conftest import BOTH_BACKENDS
 
@@ -93,7 +93,7 @@ def _settings(**values: object) -> Settings:
 
 
 def test_oidc_maps_an_existing_account_by_email(engine: Engine, admin: User) -> None:
-    from curation.auth import create_user
+    from curation.access.accounts import create_user
 
     maria = create_user(engine, admin, "maria@example.org", Role.lead, "maria-password")
     user = account_for_claims(engine, {"email": "maria@example.org", "email_verified": True, "sub": "x"},
@@ -102,7 +102,7 @@ def test_oidc_maps_an_existing_account_by_email(engine: Engine, admin: User) -> 
 
 
 def test_oidc_refuses_unknown_unverified_deactivated_and_imported(engine: Engine, admin: User) -> None:
-    from curation.auth import create_user
+    from curation.access.accounts import create_user
 
     with pytest.raises(PermissionDenied, match="No account 'new@example.org' here yet"):
         account_for_claims(engine, {"email": "new@example.org"}, _settings())

@@ -11,14 +11,17 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
-from curation.auth import authenticate, hash_password, require_role
-from curation.cli import main
+from curation.access.accounts import authenticate, hash_password
+from curation.access.roles import require_role
+from curation.cli.main import main
+from curation.data.formats import open_table
+from curation.data.importer import import_table
+from curation.data.mapping import guess_mapping
 from curation.db import read_session, write_session
 from curation.errors import InputError, PermissionDenied
-from curation.io import guess_mapping, import_table, open_table
 from curation.models import Example, Project, Role, Suggestion, User, UserKind
-from curation.queue import next_item
-from curation.review import submit_annotation
+from curation.review.annotate import submit_annotation
+from curation.review.queue import next_item
 from tests.curation.test_io import annotations_of, status_of, table_counts, write_csv, write_jsonl
 
 ROWS = [

@@ -10,11 +10,13 @@ import numpy as np
 import pytest
 from sqlalchemy.engine import Engine
 
-from curation.embeddings import load_items
-from curation.io import ColumnMapping, import_table, open_table
+from curation.data.formats import open_table
+from curation.data.importer import import_table
+from curation.data.mapping import ColumnMapping
+from curation.data.projects import create_project
+from curation.embeddings.encode import load_items
+from curation.embeddings.splits import apply_split, build_split, find_leakage, project_leakage, project_split
 from curation.models import User
-from curation.projects import create_project
-from curation.splits import apply_split, build_split, find_leakage, project_leakage, project_split
 from curation.settings import get_settings
 from tests.curation.embedding_helpers import fill_cache, planted, unit
 
@@ -100,7 +102,7 @@ def test_project_leakage_split_and_cli(
     leaks, sizes = project_leakage(engine, lead, project_id)
     assert sizes == {"train": 18, "test": 2} and len(leaks) == 1 and leaks[0].kind == "near"
 
-    from curation.cli import main
+    from curation.cli.main import main
 
     assert main(["--user", "lena", "leakage", "--project", "Leaky", "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)["leaks"]) == 1

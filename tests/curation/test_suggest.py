@@ -11,14 +11,14 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from curation.cli import main
+from curation.cli.main import main
+from curation.data.projects import create_project
 from curation.db import read_session, write_session
+from curation.embeddings.suggest import PROBE_SOURCE, probe_predictions, queue_reason, run_suggest
 from curation.errors import InputError, PermissionDenied
 from curation.models import Example, Project, QueueOrder, Suggestion, User
-from curation.projects import create_project
-from curation.queue import next_item, set_queue_order
-from curation.sources import store_source_labels
-from curation.suggest import PROBE_SOURCE, probe_predictions, queue_reason, run_suggest
+from curation.review.queue import next_item, set_queue_order
+from curation.review.sources import store_source_labels
 from tests.curation.embedding_helpers import fill_cache, labelled_clusters
 
 NOW = datetime(2026, 11, 29, tzinfo=timezone.utc)
@@ -75,7 +75,7 @@ def test_suggest_writes_probe_suggestions_and_the_queue_orders_read_them(engine:
         served.append(item.example.external_id)
         reason = queue_reason(engine, lead, item.example.id)
         assert reason.startswith(f"source vendor says refund, the probe says {truth[int(item.example.external_id[1:])]}")
-        from curation.review import submit_annotation
+        from curation.review.annotate import submit_annotation
 
         submit_annotation(engine, lead, item.example.id, label=truth[int(item.example.external_id[1:])])
     assert sorted(served) == ["e00", "e01", "e02", "e03"]
@@ -96,7 +96,7 @@ def test_suggest_writes_probe_suggestions_and_the_queue_orders_read_them(engine:
 
 
 def _annotator(engine: Engine, admin: User) -> User:
-    from curation.auth import create_user
+    from curation.access.accounts import create_user
     from curation.models import Role
 
     return create_user(engine, admin, "anna2", Role.annotator, "annotator-password")
@@ -116,8 +116,8 @@ def test_cli_suggest_and_queue_order(engine: Engine, lead: User, tmp_path: Path,
 
 
 def test_cluster_coverage_and_the_uncovered_clusters_order(engine: Engine, lead: User, tmp_path: Path) -> None:
-    from curation.review import submit_annotation
-    from curation.suggest import cluster_coverage
+    from curation.embeddings.suggest import cluster_coverage
+    from curation.review.annotate import submit_annotation
 
     x, truth = labelled_clusters(20, LABELS, spread=0.15, seed=1)
     reviewed = np.array([i < 15 for i in range(60)])  # most of the billing cluster, nothing else

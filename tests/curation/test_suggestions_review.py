@@ -12,14 +12,14 @@ from hypothesis import strategies as st
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
-from curation.agreement_report import load_ratings
+from curation.agreement.loading import load_ratings
+from curation.agreement.sources import blind_summary, compare, set_source_settings, source_report
 from curation.db import read_session, write_session
 from curation.errors import PermissionDenied
 from curation.models import Example, Project, SuggestionDisplay, User
-from curation.queue import next_item
-from curation.review import get_review_item, submit_annotation
-from curation.source_report import blind_summary, compare, set_source_settings, source_report
-from curation.sources import blind_by_hash, store_source_labels
+from curation.review.annotate import get_review_item, submit_annotation
+from curation.review.queue import next_item
+from curation.review.sources import blind_by_hash, store_source_labels
 from tests.curation.test_review_queue import example_ids, make_project, users
 
 NOW = datetime(2026, 11, 29, tzinfo=timezone.utc)

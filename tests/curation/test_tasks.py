@@ -7,8 +7,17 @@ import sys
 import time
 from pathlib import Path
 
-from curation.embedding_jobs import write_job
-from curation.tasks import DONE, FAILED, RUNNING, abandon_task, read_task, run_task, start_task, task_path
+from curation.embeddings.jobs import write_job
+from curation.embeddings.tasks import (
+    DONE,
+    FAILED,
+    RUNNING,
+    abandon_task,
+    read_task,
+    run_task,
+    start_task,
+    task_path,
+)
 
 # The background process: answers 6 * 7 through run_task, or sleeps when asked to.
 WORKER = ("import sys, time; from pathlib import Path; from curation.tasks import run_task; "

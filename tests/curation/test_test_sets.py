@@ -10,15 +10,19 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from curation import test_sets as ts
-from curation.auth import create_user
+from curation.access.accounts import create_user
+from curation.data.formats import open_table
+from curation.data.importer import import_table
+from curation.data.mapping import ColumnMapping
 from curation.db import read_session, write_session
 from curation.errors import Conflict, PermissionDenied
-from curation.io import ColumnMapping, import_table, open_table
 from curation.models import Example, ExampleStatus, Role, User
-from curation.queue import next_item
-from curation.review import submit_annotation
-from curation.versions import approve_version, create_candidate, version_items
+from curation.review.annotate import submit_annotation
+from curation.review.queue import next_item
+from curation.versions import test_sets as ts
+from curation.versions.approve import approve_version
+from curation.versions.build import create_candidate
+from curation.versions.records import version_items
 from tests.conftest import BOTH_BACKENDS
 from tests.curation.test_versions import EXACT, example_id, make_project
 
@@ -133,7 +137,7 @@ def test_trained_items_cannot_become_test_items_and_import_marks_a_file(engine: 
 
 def test_cli_create_approve_verify_show_list(engine: Engine, lead: User, tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
-    from curation.cli import main
+    from curation.cli.main import main
 
     make_project(engine, lead, tmp_path)
     with write_session(engine) as session:  # a k=1 project: imported labels count as reviewed
@@ -160,9 +164,9 @@ def test_cli_create_approve_verify_show_list(engine: Engine, lead: User, tmp_pat
 
 
 def test_the_demo_ships_an_objective_and_an_approved_test_set(engine: Engine) -> None:
-    from curation.bootstrap import DEMO_CLASSIFICATION, load_demo
-    from curation.projects import get_project
-    from curation.versions import BuildOptions
+    from curation.data.bootstrap import DEMO_CLASSIFICATION, load_demo
+    from curation.data.projects import get_project
+    from curation.versions.build import BuildOptions
 
     load_demo(engine)
     project = get_project(engine, DEMO_CLASSIFICATION)
@@ -170,7 +174,7 @@ def test_the_demo_ships_an_objective_and_an_approved_test_set(engine: Engine) ->
     version = ts.latest_test_set_version(engine, project.id)
     assert version is not None and version.item_count >= 25 and ts.verify_test_set_version(engine, version.id).ok
     assert len(version.stats["labels"]) == len(project.labels)  # every label is in the test set
-    from curation.auth import get_user
+    from curation.access.accounts import get_user
 
     lead = get_user(engine, "lead")
     candidate = create_candidate(engine, lead, project.id, BuildOptions(use_embeddings=False))

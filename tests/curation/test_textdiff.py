@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from curation.textdiff import DiffPart, tokens, word_diff, word_diff_text
+from curation.review.textdiff import DiffPart, tokens, word_diff, word_diff_text
 
 PARAGRAPH = ("Thanks for writing in. Your parcel left our warehouse on Monday and should arrive within three "
              "working days. You can follow it with the tracking link in your email.")

@@ -12,21 +12,21 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from curation.adjudication import adjudicate, exclude_example
-from curation.cli import main
-from curation.dataset_card import read_card_metadata
+from curation.cli.main import main
+from curation.data.formats import open_table
+from curation.data.importer import import_table
+from curation.data.mapping import ColumnMapping
+from curation.data.projects import create_project
 from curation.db import read_session
 from curation.errors import Conflict, InputError, PermissionDenied
-from curation.io import ColumnMapping, import_table, open_table
 from curation.models import TaskType, User
-from curation.projects import create_project
-from curation.versions import (
-    BuildOptions,
-    approve_version,
-    create_candidate,
-    diff_versions,
-    edits_since,
-    export_version,
+from curation.review.adjudication import adjudicate, exclude_example
+from curation.versions.approve import approve_version, edits_since
+from curation.versions.build import BuildOptions, create_candidate
+from curation.versions.card import read_card_metadata
+from curation.versions.diff import diff_versions
+from curation.versions.export import export_version
+from curation.versions.records import (
     get_version,
     list_versions,
     verify_version,
@@ -285,7 +285,7 @@ def _tamper_label(engine: Engine, version_id: int) -> None:
 
 def test_a_tampered_version_is_neither_exported_nor_pushed(engine: Engine, lead: User, tmp_path: Path,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
-    from curation.versions import push_version_to_hub
+    from curation.versions.export import push_version_to_hub
 
     project_id = make_project(engine, lead, tmp_path)
     version = approve_version(engine, lead, create_candidate(engine, lead, project_id, EXACT).id, attest=True,
@@ -324,8 +324,8 @@ def test_version_reads_need_a_lead(engine: Engine, lead: User, annotator: User, 
 
 def test_versions_imports_the_analyses_it_uses() -> None:
     """No fallback paths for modules that exist: the analyses are the ones the pages use."""
-    from curation import versions
-    from curation import dedup, diversity, quality, splits
+    from curation.embeddings import dedup, diversity, quality, splits
+    from curation.versions import build as versions
 
     assert versions.build_split is splits.build_split and versions.find_leakage is splits.find_leakage
     assert versions.components is dedup.components and versions.cluster is diversity.cluster

@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import Engine
 
-from curation.agreement_report import agreement_report, fmt
-from curation.auth import get_user
-from curation.bootstrap import DEMO_CLASSIFICATION, load_demo
-from curation.projects import get_project
+from curation.access.accounts import get_user
+from curation.agreement.figures import fmt
+from curation.agreement.report import agreement_report
+from curation.data.bootstrap import DEMO_CLASSIFICATION, load_demo
+from curation.data.projects import get_project
 from tests.e2e.conftest import log_in, open_page
 
 pytestmark = pytest.mark.browser

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from curation.bootstrap import DEMO_GENERATION
+from curation.data.bootstrap import DEMO_GENERATION
 from tests.e2e.conftest import log_in, open_page, select_tab
 
 pytestmark = pytest.mark.browser

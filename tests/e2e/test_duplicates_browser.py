@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from curation.adjudication import include_example
-from curation.auth import get_user
-from curation.bootstrap import DEMO_CLASSIFICATION
+from curation.access.accounts import get_user
+from curation.data.bootstrap import DEMO_CLASSIFICATION
+from curation.data.projects import get_project
 from curation.db import make_engine, read_session
-from curation.embeddings import EmbeddingCache, read_project_items, text_hash
+from curation.embeddings.encode import EmbeddingCache, read_project_items, text_hash
 from curation.models import Example
-from curation.projects import get_project
+from curation.review.adjudication import include_example
 from curation.settings import get_settings
 
 pytestmark = pytest.mark.browser

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from curation.bootstrap import DEMO_CLASSIFICATION
+from curation.data.bootstrap import DEMO_CLASSIFICATION
 from tests.e2e.conftest import save_screenshot, select_tab
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

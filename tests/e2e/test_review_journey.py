@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from curation.auth import create_user
+from curation.access.accounts import create_user
+from curation.data.projects import create_project
 from curation.db import make_engine, migrate, read_session, write_session
 from curation.models import Adjudication, Annotation, Example, ExampleStatus, Role, User
-from curation.projects import create_project
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, _require_chromium, serve_app
 
 pytestmark = pytest.mark.browser
@@ -56,7 +56,7 @@ class Server:
 def _seed(database_url: str) -> list[int]:
     from argon2 import PasswordHasher
 
-    from curation import auth
+    from curation.access import accounts as auth
 
     auth._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)  # this process only
     engine = make_engine(database_url)

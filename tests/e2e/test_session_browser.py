@@ -77,7 +77,7 @@ def test_a_reload_mid_review_keeps_the_user_the_page_and_the_item(page: Any) -> 
 def training_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The app on a database with an approved classification version (52 items) and a lead."""
     _require_chromium()
-    from curation.auth import create_user
+    from curation.access.accounts import create_user
     from curation.db import make_engine, migrate
     from curation.models import Role, TaskType
     from tests.training.helpers import WORDS, classification_rows, make_version
@@ -169,7 +169,7 @@ def oidc_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             'client_secret = "workbench-secret"\n'
             f'server_metadata_url = "{issuer}/.well-known/openid-configuration"\n', encoding="utf-8")
         database_url = f"sqlite:///{data_dir / 'curation.db'}"
-        from curation.auth import create_user
+        from curation.access.accounts import create_user
         from curation.db import make_engine, migrate
         from curation.models import Role
 

@@ -20,10 +20,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from curation.auth import create_user
+from curation.access.accounts import create_user
+from curation.data.projects import create_project
 from curation.db import read_session, write_session
 from curation.models import Annotation, Example, Role, User
-from curation.projects import create_project
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, _require_chromium, serve_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres,
@@ -52,7 +52,7 @@ _SETTLED = """(before) => {
 def _seed(engine: Engine) -> list[int]:
     from argon2 import PasswordHasher
 
-    from curation import auth
+    from curation.access import accounts as auth
 
     auth._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)  # seeding only
     admin = create_user(engine, None, "root", Role.admin, "root-password")

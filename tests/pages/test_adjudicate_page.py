@@ -7,9 +7,9 @@ from __future__ import annotations
 from sqlalchemy.engine import Engine
 from streamlit.testing.v1 import AppTest
 
+from curation.data.projects import get_project_by_id
 from curation.models import ExampleStatus, FinalLabelRule, Project, QueueOrder, TaskType, User
-from curation.projects import get_project_by_id
-from curation.review import submit_annotation
+from curation.review.annotate import submit_annotation
 from tests.curation.test_review_queue import example_ids, fast_passwords, get_example, make_project, users
 from tests.pages.helpers import REPO, TIMEOUT, by_label, logged_in, markup_values, no_exception, values
 from ui.session import USER_KEY

@@ -12,8 +12,11 @@ import pytest
 from sqlalchemy.engine import Engine
 from streamlit.testing.v1 import AppTest
 
-from curation.agreement_report import ONE_CATEGORY, agreement_report, fmt
-from curation.io import guess_mapping, import_table, open_table
+from curation.agreement.figures import ONE_CATEGORY, fmt
+from curation.agreement.report import agreement_report
+from curation.data.formats import open_table
+from curation.data.importer import import_table
+from curation.data.mapping import guess_mapping
 from curation.models import User
 from tests.conftest import IN_CI, SHARED
 from tests.curation.test_agreement_report import JUDGEMENTS, import_long, write_long_csv
@@ -102,7 +105,7 @@ def test_confusion_opens_on_the_pair_that_shares_most_items(engine: Engine, lead
 
 
 def test_most_shared_pair_picks_the_largest_off_diagonal_count() -> None:
-    from curation.agreement_report import PairwiseMatrix
+    from curation.agreement.figures import PairwiseMatrix
 
     nan = float("nan")
     matrix = PairwiseMatrix([1, 2, 3], ["a", "b", "c"], [[nan] * 3] * 3, [[5, 0, 2], [0, 4, 4], [2, 4, 6]], None)
@@ -152,7 +155,7 @@ def test_degenerate_project_says_undefined_and_why(engine: Engine, lead: User, t
 
 
 def test_project_without_labels_renders(engine: Engine, lead: User) -> None:
-    from curation.projects import create_project
+    from curation.data.projects import create_project
 
     project = create_project(engine, lead, "Blank", labels=["yes", "no"])
     assert project.id is not None
@@ -176,7 +179,7 @@ def test_convabuse_figures_through_the_page(engine: Engine, lead: User) -> None:
     table = open_table(CONVABUSE)
     report = import_table(engine, lead, table, guess_mapping(table), "ConvAbuse", create=True)
     assert report.examples_added == 4059 and len(report.annotators_created) == 8
-    from curation.projects import get_project
+    from curation.data.projects import get_project
 
     project_id = get_project(engine, "ConvAbuse").id
     assert project_id is not None
@@ -194,7 +197,7 @@ def test_convabuse_figures_through_the_page(engine: Engine, lead: User) -> None:
 
 
 def test_ordered_labels_open_at_the_ordinal_level(engine: Engine, lead: User, tmp_path: Path) -> None:
-    from curation.projects import update_project
+    from curation.data.projects import update_project
 
     project_id = import_long(engine, lead, tmp_path, JUDGEMENTS)
     update_project(engine, lead, project_id, labels_ordered=True)
@@ -209,11 +212,11 @@ def test_sources_section_reports_each_source_against_experts_and_saves_settings(
     experts' final labels with intervals, and saves the project's source settings."""
     from datetime import datetime, timezone
 
+    from curation.agreement.sources import source_report
     from curation.db import read_session, write_session
     from curation.models import Project
-    from curation.review import submit_annotation
-    from curation.source_report import source_report
-    from curation.sources import blind_by_hash, store_source_labels
+    from curation.review.annotate import submit_annotation
+    from curation.review.sources import blind_by_hash, store_source_labels
     from tests.curation.test_review_queue import example_ids, make_project
 
     project = make_project(engine, lead, 6, k=1)
@@ -258,11 +261,11 @@ def test_lead_starts_a_label_audit_and_reads_its_estimate(engine: Engine, lead: 
     from datetime import datetime, timezone
 
     from curation.db import write_session
-    from curation.label_audit import clopper_pearson
     from curation.models import Project
-    from curation.queue import next_item
-    from curation.review import submit_annotation
-    from curation.sources import store_source_labels
+    from curation.review.annotate import submit_annotation
+    from curation.review.audits import clopper_pearson
+    from curation.review.queue import next_item
+    from curation.review.sources import store_source_labels
     from tests.curation.test_review_queue import make_project
 
     project = make_project(engine, lead, 8, k=1)

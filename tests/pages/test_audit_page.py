@@ -6,10 +6,10 @@ from __future__ import annotations
 from sqlalchemy.engine import Engine
 from streamlit.testing.v1 import AppTest
 
-from curation.adjudication import adjudicate
-from curation.auth import set_role
+from curation.access.accounts import set_role
 from curation.models import Role, User
-from curation.review import submit_annotation
+from curation.review.adjudication import adjudicate
+from curation.review.annotate import submit_annotation
 from tests.curation.test_review_queue import example_ids, fast_passwords, make_project, users
 from tests.pages.helpers import REPO, TIMEOUT, logged_in, no_exception, values
 from ui.session import USER_KEY

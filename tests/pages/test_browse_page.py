@@ -10,9 +10,11 @@ import pytest
 from sqlalchemy.engine import Engine
 from streamlit.testing.v1 import AppTest
 
-from curation.io import ColumnMapping, import_table, open_table
+from curation.data.formats import open_table
+from curation.data.importer import import_table
+from curation.data.mapping import ColumnMapping
+from curation.data.projects import create_project
 from curation.models import User
-from curation.projects import create_project
 from tests.pages.helpers import by_label, by_label_prefix, logged_in, markup_values, no_exception, values
 
 IMG = "<img src=x onerror=alert(1)>"

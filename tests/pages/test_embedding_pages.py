@@ -15,11 +15,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
+from curation.data.formats import open_table
+from curation.data.importer import import_table
+from curation.data.mapping import ColumnMapping
+from curation.data.projects import create_project
 from curation.db import read_session
-from curation.embedding_jobs import RUNNING, job_path, write_job
-from curation.io import ColumnMapping, import_table, open_table
+from curation.embeddings.jobs import RUNNING, job_path, write_job
 from curation.models import Example, User
-from curation.projects import create_project
 from curation.settings import get_settings
 from tests.curation.embedding_helpers import fill_cache, labelled_clusters, unit
 from tests.pages.helpers import by_label, by_label_prefix, logged_in, markup_values, no_exception, values
@@ -182,7 +184,7 @@ def test_label_issues_page_sends_suspects_back(engine: Engine, lead: User, tmp_p
 
 
 def test_label_issues_page_shows_expert_decisions_apart(engine: Engine, lead: User, tmp_path: Path) -> None:
-    from curation.adjudication import adjudicate
+    from curation.review.adjudication import adjudicate
 
     labels_set = ["billing", "shipping", "refund"]
     vectors, labels = labelled_clusters(12, labels_set, seed=3)
@@ -320,7 +322,7 @@ def test_annotators_cannot_open(engine: Engine, annotator: User, page: str) -> N
 
 
 def test_leakage_page_shows_duplicates_of_test_items(engine: Engine, lead: User, tmp_path: Path) -> None:
-    from curation import test_sets
+    from curation.versions import test_sets
 
     texts = [f"item {i}" for i in range(8)]
     project_id = _import(engine, lead, tmp_path, "Tested",

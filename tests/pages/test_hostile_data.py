@@ -16,12 +16,15 @@ from markdown_it import MarkdownIt
 from sqlalchemy.engine import Engine
 from streamlit.testing.v1 import AppTest
 
-from curation.embeddings import read_project_items
-from curation.io import ColumnMapping, import_table, open_table
+from curation.data.formats import open_table
+from curation.data.importer import import_table
+from curation.data.mapping import ColumnMapping
+from curation.data.projects import create_project
+from curation.embeddings.encode import read_project_items
 from curation.models import User
-from curation.projects import create_project
 from curation.settings import get_settings
-from curation.versions import BuildOptions, approve_version, create_candidate
+from curation.versions.approve import approve_version
+from curation.versions.build import BuildOptions, create_candidate
 from tests.curation.embedding_helpers import fill_cache, unit
 from tests.pages.helpers import logged_in
 from ui.session import PROJECT_KEY

@@ -10,9 +10,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
+from curation.data.projects import create_project
 from curation.db import read_session
 from curation.models import Example, ImportRecord, Project, User
-from curation.projects import create_project
 from curation.settings import get_settings
 from tests.pages.helpers import (
     by_label,

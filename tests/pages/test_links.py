@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from streamlit.testing.v1 import AppTest
 
 from curation.models import User
-from curation.versions import create_candidate
+from curation.versions.build import create_candidate
 from tests.curation.test_review_queue import example_ids, fast_passwords, make_project
 from tests.pages.helpers import by_label, logged_in, no_exception, values
 from ui.widgets import escape_markdown

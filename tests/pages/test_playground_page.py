@@ -7,8 +7,7 @@ from sqlalchemy.engine import Engine
 
 from curation.models import User
 from tests.pages.helpers import by_label, logged_in, no_exception, values
-from tests.pages.training_fixtures import (classification_version, generation_version, tiny_models,  # noqa: F401
-                                           trained)
+from tests.pages.training_fixtures import classification_version, generation_version, tiny_models, trained  # noqa: F401
 
 
 def _page():  # noqa: ANN202

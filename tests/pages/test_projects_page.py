@@ -7,10 +7,12 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from curation.data.formats import open_table
+from curation.data.importer import import_table
+from curation.data.mapping import ColumnMapping
+from curation.data.projects import create_project
 from curation.db import read_session
-from curation.io import ColumnMapping, import_table, open_table
 from curation.models import AuditEvent, Project, TaskType, User
-from curation.projects import create_project
 from tests.pages.helpers import by_label, counts, logged_in, no_exception, project_rows, values
 from ui.session import PROJECT_KEY
 
@@ -256,7 +258,7 @@ def test_annotator_reads_guidelines_but_gets_no_forms(engine: Engine, lead: User
 
 
 def test_lead_declares_the_labels_ordered(engine: Engine, lead: User) -> None:
-    from curation.projects import get_project
+    from curation.data.projects import get_project
 
     create_project(engine, lead, "Severity", labels=["1", "0", "-1", "-2", "-3"])
     at = logged_in("lena", "lead-password")

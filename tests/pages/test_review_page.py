@@ -10,8 +10,8 @@ from streamlit.testing.v1 import AppTest
 
 from curation.db import read_session
 from curation.models import Annotation, Assignment, AssignmentState, TaskType, User
-from curation.queue import next_item
-from curation.review import previous_annotation, submit_annotation, update_annotation
+from curation.review.annotate import previous_annotation, submit_annotation, update_annotation
+from curation.review.queue import next_item
 from tests.curation.test_review_queue import example_ids, fast_passwords, make_project, users
 from tests.pages.helpers import by_label, logged_in, markup_values, no_exception, values
 from ui.widgets import escape_markdown
@@ -190,10 +190,10 @@ def test_the_page_keeps_the_item_across_reruns(engine: Engine, lead: User, annot
 def _with_suggestions(engine: Engine, project, display: str) -> None:  # type: ignore[no-untyped-def]
     from datetime import datetime, timezone
 
+    from curation.agreement.sources import set_source_settings
     from curation.db import write_session
     from curation.models import Project
-    from curation.source_report import set_source_settings
-    from curation.sources import store_source_labels
+    from curation.review.sources import store_source_labels
 
     with write_session(engine) as session:
         row = session.get(Project, project.id)
@@ -248,7 +248,7 @@ def test_suggestions_after_choosing_and_never_when_hidden(engine: Engine, lead: 
 
 def test_a_lead_sees_why_the_item_came_next(engine: Engine, lead: User, annotator: User) -> None:
     """Issue 12: leads read the queue's reason; annotators do not."""
-    from curation.label_audit import start_audit
+    from curation.review.audits import start_audit
 
     project = make_project(engine, lead, 3, k=1)
     _with_suggestions(engine, project, "beside")

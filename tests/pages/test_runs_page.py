@@ -66,9 +66,10 @@ def test_details_compare_and_reattach(engine: Engine, lead: User, classification
 
 def test_compare_two_versions_on_the_same_test_set(engine: Engine, lead: User, classification_version: int,  # noqa: F811
                                                    tiny_models: dict[str, str]) -> None:  # noqa: F811
+    from curation.evaluation.objective import set_objective
     from curation.models import DatasetVersion, DatasetVersionItem
-    from curation.objective import set_objective
-    from curation.versions import get_version, item_hash, version_hash, version_items
+    from curation.versions.hashing import item_hash, version_hash
+    from curation.versions.records import get_version, version_items
     from tests.training.helpers import make_test_set_version, test_rows
 
     project_id = get_version(engine, classification_version).project_id
@@ -113,9 +114,9 @@ def test_suggest_job_launches_from_the_runs_page_and_shows_its_state(engine: Eng
     """Issue 12: the linear-probe suggest job starts in the background and the page follows it."""
     import signal
 
-    from curation.embedding_jobs import write_job
-    from curation.projects import create_project
-    from curation.suggest import read_suggest_job, suggest_job_path
+    from curation.data.projects import create_project
+    from curation.embeddings.jobs import write_job
+    from curation.embeddings.suggest import read_suggest_job, suggest_job_path
     from ui.session import PROJECT_KEY
 
     project = create_project(engine, lead, "Probe", labels=["a", "b"])

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.engine import Engine
 
-from curation.auth import set_active
+from curation.access.accounts import set_active
 from curation.models import User
 from tests.pages.helpers import by_label, logged_in, new_app, no_exception, values
 from ui import session as ui_session

@@ -7,9 +7,9 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from curation import test_sets
 from curation.db import write_session
 from curation.models import User
+from curation.versions import test_sets
 from tests.curation.test_versions import make_project
 from tests.pages.helpers import by_label, logged_in, no_exception, values
 

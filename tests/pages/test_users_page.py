@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from streamlit.testing.v1 import AppTest
 
-from curation.auth import authenticate, get_user
+from curation.access.accounts import authenticate, get_user
 from curation.db import read_session
 from curation.models import AuditEvent, Role, User
 from tests.curation.test_review_queue import fast_passwords

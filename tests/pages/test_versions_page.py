@@ -6,12 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from sqlalchemy.engine import Engine
 from streamlit.testing.v1 import AppTest
 
 from curation.models import User
-from curation.versions import approve_version, create_candidate, get_version, list_versions
+from curation.versions.approve import approve_version
+from curation.versions.build import create_candidate
+from curation.versions.records import get_version, list_versions
 from tests.curation.test_versions import EXACT, make_project, ticket_rows
 from tests.pages.helpers import by_label, logged_in, no_exception, rendered, values
 

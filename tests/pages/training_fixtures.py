@@ -7,7 +7,13 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from curation.models import TaskType, User
-from tests.training.helpers import WORDS, build_tiny_models, classification_rows, generation_rows, make_version
+from tests.training.helpers import (
+    WORDS,
+    build_tiny_models,
+    classification_rows,
+    generation_rows,
+    make_version,
+)
 
 FAST = {"max_steps": 6, "batch_size": 8, "max_length": 32, "eval_steps": 3}
 

@@ -7,7 +7,13 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from curation.models import TaskType, User
-from tests.training.helpers import WORDS, classification_rows, generation_rows, make_version, build_tiny_models
+from tests.training.helpers import (
+    WORDS,
+    build_tiny_models,
+    classification_rows,
+    generation_rows,
+    make_version,
+)
 
 
 @pytest.fixture(scope="session")

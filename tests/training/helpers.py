@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import Engine
 
+from curation.data.projects import create_project
 from curation.db import write_session
 from curation.models import DatasetVersion, DatasetVersionItem, TaskType, User, VersionStatus, utcnow
-from curation.projects import create_project
-from curation.versions import item_hash, version_hash
+from curation.versions.hashing import item_hash, version_hash
 
 WORDS = {
     "billing": ["invoice", "refund", "charge", "payment", "card", "bill", "money", "fee"],

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 
 from training import data
@@ -31,7 +32,7 @@ def test_presets_and_validation() -> None:
 
 
 def test_precision_auto_uses_bf16_only_where_the_hardware_has_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    from curation import embeddings
+    from curation.embeddings import encode as embeddings
     from training import config as config_module
 
     assert resolve_precision(TrainConfig(precision="fp32")) == "fp32"

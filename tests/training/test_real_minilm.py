@@ -6,11 +6,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.engine import Engine
 
-from curation.bootstrap import DEMO_CLASSIFICATION, load_demo
-from curation.auth import get_user
+from curation.access.accounts import get_user
+from curation.data.bootstrap import DEMO_CLASSIFICATION, load_demo
+from curation.data.projects import get_project
 from curation.models import RunStatus
-from curation.projects import get_project
-from curation.versions import BuildOptions, approve_version, create_candidate
+from curation.versions.approve import approve_version
+from curation.versions.build import BuildOptions, create_candidate
 from training import jobs, run
 
 

@@ -12,10 +12,10 @@ from sqlalchemy.engine import Engine
 
 from curation.errors import Conflict
 from curation.models import RunStatus, TaskType, User, VersionStatus
+from tests.training.helpers import classification_rows, make_version
 from training import jobs, run
 from training.card import read_card_metadata
 from training.models import load_adapter
-from tests.training.helpers import classification_rows, make_version
 
 FAST = {"max_steps": 12, "batch_size": 8, "max_length": 32, "early_stopping": True, "eval_steps": 6}
 
@@ -63,9 +63,9 @@ def test_classification_run_saves_evaluates_and_reloads(engine: Engine, lead: Us
     assert card["dataset_version"]["licences"] == {"CC0-1.0": 52}
     assert card["metrics"]["accuracy"] == metrics["adapter"]["accuracy"]
     # Reload: the PEFT folder over the rebuilt base gives the same predictions.
-    from training.evaluate import predict_proba
+    from curation.versions.records import version_dataset_dict
     from training.data import encode_classification
-    from curation.versions import version_dataset_dict
+    from training.evaluate import predict_proba
 
     model, tokenizer, meta = load_adapter(done.output_dir)
     assert meta["labels"] == ["billing", "shipping"]
@@ -133,7 +133,7 @@ def test_a_tampered_version_does_not_train(engine: Engine, lead: User, classific
     queued before the change is refused by the worker, on the rows it reads, with no adapter written."""
     from sqlalchemy import text
 
-    from curation.versions import verify_version
+    from curation.versions.records import verify_version
 
     queued = jobs.start_run(engine, lead, classification_version, "quick", base=tiny_models["bert"],
                             overrides=FAST, launch=False)
@@ -157,9 +157,9 @@ def test_runs_are_scored_on_the_named_test_set_and_compared_paired(engine: Engin
                                                                    classification_version: int,
                                                                    tiny_models: dict[str, str],
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    from curation.cli import main
-    from curation.objective import set_objective
-    from curation.versions import get_version
+    from curation.cli.main import main
+    from curation.evaluation.objective import set_objective
+    from curation.versions.records import get_version
     from tests.training.helpers import make_test_set_version, test_rows
     from training.test_scoring import compare_runs
 
@@ -206,7 +206,7 @@ def test_runs_are_scored_on_the_named_test_set_and_compared_paired(engine: Engin
 
 def test_runs_on_different_test_sets_are_not_compared(engine: Engine, lead: User, classification_version: int,
                                                       tiny_models: dict[str, str]) -> None:
-    from curation.versions import get_version
+    from curation.versions.records import get_version
     from tests.training.helpers import make_test_set_version, test_rows
     from training.test_scoring import compare_runs
 
@@ -224,8 +224,8 @@ def test_runs_on_different_test_sets_are_not_compared(engine: Engine, lead: User
 def test_eval_scores_an_earlier_run_on_a_test_set_so_runs_become_comparable(
         engine: Engine, lead: User, classification_version: int, tiny_models: dict[str, str],
         capsys: pytest.CaptureFixture[str]) -> None:
-    from curation.cli import main
-    from curation.versions import get_version
+    from curation.cli.main import main
+    from curation.versions.records import get_version
     from tests.training.helpers import make_test_set_version, test_rows
     from training.test_scoring import compare_runs
 

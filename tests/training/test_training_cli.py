@@ -7,7 +7,7 @@ import json
 import pytest
 from sqlalchemy.engine import Engine
 
-from curation.cli import main
+from curation.cli.main import main
 from curation.models import User
 
 

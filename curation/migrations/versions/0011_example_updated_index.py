@@ -6,7 +6,6 @@ Create Date: 2026-11-29 17:15:00.000000
 """
 from alembic import op
 
-
 revision = '0011'
 down_revision = '0010'
 branch_labels = None

@@ -1,0 +1,1 @@
+"""Who may do what: roles (require_role), accounts and the audit trail."""

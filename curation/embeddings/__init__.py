@@ -1,0 +1,1 @@
+"""Embeddings and what is measured on them: encode + cache, near-duplicates, splits, diversity, label quality, background jobs."""

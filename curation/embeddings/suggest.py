@@ -1,0 +1,235 @@
+"""Model pre-labels (issue 12, item 4): a linear probe on the sentence embeddings suggests a label
+with its probability for every item without an expert label, and the active-learning queue orders
+read those suggestions (curation.queue).
+
+The probe is a multinomial logistic regression trained on the best label each item has: the
+experts' label, else a source's vote or suggestion, else the final label. Items that trained it get
+out-of-fold predictions (5-fold), so a noisy source label is judged by a model that never saw it;
+items without a label get the mean of the five fold models;
+the margin is the top probability minus the second. Suggestions are written as source
+`model:probe`, replacing the previous run's.
+
+Runs in the background like the embedding job: `start_suggest_job` spawns
+`python -m curation suggest --project-id N --job-file F`, which writes its progress to F.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete, insert, select
+from sqlalchemy.engine import Engine
+
+from curation.access.roles import LEADS, require_role
+from curation.db import read_session, write_session
+from curation.errors import InputError
+from curation.models import Example, ExampleStatus, Project, QueueOrder, Suggestion, User, UserKind, utcnow
+from curation.settings import get_settings
+
+PROBE_SOURCE = "model:probe"
+
+FOLDS = 5
+
+
+@dataclass
+class SuggestReport:
+    project_id: int
+    items: int  # items that got a suggestion
+    trained_on: int  # items with a training label
+    labels: int
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        return (f"{self.items} suggestions of {PROBE_SOURCE} written (probe trained on {self.trained_on} items, "
+                f"{self.labels} labels, {self.seconds:.1f} s)")
+
+
+def probe_predictions(vectors: np.ndarray, targets: list[str | None], *, folds: int = FOLDS,
+                      seed: int = 0) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(label, probability, margin) per row of `vectors` (N, D) from a logistic regression on the
+    rows with a target. Rows with a target get out-of-fold predictions; a label with fewer than
+    `folds` examples is still predicted (its folds simply lack it). Raises InputError with fewer
+    than two labels or 2 * folds training rows."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import KFold
+
+    known = np.array([t is not None for t in targets])
+    labels = sorted({t for t in targets if t is not None})
+    if len(labels) < 2 or known.sum() < 2 * folds:
+        raise InputError(f"the probe needs at least two labels and {2 * folds} labelled items "
+                         f"(has {len(labels)} labels, {int(known.sum())} items)")
+    index = {label: i for i, label in enumerate(labels)}
+    y = np.array([index[t] if t is not None else -1 for t in targets])
+    probs = np.zeros((len(targets), len(labels)), dtype=np.float64)
+
+    def fit(rows: np.ndarray) -> Any:
+        # 150 iterations: on unit-norm sentence embeddings lbfgs is within noise of convergence by then.
+        model = LogisticRegression(max_iter=150, C=4.0)
+        model.fit(vectors[rows], y[rows])
+        return model
+
+    def put(model: Any, rows: np.ndarray, weight: float = 1.0) -> None:
+        if len(rows):
+            probs[np.ix_(rows, model.classes_)] += weight * model.predict_proba(vectors[rows])
+
+    trained, unknown = np.flatnonzero(known), np.flatnonzero(~known)
+    for train, test in KFold(folds, shuffle=True, random_state=seed).split(trained):
+        model = fit(trained[train])
+        put(model, trained[test])
+        put(model, unknown, 1 / folds)  # items without a label: the mean of the fold models (no extra fit)
+    order = np.sort(probs, axis=1)
+    top = order[:, -1]
+    margin = top - order[:, -2]
+    return [labels[i] for i in probs.argmax(axis=1)], top, margin
+
+
+def cluster_coverage(vectors: np.ndarray, reviewed: np.ndarray, *, seed: int = 0) -> np.ndarray:
+    """Per row: the share of its k-means cluster (k = clamp(n / 50, 2, 100)) that has an expert label.
+    Rows of rarely reviewed regions of the embedding space get low values."""
+    from sklearn.cluster import MiniBatchKMeans
+
+    n = len(vectors)
+    if n < 4:
+        return np.full(n, float(reviewed.mean()) if n else 0.0)
+    k = int(min(100, max(2, n // 50)))
+    clusters = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=1024).fit_predict(vectors)
+    sizes = np.bincount(clusters, minlength=k)
+    covered = np.bincount(clusters, weights=reviewed.astype(np.float64), minlength=k)
+    return (covered / np.maximum(sizes, 1))[clusters]
+
+
+def training_targets(engine: Engine, project_id: int, ids: list[int]) -> tuple[list[str | None], set[int]]:
+    """(target per item, ids with an expert label): expert label, else a source's label, else the final one."""
+    from curation.review.sources import expert_labels, list_sources, source_labels
+
+    with read_session(engine) as session:
+        experts = expert_labels(session, project_id)
+        sourced: dict[int, str] = {}
+        for source in list_sources(session, project_id):
+            if source != PROBE_SOURCE:
+                for example_id, label in source_labels(session, project_id, source).items():
+                    sourced.setdefault(example_id, label)
+        finals = dict(session.execute(select(Example.id, Example.final_label).where(
+            Example.project_id == project_id, Example.final_label.is_not(None))).all())
+    targets = [experts.get(i) or sourced.get(i) or finals.get(i) for i in ids]
+    return targets, set(experts) & set(ids)
+
+
+def run_suggest(engine: Engine, actor: User | None, project_id: int, model: str | None = None,
+                progress: Any = None) -> SuggestReport:
+    """Embed the project (cached), fit the probe, write a suggestion and probability for every item
+    without an expert label. `actor` None: the background process started by a lead."""
+    from curation.embeddings.encode import embed_texts, read_project_items
+
+    if actor is not None:
+        require_role(actor, *LEADS)
+    started = time.perf_counter()
+    items = read_project_items(engine, project_id)
+    vectors = embed_texts(items.texts, model, progress=progress).vectors
+    targets, reviewed = training_targets(engine, project_id, items.ids)
+    vectors = np.asarray(vectors, dtype=np.float32)
+    labels, top, margin = probe_predictions(vectors, targets)
+    coverage = cluster_coverage(vectors, np.array([i in reviewed for i in items.ids]))
+    now = utcnow()
+    rows = [{"project_id": project_id, "example_id": example_id, "source": PROBE_SOURCE, "label": label,
+             "score": float(p), "margin": float(m), "cluster_coverage": float(c), "import_id": None,
+             "created_at": now}
+            for example_id, label, p, m, c in zip(items.ids, labels, top, margin, coverage, strict=True)
+            if example_id not in reviewed]
+    with write_session(engine) as session:
+        session.execute(delete(Suggestion).where(Suggestion.project_id == project_id,
+                                                 Suggestion.source == PROBE_SOURCE))
+        for start in range(0, len(rows), 5000):
+            session.execute(insert(Suggestion), rows[start:start + 5000])
+        from curation.access import audit
+
+        audit.record(session, actor, "suggest.probe", "project", project_id, project_id=project_id,
+                     after={"suggestions": len(rows), "trained_on": sum(t is not None for t in targets)})
+    return SuggestReport(project_id=project_id, items=len(rows), trained_on=sum(t is not None for t in targets),
+                         labels=len(set(t for t in targets if t is not None)),
+                         seconds=time.perf_counter() - started)
+
+
+# --------------------------------------------------------------------------- why an item came next
+def queue_reason(engine: Engine, actor: User, example_id: int) -> str:
+    """For a lead: why the queue served this item, in words (audit, suspicion, margin, disagreement)."""
+    require_role(actor, *LEADS)
+    with read_session(engine) as session:
+        example = session.get(Example, example_id)
+        if example is None:
+            return ""
+        project = session.get(Project, example.project_id)
+        assert project is not None
+        order = QueueOrder(project.queue_order)
+        if example.audit_id is not None:
+            return f"in label audit #{example.audit_id}: audit items come first, reviewed blind"
+        probe = session.execute(select(Suggestion).where(Suggestion.example_id == example_id,
+                                                         Suggestion.source == PROBE_SOURCE)).scalars().first()
+        if order is QueueOrder.suspected_first and example.priority is not None:
+            return f"suspected label problem (score {example.priority:.3f}); suspected items come first"
+        if order is QueueOrder.lowest_margin and probe is not None:
+            return (f"the probe is unsure: margin {probe.margin:.3f} between its two likeliest labels "
+                    f"(top: {probe.label} {probe.score:.2f}); lowest margins come first")
+        if order is QueueOrder.uncovered_clusters and probe is not None and probe.cluster_coverage is not None:
+            return (f"its embedding cluster is little reviewed: {probe.cluster_coverage:.0%} of it has an expert "
+                    "label; the least covered clusters come first")
+        if order is QueueOrder.disagreement and probe is not None:
+            from curation.models import Annotation
+
+            given = session.execute(select(User.username, Annotation.label).join(
+                Annotation, Annotation.annotator_id == User.id).where(
+                Annotation.example_id == example_id, User.kind == UserKind.source.value)).first()
+            if given is not None and given[1] != probe.label:
+                return (f"source {given[0]} says {given[1]}, the probe says {probe.label} ({probe.score:.2f}); "
+                        "disagreements with the most confident probe come first")
+        status = ExampleStatus(example.status).value
+        return f"next in the {order.value.replace('_', ' ')} order ({status}, by id)"
+
+
+# --------------------------------------------------------------------------- background job
+def suggest_job_path(project_id: int) -> Path:
+    return get_settings().data_dir / "jobs" / f"suggest-{project_id}.json"
+
+
+def start_suggest_job(engine: Engine, actor: User, project_id: int) -> dict[str, Any]:
+    """Start the probe in the background (leads), unless one is running for the project."""
+    from curation.embeddings.jobs import RUNNING, write_job
+
+    require_role(actor, *LEADS)
+    current = read_suggest_job(project_id)
+    if current and current.get("status") == RUNNING:
+        return current
+    path = suggest_job_path(project_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "curation", "--user", actor.username, "suggest", "--project-id",
+               str(project_id), "--job-file", str(path)]
+    with open(path.with_suffix(".log"), "ab") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   start_new_session=True, cwd=os.getcwd(), env=os.environ.copy())
+    state = {"status": RUNNING, "done": 0, "total": 0, "error": None, "pid": process.pid,
+             "started_at": time.time(), "updated_at": time.time()}
+    write_job(path, state)
+    return state
+
+
+def read_suggest_job(project_id: int) -> dict[str, Any] | None:
+    from curation.embeddings.jobs import FAILED, RUNNING, _alive
+
+    try:
+        state = json.loads(suggest_job_path(project_id).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if state.get("status") == RUNNING and not _alive(state.get("pid")):
+        state = {**state, "status": FAILED, "error": state.get("error") or "the suggest process ended unexpectedly"}
+    return state

@@ -1,0 +1,97 @@
+"""The project's objective: the metric and target a lead states before the data is reviewed, and the
+one line every run shows for it (metric, value, interval, target, met or not).
+
+Stored on `Project.objective` as {"metric", "target", "label"?, "set_at", "set_by", "before_review"}.
+`before_review` records whether any annotation existed when it was set: an objective chosen after
+looking at the data is said to be so.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from curation.access import audit
+from curation.access.roles import LEADS, require_role
+from curation.errors import InputError, NotFound
+from curation.models import Annotation, Example, Project, TaskType, User, utcnow
+from curation.retry import run_write
+
+CLASSIFICATION_METRICS = {"accuracy": "Accuracy", "macro_f1": "Macro-F1", "label_f1": "F1 of one label"}
+GENERATION_METRICS = {"test_loss": "Test loss (lower is better)"}
+LOWER_IS_BETTER = {"test_loss"}
+
+
+def metrics_for(task_type: TaskType | str) -> dict[str, str]:
+    return GENERATION_METRICS if str(task_type) == TaskType.generation.value else CLASSIFICATION_METRICS
+
+
+def describe(objective: dict[str, Any]) -> str:
+    if not objective:
+        return "no objective set"
+    metric = objective["metric"] if objective["metric"] != "label_f1" else f"F1 of '{objective.get('label')}'"
+    sign = "≤" if objective["metric"] in LOWER_IS_BETTER else "≥"
+    late = "" if objective.get("before_review", True) else " (stated after review had begun)"
+    return f"{metric} {sign} {objective['target']:g} on the test set{late}"
+
+
+def set_objective(engine: Engine, actor: User, project_id: int, metric: str, target: float,
+                  label: str | None = None) -> Project:
+    """State the project's objective (leads and admins). Audited."""
+    require_role(actor, *LEADS)
+
+    def work(session: Session) -> Project:
+        project = session.get(Project, project_id)
+        if project is None:
+            raise NotFound(f"No project with id {project_id}.")
+        allowed = metrics_for(project.task_type)
+        if metric not in allowed:
+            raise InputError(f"metric must be one of {', '.join(allowed)} for a {project.task_type} project",
+                             field="metric")
+        if metric != "test_loss" and not 0 <= float(target) <= 1:
+            raise InputError("the target of a rate must be between 0 and 1", field="target")
+        if metric == "label_f1" and label not in project.labels:
+            raise InputError(f"label must be one of the project's labels ({', '.join(project.labels)})", field="label")
+        reviewed = session.execute(select(func.count()).select_from(Annotation).join(
+            Example, Example.id == Annotation.example_id).where(Example.project_id == project_id)).scalar_one()
+        before = dict(project.objective or {})
+        project.objective = {"metric": metric, "target": float(target), "label": label if metric == "label_f1" else None,
+                             "set_at": utcnow().isoformat(), "set_by": actor.username,
+                             "before_review": reviewed == 0}
+        project.updated_at = utcnow()
+        session.add(project)
+        audit.record(session, actor, "project.objective", "project", project_id, project_id=project_id,
+                     before=before or None, after=project.objective)
+        return project
+
+    return run_write(engine, work)
+
+
+def objective_result(objective: dict[str, Any] | None, metrics: dict[str, Any]) -> dict[str, Any] | None:
+    """The objective's line for a run's (test) metrics, or None when no objective is set. A metric the
+    run does not have gives a line saying so."""
+    from curation.evaluation import stats as es
+
+    if not objective:
+        return None
+    metric = objective["metric"]
+    adapter = metrics.get("adapter") or {}
+    intervals = adapter.get("intervals") or {}
+    name = describe(objective).split(" on the test set")[0].rsplit(" ", 2)[0]
+    where = metrics.get("scored_on_text", "")
+    if metric == "label_f1":
+        interval = (intervals.get("per_label_f1") or {}).get(objective.get("label"))
+    elif metric == "test_loss":
+        interval = intervals.get("eval_loss")
+    else:
+        interval = intervals.get(metric)
+    if not interval:
+        return {"metric": name, "target": objective["target"], "met": None,
+                "text": f"{name}: not measured on this run · target {objective['target']:g}"}
+    line = es.objective_line(name, es.Interval.from_dict(interval), objective["target"],
+                             higher_is_better=metric not in LOWER_IS_BETTER)
+    line["text"] = line["text"].replace(" test items", f" items of {where}" if where else " items")
+    return line

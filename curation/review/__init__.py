@@ -1,0 +1,1 @@
+"""Review: pure status rules, annotating, the queue with leases, adjudication."""

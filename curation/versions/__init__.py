@@ -1,0 +1,1 @@
+"""Dataset versions: hashing, build, checklist, approval, diff, export, card."""
