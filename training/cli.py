@@ -1,4 +1,4 @@
-"""CLI commands of the training package, added to `python -m curation`:
+"""CLI commands of the training package, added to `python -m curation` through curation.cli.registry:
 
     python -m curation train --version ID [--preset quick|balanced|thorough] [--base PATH_OR_ID]
                              [--set FIELD=VALUE ...] [--detach] [--json]
@@ -19,8 +19,14 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from curation.cli.common import acting_user
+from curation.cli.registry import CommandGroup
+from curation.data.projects import get_project
 from curation.errors import InputError
+from training import jobs
 from training.config import PRESETS, TrainConfig
+from training.eval_run import evaluate_run, summary
+from training.test_scoring import compare_runs
 
 
 def add_commands(commands: Any) -> None:
@@ -75,10 +81,7 @@ def parse_sets(items: list[str]) -> dict[str, Any]:
 
 
 def _train(engine: Engine, args: argparse.Namespace) -> int:
-    from curation.cli.common import _actor
-    from training import jobs
-
-    run = jobs.start_run(engine, _actor(engine, args), args.version, args.preset, base=args.base,
+    run = jobs.start_run(engine, acting_user(engine, args), args.version, args.preset, base=args.base,
                          overrides=parse_sets(args.set), test_set_version_id=args.testset)
     print(f"run {run.id}: {run.status} ({run.preset}, base {run.base_model}); log: {jobs.run_dir(run.id)}",
           file=sys.stderr)
@@ -113,18 +116,12 @@ def _train(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def _runs(engine: Engine, args: argparse.Namespace) -> int:
-    from curation.cli.common import _actor
-    from curation.data.projects import get_project
-    from training import jobs
-
     if args.runs_command == "cancel":
-        run = jobs.cancel_run(engine, _actor(engine, args), args.id)
+        run = jobs.cancel_run(engine, acting_user(engine, args), args.id)
         print(f"run {run.id}: {'cancelled' if run.status == 'cancelled' else 'stopping at the next step'}")
         return 0
     if args.runs_command == "compare":
-        from training.test_scoring import compare_runs
-
-        result = compare_runs(engine, _actor(engine, args), jobs.get_run(engine, args.a), jobs.get_run(engine, args.b))
+        result = compare_runs(engine, acting_user(engine, args), jobs.get_run(engine, args.a), jobs.get_run(engine, args.b))
         if args.json:
             print(json.dumps(result, indent=2, default=str))
         elif not result["comparable"]:
@@ -157,10 +154,7 @@ def _runs(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def _eval(engine: Engine, args: argparse.Namespace) -> int:
-    from curation.cli.common import _actor
-    from training.eval_run import evaluate_run, summary
-
-    run = evaluate_run(engine, _actor(engine, args), args.run, args.testset)
+    run = evaluate_run(engine, acting_user(engine, args), args.run, args.testset)
     result = summary(run)
     if args.json:
         print(json.dumps(result, indent=2, default=str))
@@ -174,3 +168,6 @@ def _eval(engine: Engine, args: argparse.Namespace) -> int:
 
 
 HANDLERS = {"train": _train, "runs": _runs, "eval": _eval}
+
+# named by the `curation.commands` entry point in pyproject.toml; curation.cli.registry loads it
+COMMANDS = CommandGroup("training", add_commands, HANDLERS)

@@ -26,9 +26,11 @@ from sqlalchemy.engine import Engine
 
 from curation.access.roles import require_role
 from curation.db import read_session, write_session
-from curation.errors import Conflict, InputError, NotFound
+from curation.errors import Conflict, InputError
 from curation.models import Role, RunStatus, TrainingRun, User
+from curation.process import alive
 from curation.settings import get_settings
+from training.store import get_run, log_tail, now, run_dir
 
 START_GRACE_S = 120.0
 ACTIVE = (RunStatus.queued, RunStatus.running)
@@ -43,18 +45,6 @@ def autostart() -> bool:
 
 def concurrency() -> int:
     return get_settings().train_concurrency
-
-
-def runs_dir() -> Path:
-    return get_settings().data_dir / "runs"
-
-
-def run_dir(run_id: int) -> Path:
-    return runs_dir() / str(run_id)
-
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -103,14 +93,6 @@ def start_run(engine: Engine, actor: User, version_id: int, preset_name: str = "
     if launch:
         dispatch(engine)
     return get_run(engine, run.id)  # type: ignore[arg-type]
-
-
-def get_run(engine: Engine, run_id: int) -> TrainingRun:
-    with read_session(engine) as session:
-        run = session.get(TrainingRun, run_id)
-    if run is None:
-        raise NotFound(f"No training run with id {run_id}.")
-    return run
 
 
 def list_runs(engine: Engine, project_id: int | None = None, limit: int = 200) -> list[TrainingRun]:
@@ -162,17 +144,6 @@ def dispatch(engine: Engine) -> list[int]:
             started.append(queued)
 
 
-def _alive(pid: int | None) -> bool:
-    if pid is None:
-        return False
-    import psutil
-
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
-
-
 def _signal_group(pid: int | None, sig: int) -> None:
     if pid is None:
         return
@@ -202,13 +173,13 @@ def reconcile(engine: Engine) -> None:
             if not supervised and moment - started > timedelta(seconds=START_GRACE_S):
                 _finish(engine, run, RunStatus.failed, "the worker never started (see its log)")
             continue
-        if not _alive(run.pid):
+        if not alive(run.pid):
             if supervised:
                 continue  # its supervisor is about to record the exit
             if run.cancel_requested_at is not None:
                 _finish(engine, run, RunStatus.cancelled, "cancelled (worker stopped)")
             else:
-                _finish(engine, run, RunStatus.failed, f"worker process {run.pid} is gone.\n{_log_tail(run.id)}")
+                _finish(engine, run, RunStatus.failed, f"worker process {run.pid} is gone.\n{_worker_log_tail(run.id)}")
             continue
         asked = _aware(run.cancel_requested_at)
         if asked is not None:
@@ -219,9 +190,7 @@ def reconcile(engine: Engine) -> None:
                 _signal_group(run.pid, signal.SIGTERM)
 
 
-def _log_tail(run_id: int) -> str:
-    from training.run import log_tail
-
+def _worker_log_tail(run_id: int) -> str:
     return log_tail(run_dir(run_id) / "worker.log")
 
 

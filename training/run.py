@@ -24,58 +24,20 @@ import sys
 import time
 import traceback
 from collections.abc import Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
 from transformers import TrainerCallback
 
-from curation.db import make_engine, read_session, write_session
-from curation.models import RunStatus, TrainingRun
+from curation.db import make_engine
+from curation.errors import NotFound
+from curation.models import RunStatus
+from training.jobs import dispatch
+from training.store import get_run, is_main_process, log_tail, now, run_dir, update_run
 
 _STOP = {"requested": False}
 WRITE_EVERY_S = 1.0
-
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def is_main_process() -> bool:
-    """True in a plain process and in the global rank 0 of `accelerate launch`/torchrun (RANK is set
-    by the launcher before any process group exists, so this holds before training starts)."""
-    return int(os.environ.get("RANK", "0")) == 0
-
-
-def update_run(engine: Engine, run_id: int, **values: Any) -> None:
-    """Write these columns of the run. Only the main process may: under a launcher every process runs
-    this script, and one row written by several would lose progress and record metrics twice."""
-    if not is_main_process():
-        raise RuntimeError(f"update_run called on rank {os.environ.get('RANK')}: only the main process writes")
-    with write_session(engine) as session:
-        run = session.get(TrainingRun, run_id)
-        assert run is not None
-        for key, value in values.items():
-            setattr(run, key, value)
-        session.add(run)
-
-
-def read_run(engine: Engine, run_id: int) -> TrainingRun:
-    with read_session(engine) as session:
-        run = session.get(TrainingRun, run_id)
-    if run is None:
-        raise SystemExit(f"no training run {run_id}")
-    return run
-
-
-def log_tail(path: Path, lines: int = 40) -> str:
-    if not path.exists():
-        return ""
-    text = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    # progress bars write carriage returns: keep what a terminal would show
-    text = [line.rsplit("\r", 1)[-1] for line in text]
-    return "\n".join(text[-lines:])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -83,8 +45,6 @@ def log_tail(path: Path, lines: int = 40) -> str:
 
 
 def supervise(engine: Engine, run_id: int) -> int:
-    from training.jobs import dispatch, run_dir
-
     folder = run_dir(run_id)
     folder.mkdir(parents=True, exist_ok=True)
     log_path = folder / "worker.log"
@@ -100,7 +60,7 @@ def supervise(engine: Engine, run_id: int) -> int:
 
         signal.signal(signal.SIGTERM, forward)
         code = child.wait()
-    run = read_run(engine, run_id)
+    run = get_run(engine, run_id)
     if run.status in (RunStatus.queued, RunStatus.running):
         if code < 0:
             reason = f"worker killed by signal {signal.Signals(-code).name}"
@@ -126,7 +86,7 @@ def _on_sigterm(_signum: int, _frame: Any) -> None:
 
 def work(engine: Engine, run_id: int) -> int:
     main = is_main_process()
-    run = read_run(engine, run_id)
+    run = get_run(engine, run_id)
     if run.status not in (RunStatus.queued, RunStatus.running):
         # every process checks: a lone non-main process would wait for its peers' process group forever
         print(f"run {run_id} is {run.status}; nothing to do", file=sys.stderr)
@@ -158,9 +118,8 @@ def train(engine: Engine, run_id: int, main: bool = True) -> RunStatus:
     from curation.versions.records import verified_dataset_dict, version_provenance
     from training import card, data, evaluate, models
     from training.config import TrainConfig, resolve_precision
-    from training.jobs import run_dir
 
-    run = read_run(engine, run_id)
+    run = get_run(engine, run_id)
     config = TrainConfig.from_dict(run.config)
     folder = run_dir(run_id)
     folder.mkdir(parents=True, exist_ok=True)
@@ -333,7 +292,7 @@ def train(engine: Engine, run_id: int, main: bool = True) -> RunStatus:
     merged_path = None
     if config.merge:
         merged_path = str(export_merged(model, tokenizer, folder / "merged", generation))
-    card.write_model_card(adapter_dir, run=read_run(engine, run_id), config=config, provenance=provenance,
+    card.write_model_card(adapter_dir, run=get_run(engine, run_id), config=config, provenance=provenance,
                           metrics=metrics, warnings=warnings, base_path=base_path, labels=names)
     progress.flush(force=True)
     if not (adapter_dir / "adapter_model.safetensors").exists() or not (adapter_dir / "adapter_config.json").exists():
@@ -444,7 +403,7 @@ class ProgressCallback(TrainerCallback):
         if not self.main or time.perf_counter() - self._last_check < WRITE_EVERY_S:
             return False
         self._last_check = time.perf_counter()
-        return read_run(self.engine, self.run_id).cancel_requested_at is not None
+        return get_run(self.engine, self.run_id).cancel_requested_at is not None
 
     def flush(self, force: bool = False) -> None:
         if not self.main or (not force and time.perf_counter() - self._last_write < WRITE_EVERY_S):
@@ -468,6 +427,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     engine = make_engine()
     try:
         return supervise(engine, args.run_id) if args.supervise else work(engine, args.run_id)
+    except NotFound as error:
+        raise SystemExit(str(error)) from error
     finally:
         engine.dispose()
 

@@ -16,6 +16,7 @@ from curation.access.roles import LEADS, _is_source_account, require_role
 from curation.access.sessions import revoke_user_sessions
 from curation.db import read_session, write_session
 from curation.errors import Conflict, InputError, NotFound, PermissionDenied
+from curation.lookup import get_or_not_found
 from curation.models import Role, User
 
 _hasher = PasswordHasher()
@@ -156,10 +157,7 @@ def set_password(engine: Engine, actor: User, user_id: int, password: str) -> Us
 
 
 def _user_by_id(session: Session, user_id: int) -> User:
-    user = session.get(User, user_id)
-    if user is None:
-        raise NotFound(f"No user with id {user_id}.")
-    return user
+    return get_or_not_found(session, User, user_id)
 
 
 def _keep_an_admin(session: Session, leaving: User) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from curation.db import read_session
-from curation.errors import NotFound
+from curation.lookup import read_or_not_found
 from curation.models import Annotation, Example, ExampleStatus, Project, TaskType, User
 
 __all__ = [
@@ -118,11 +118,7 @@ def _numeric_labels(labels: Sequence[str], level: str) -> npt.NDArray[np.float64
 
 
 def _project(engine: Engine, project_id: int) -> Project:
-    with read_session(engine) as session:
-        project = session.get(Project, project_id)
-    if project is None:
-        raise NotFound(f"No project with id {project_id}.")
-    return project
+    return read_or_not_found(engine, Project, project_id)
 
 
 def load_ratings(engine: Engine, project: Project) -> RatingsMatrix:

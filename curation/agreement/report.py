@@ -55,7 +55,8 @@ from curation.agreement.figures import (
 )
 from curation.agreement.loading import _NAN, RatingsMatrix, _project, _Undefined, load_ratings
 from curation.db import read_session
-from curation.errors import InputError, NotFound
+from curation.errors import InputError
+from curation.lookup import get_or_not_found
 from curation.models import Project, TaskType, User
 
 __all__ = [
@@ -392,10 +393,7 @@ def confusion_from_matrix(engine: Engine, matrix: RatingsMatrix, annotator_a: in
     if missing:
         with read_session(engine) as session:
             for user_id in missing:
-                user = session.get(User, user_id)
-                if user is None:
-                    raise NotFound(f"No user with id {user_id}.")
-                names[user_id] = user.username
+                names[user_id] = get_or_not_found(session, User, user_id).username
     n_items = matrix.shape[0]
 
     def column(user_id: int) -> npt.NDArray[np.float64]:

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from curation.cli.common import acting_user
 from curation.errors import InputError
 
 
@@ -36,7 +37,6 @@ def add_commands(commands: Any) -> None:
 
 
 def _audit(engine: Engine, args: argparse.Namespace) -> int:
-    from curation.cli.common import _actor
     from curation.data.projects import get_project
     from curation.review.audits import audit_result, close_audit, list_audits, sample_size, start_audit
 
@@ -48,7 +48,7 @@ def _audit(engine: Engine, args: argparse.Namespace) -> int:
         print(f"{n} items give a 95% Clopper-Pearson interval at most ±{args.half_width:.1%} wide around "
               f"{args.rate:.1%}")
         return 0
-    actor = _actor(engine, args)
+    actor = acting_user(engine, args)
     if args.audit_command == "close":
         record = close_audit(engine, actor, args.id)
         print(f"audit #{record.id} of {record.source}: closed")

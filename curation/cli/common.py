@@ -13,7 +13,7 @@ from curation.errors import NotFound
 from curation.models import Role, User
 
 
-def _actor(engine: Engine, args: argparse.Namespace) -> User:
+def acting_user(engine: Engine, args: argparse.Namespace) -> User:
     import os
 
     username = args.user or os.environ.get("CURATION_USER")

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from curation.cli.common import _actor
+from curation.cli.common import acting_user
 from curation.data.bootstrap import load_demo
 from curation.data.browse import ExampleFilter
 from curation.data.export import export_project
@@ -28,7 +28,7 @@ def _demo(engine: Engine, args: argparse.Namespace) -> int:
     with read_session(engine) as session:
         has_accounts = session.execute(select(User.id).where(User.password_hash.is_not(None))).first() is not None
     # Into a database with accounts, the acting admin (--user, CURATION_USER or the first admin) loads it.
-    load_demo(engine, _actor(engine, args) if has_accounts else None)
+    load_demo(engine, acting_user(engine, args) if has_accounts else None)
     print("demo users and projects loaded")
     return 0
 
@@ -64,7 +64,7 @@ def _glob(pattern: str, column: str) -> bool:
 
 
 def _import(engine: Engine, args: argparse.Namespace) -> int:
-    actor = _actor(engine, args)
+    actor = acting_user(engine, args)
     table = open_table(args.file, args.format)
     task_type = TaskType(args.task) if args.task else None
     mapping = parse_mapping_overrides(args.map, table.columns, guess_mapping(table, task_type))
@@ -112,7 +112,7 @@ def _import(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def _export(engine: Engine, args: argparse.Namespace) -> int:
-    actor = _actor(engine, args)
+    actor = acting_user(engine, args)
     project = get_project(engine, args.project)
     selection = ExampleFilter(statuses=tuple(args.status), labels=tuple(args.label), sources=tuple(args.source),
                               splits=tuple(args.split), search=args.search)
@@ -131,6 +131,6 @@ def _print_mapping(data: dict[str, Any], as_json: bool) -> None:
 
 
 def _stats(engine: Engine, args: argparse.Namespace) -> int:
-    stats = project_stats(engine, _actor(engine, args), get_project(engine, args.project).id)
+    stats = project_stats(engine, acting_user(engine, args), get_project(engine, args.project).id)
     _print_mapping(stats, args.json)
     return 0

@@ -13,11 +13,13 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import Engine
 
+from curation.cli.common import acting_user
+from curation.data.projects import get_project, get_project_by_id
 from curation.embeddings.jobs import _send_choice, run_job
 
 
 # --------------------------------------------------------------------------- command line
-# `python -m curation embed | dedup | label-issues | leakage`: registered by curation/cli.py.
+# `python -m curation embed | dedup | label-issues | leakage`, added by curation/cli/main.py.
 def add_commands(commands: Any) -> None:
     import argparse
 
@@ -63,8 +65,6 @@ def add_commands(commands: Any) -> None:
 
 
 def _embed(engine: Engine, args: argparse.Namespace) -> int:
-    from curation.data.projects import get_project, get_project_by_id
-
     project = (
         get_project_by_id(engine, args.project_id) if args.project_id else get_project(engine, args.project)
     )
@@ -77,12 +77,10 @@ def _embed(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def _dedup(engine: Engine, args: argparse.Namespace) -> int:
-    from curation.cli.common import _actor
-    from curation.data.projects import get_project
     from curation.embeddings.dedup import find_duplicates
 
     report = find_duplicates(
-        engine, _actor(engine, args), get_project(engine, args.project).id, args.threshold, args.model
+        engine, acting_user(engine, args), get_project(engine, args.project).id, args.threshold, args.model
     )
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
@@ -101,13 +99,11 @@ def _dedup(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def _label_issues(engine: Engine, args: argparse.Namespace) -> int:
-    from curation.cli.common import _actor
-    from curation.data.projects import get_project
     from curation.embeddings.quality import find_label_issues_in_project
     from curation.review.rereview import expert_confirmed_ids, send_for_rereview, suspected_left
 
     top = _send_choice(args.send) if args.send else None
-    actor = _actor(engine, args)
+    actor = acting_user(engine, args)
     project = get_project(engine, args.project)
     started = time.monotonic()
 
@@ -149,12 +145,10 @@ def _label_issues(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def _leakage(engine: Engine, args: argparse.Namespace) -> int:
-    from curation.cli.common import _actor
-    from curation.data.projects import get_project
     from curation.embeddings.splits import project_leakage
 
     leaks, sizes = project_leakage(
-        engine, _actor(engine, args), get_project(engine, args.project).id, args.threshold, args.model
+        engine, acting_user(engine, args), get_project(engine, args.project).id, args.threshold, args.model
     )
     if args.json:
         print(

@@ -15,9 +15,19 @@ from collections.abc import Sequence
 from sqlalchemy.engine import Engine
 
 from curation.cli.accounts import _users
-from curation.cli.common import _actor
+from curation.cli.audits import HANDLERS as AUDIT_HANDLERS
+from curation.cli.audits import add_commands as add_audit_commands
+from curation.cli.common import acting_user
 from curation.cli.data import _demo, _export, _import, _stats
+from curation.cli.embeddings import HANDLERS as EMBEDDING_HANDLERS
+from curation.cli.embeddings import add_commands as add_embedding_commands
+from curation.cli.registry import registered
 from curation.cli.review import _adjudication, _agreement, _annotations, _assign, _queue
+from curation.cli.suggest import HANDLERS as SUGGEST_HANDLERS
+from curation.cli.suggest import add_commands as add_suggest_commands
+from curation.cli.test_sets import HANDLERS as TEST_SET_HANDLERS
+from curation.cli.test_sets import add_commands as add_test_set_commands
+from curation.cli.versions import run_version_command
 from curation.data.bootstrap import initialise
 from curation.data.export import EXPORT_FORMATS
 from curation.data.formats import FORMATS
@@ -173,21 +183,12 @@ def build_parser() -> argparse.ArgumentParser:
     vshow = vcmd.add_parser("show", help="a version's provenance and checklist")
     vshow.add_argument("id", type=int)
     vshow.add_argument("--json", action="store_true")
-    from curation.cli.audits import add_commands as add_audit_commands
-
     add_audit_commands(commands)  # issue 12
-    from curation.cli.suggest import add_commands as add_suggest_commands
-
     add_suggest_commands(commands)  # issue 12
-    from curation.cli.embeddings import add_commands as add_embedding_commands
-
     add_embedding_commands(commands)
-    from curation.cli.test_sets import add_commands as add_test_set_commands
-
     add_test_set_commands(commands)
-    from training.cli import add_commands as add_training_commands
-
-    add_training_commands(commands)
+    for group in registered():
+        group.add_commands(commands)
     return parser
 
 
@@ -207,21 +208,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "agreement": _agreement}
         handler["version"] = _version
         handler["projects"] = _projects
-        from curation.cli.embeddings import HANDLERS as embedding_handlers
-
-        handler.update(embedding_handlers)
-        from curation.cli.test_sets import HANDLERS as test_set_handlers
-
-        handler.update(test_set_handlers)
-        from curation.cli.audits import HANDLERS as audit_handlers
-
-        handler.update(audit_handlers)
-        from curation.cli.suggest import HANDLERS as suggest_handlers
-
-        handler.update(suggest_handlers)
-        from training.cli import HANDLERS as training_handlers
-
-        handler.update(training_handlers)
+        handler.update(EMBEDDING_HANDLERS)
+        handler.update(TEST_SET_HANDLERS)
+        handler.update(AUDIT_HANDLERS)
+        handler.update(SUGGEST_HANDLERS)
+        for group in registered():
+            handler.update(group.handlers)
         handler.update({"assign": _assign, "annotations": _annotations, "adjudication": _adjudication,
                         "queue": _queue})
         return handler[args.command](engine, args)
@@ -233,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _projects(engine: Engine, args: argparse.Namespace) -> int:
-    rows = project_overview(engine, _actor(engine, args))
+    rows = project_overview(engine, acting_user(engine, args))
     if args.json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
     elif not rows:
@@ -247,9 +239,7 @@ def _projects(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def _version(engine: Engine, args: argparse.Namespace) -> int:
-    from curation.cli.versions import run_version_command
-
-    return run_version_command(engine, _actor(engine, args), args)
+    return run_version_command(engine, acting_user(engine, args), args)
 
 
 if __name__ == "__main__":

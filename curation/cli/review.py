@@ -9,7 +9,7 @@ import sys
 from sqlalchemy.engine import Engine
 
 from curation.access.accounts import get_user
-from curation.cli.common import _actor
+from curation.cli.common import acting_user
 from curation.cli.data import _print_mapping
 from curation.data.projects import get_project
 
@@ -17,7 +17,7 @@ from curation.data.projects import get_project
 def _agreement(engine: Engine, args: argparse.Namespace) -> int:
     from curation.agreement.report import agreement_report
 
-    report = agreement_report(engine, _actor(engine, args), get_project(engine, args.project).id, args.level,
+    report = agreement_report(engine, acting_user(engine, args), get_project(engine, args.project).id, args.level,
                               args.resamples)
     print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) if args.json
           else report.summary_text())
@@ -31,7 +31,7 @@ def _assign(engine: Engine, args: argparse.Namespace) -> int:
 
     project = get_project(engine, args.project)
     annotator = get_user(engine, args.annotator)
-    ids = assign_items(engine, _actor(engine, args), project.id, annotator, args.count,
+    ids = assign_items(engine, acting_user(engine, args), project.id, annotator, args.count,
                        lease=timedelta(days=args.days))
     print(f"assigned {len(ids)} items of {project.name} to {annotator.username} for {args.days:g} days")
     return 0
@@ -45,13 +45,13 @@ def _annotations(engine: Engine, args: argparse.Namespace) -> int:
         import csv
 
         writer = None
-        for row in annotation_rows(engine, _actor(engine, args), project.id):
+        for row in annotation_rows(engine, acting_user(engine, args), project.id):
             if writer is None:
                 writer = csv.DictWriter(sys.stdout, fieldnames=list(row))
                 writer.writeheader()
             writer.writerow(row)
         return 0
-    count = export_annotations(engine, _actor(engine, args), project.id, args.out, args.format)
+    count = export_annotations(engine, acting_user(engine, args), project.id, args.out, args.format)
     print(f"{count} annotations -> {args.out} ({args.format})", file=sys.stderr)
     return 0
 
@@ -59,7 +59,7 @@ def _annotations(engine: Engine, args: argparse.Namespace) -> int:
 def _adjudication(engine: Engine, args: argparse.Namespace) -> int:
     from curation.review.adjudication import adjudication_queue, adjudication_queue_size
 
-    actor = _actor(engine, args)
+    actor = acting_user(engine, args)
     project = get_project(engine, args.project)
     size = adjudication_queue_size(engine, actor, project.id)
     top = adjudication_queue(engine, actor, project.id, limit=args.list) if args.list else []
@@ -86,7 +86,7 @@ def _adjudication(engine: Engine, args: argparse.Namespace) -> int:
 def _queue(engine: Engine, args: argparse.Namespace) -> int:
     from curation.review.queue import queue_stats, set_queue_order
 
-    actor = _actor(engine, args)
+    actor = acting_user(engine, args)
     project = get_project(engine, args.project)
     if args.order:
         set_queue_order(engine, actor, project.id, args.order)

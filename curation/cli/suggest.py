@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from curation.cli.common import acting_user
 from curation.embeddings.suggest import run_suggest
 from curation.errors import InputError
 
@@ -26,7 +27,6 @@ def add_commands(commands: Any) -> None:
 
 
 def _suggest(engine: Engine, args: argparse.Namespace) -> int:
-    from curation.cli.common import _actor
     from curation.data.projects import get_project
     from curation.embeddings.jobs import DONE, FAILED, RUNNING, write_job
 
@@ -43,7 +43,7 @@ def _suggest(engine: Engine, args: argparse.Namespace) -> int:
             write_job(path, state)
 
     try:
-        report = run_suggest(engine, _actor(engine, args), project_id, args.model, progress)
+        report = run_suggest(engine, acting_user(engine, args), project_id, args.model, progress)
     except Exception as error:
         if path is not None:
             write_job(path, {**state, "status": FAILED, "error": f"{type(error).__name__}: {error}"})

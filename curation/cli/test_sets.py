@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from curation.cli.common import acting_user
 from curation.db import read_session
 from curation.errors import InputError, NotFound
 from curation.models import Example, TestSetVersion
@@ -70,7 +71,6 @@ def version_summary(version: TestSetVersion) -> dict[str, Any]:
 
 
 def _testset(engine: Engine, args: argparse.Namespace) -> int:
-    from curation.cli.common import _actor
     from curation.data.projects import get_project
 
     command = args.testset_command
@@ -84,7 +84,7 @@ def _testset(engine: Engine, args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2) if args.json else
               f"{ts.version_label(version)}\napproved {summary['approved_at']}; labels {summary['labels']}")
         return 0
-    actor = _actor(engine, args)
+    actor = acting_user(engine, args)
     project = get_project(engine, args.project)
     if command == "list":
         rows = []

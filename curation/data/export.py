@@ -19,7 +19,8 @@ from curation.access.roles import LEADS, require_role  # noqa: E402
 from curation.data.browse import ExampleFilter, filtered_query  # noqa: E402
 from curation.data.projects import get_project_by_id  # noqa: E402
 from curation.db import read_session  # noqa: E402
-from curation.errors import InputError, NotFound  # noqa: E402
+from curation.errors import InputError  # noqa: E402
+from curation.lookup import get_or_not_found  # noqa: E402
 from curation.models import Example, ExampleStatus, Project, TaskType, User  # noqa: E402
 
 datasets.disable_progress_bars()
@@ -38,9 +39,7 @@ def export_rows(engine: Engine, actor: User, project_id: int, selection: Example
     set one), split, source, licence, metadata. `messages` is what TRL's SFTTrainer takes as is."""
     require_role(actor, *LEADS)
     with read_session(engine) as session:
-        project = session.get(Project, project_id)
-        if project is None:
-            raise NotFound(f"No project with id {project_id}.")
+        project = get_or_not_found(session, Project, project_id)
         task_type = TaskType(project.task_type)
         query = filtered_query(project_id, selection or ExampleFilter())
         if not include_excluded:

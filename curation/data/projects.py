@@ -13,6 +13,7 @@ from curation.access import audit
 from curation.access.roles import LEADS, require_role
 from curation.db import read_session, write_session
 from curation.errors import Conflict, InputError, NotFound
+from curation.lookup import get_or_not_found
 from curation.models import Annotation, Example, FinalLabelRule, Project, Role, TaskType, User, utcnow
 
 EDITABLE_FIELDS = ("labels", "guidelines", "overlap_k", "final_label_rule", "min_agreement", "max_near_duplicate_pairs",
@@ -150,10 +151,7 @@ def _snapshot(project: Project) -> dict[str, Any]:
 
 
 def _get(session: Session, project_id: int) -> Project:
-    project = session.get(Project, project_id)
-    if project is None:
-        raise NotFound(f"No project with id {project_id}.")
-    return project
+    return get_or_not_found(session, Project, project_id)
 
 
 def get_project(engine: Engine, name: str) -> Project:

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from curation.process import alive
 from curation.settings import get_settings
 
 if TYPE_CHECKING:
@@ -39,22 +40,6 @@ def write_job(path: Path, state: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (finished child not yet reaped) is not running
-        with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
-            return handle.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
 def read_job(project_id: int) -> dict[str, Any] | None:
     """The project's latest embedding job, or None when there never was one."""
     path = job_path(project_id)
@@ -62,7 +47,7 @@ def read_job(project_id: int) -> dict[str, Any] | None:
         state = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if state.get("status") == RUNNING and not _alive(state.get("pid")):
+    if state.get("status") == RUNNING and not alive(state.get("pid")):
         state = {
             **state,
             "status": FAILED,

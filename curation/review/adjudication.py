@@ -23,6 +23,7 @@ from curation.access import audit
 from curation.access.roles import LEADS, require_role
 from curation.db import read_session
 from curation.errors import Conflict, InputError, NotFound
+from curation.lookup import get_or_not_found
 from curation.models import (
     Adjudication,
     Annotation,
@@ -318,14 +319,8 @@ def _final_value(project: Project, label: str | None, response: str | None) -> t
 
 
 def _project(session: Session, project_id: int) -> Project:
-    project = session.get(Project, project_id)
-    if project is None:
-        raise NotFound(f"No project with id {project_id}.")
-    return project
+    return get_or_not_found(session, Project, project_id)
 
 
 def _example(session: Session, example_id: int, *, lock: bool = False) -> Example:
-    example = session.get(Example, example_id, with_for_update=lock or None)
-    if example is None:
-        raise NotFound(f"No example with id {example_id}.")
-    return example
+    return get_or_not_found(session, Example, example_id, lock=lock)

@@ -18,7 +18,8 @@ from sqlmodel import Session, select
 from curation.access import audit
 from curation.access.roles import require_role
 from curation.db import read_session
-from curation.errors import Conflict, InputError, NotFound, PermissionDenied
+from curation.errors import Conflict, InputError, PermissionDenied
+from curation.lookup import get_or_not_found
 from curation.models import (
     Adjudication,
     Annotation,
@@ -191,9 +192,7 @@ def update_annotation(
     comment, flag_list = _clean_comment_flags(comment, flags)
 
     def work(session: Session) -> Annotation:
-        annotation = session.get(Annotation, annotation_id)
-        if annotation is None:
-            raise NotFound(f"No annotation with id {annotation_id}.")
+        annotation = get_or_not_found(session, Annotation, annotation_id)
         if annotation.annotator_id != actor.id:
             raise PermissionDenied("You can change only your own labels; "
                                    "leads settle items on the Adjudication page.")
@@ -226,9 +225,7 @@ def previous_annotation(engine: Engine, actor: User, project_id: int,
     given), as a review item to change: the review screen's "back"."""
     require_role(actor, *ANNOTATING_ROLES)
     with read_session(engine) as session:
-        project = session.get(Project, project_id)
-        if project is None:
-            raise NotFound(f"No project with id {project_id}.")
+        project = get_or_not_found(session, Project, project_id)
         query = (select(Annotation).join(Example, Example.id == Annotation.example_id)
                  .where(Annotation.annotator_id == actor.id, Example.project_id == project_id))
         if before_id is not None:
@@ -352,10 +349,7 @@ def _clean_comment_flags(comment: str, flags: Sequence[str]) -> tuple[str, list[
 
 def _example(session: Session, example_id: int, *, lock: bool = False) -> Example:
     """The example row; `lock` takes its row lock (PostgreSQL; SQLite's writer lock is already held)."""
-    example = session.get(Example, example_id, with_for_update=lock or None)
-    if example is None:
-        raise NotFound(f"No example with id {example_id}.")
-    return example
+    return get_or_not_found(session, Example, example_id, lock=lock)
 
 
 def _own_annotation(session: Session, example_id: int, actor: User) -> Annotation | None:

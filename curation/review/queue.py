@@ -26,7 +26,8 @@ from sqlmodel import Session
 from curation.access import audit
 from curation.access.roles import LEADS, require_role
 from curation.db import read_session
-from curation.errors import InputError, NotFound
+from curation.errors import InputError
+from curation.lookup import get_or_not_found
 from curation.models import (
     Annotation,
     Assignment,
@@ -84,9 +85,7 @@ def skip_item(engine: Engine, actor: User, example_id: int) -> None:
     require_role(actor, *ANNOTATING_ROLES)
 
     def work(session: Session) -> None:
-        example = session.get(Example, example_id)
-        if example is None:
-            raise NotFound(f"No example with id {example_id}.")
+        example = get_or_not_found(session, Example, example_id)
         row = session.execute(select(Assignment).where(Assignment.example_id == example_id,
                                                        Assignment.annotator_id == actor.id)).scalars().first()
         if row is None:
@@ -249,10 +248,7 @@ def queue_stats(engine: Engine, actor: User, project_id: int) -> dict[str, Any]:
 
 
 def _project(session: Session, project_id: int) -> Project:
-    project = session.get(Project, project_id)
-    if project is None:
-        raise NotFound(f"No project with id {project_id}.")
-    return project
+    return get_or_not_found(session, Project, project_id)
 
 
 def _as_utc(value: datetime) -> datetime:

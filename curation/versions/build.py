@@ -39,6 +39,7 @@ from curation.embeddings.diversity import cluster  # noqa: E402
 from curation.embeddings.encode import DEFAULT_MODEL, embed_texts
 from curation.embeddings.splits import build_split, find_leakage  # noqa: E402
 from curation.errors import Conflict, CurationError, InputError, NotFound  # noqa: E402
+from curation.lookup import get_or_not_found  # noqa: E402
 from curation.models import (
     Adjudication,
     Annotation,
@@ -390,9 +391,7 @@ def create_candidate(engine: Engine, actor: User, project_id: int, options: Buil
     if not 0 < options.eval_fraction < 1:
         raise InputError("the eval fraction must be between 0 and 1", field="eval_fraction")
     with read_session(engine) as session:
-        project = session.get(Project, project_id)
-        if project is None:
-            raise NotFound(f"No project with id {project_id}.")
+        project = get_or_not_found(session, Project, project_id)
         examples = list(session.execute(select(Example).where(Example.project_id == project_id)
                                         .order_by(Example.id)).scalars())
     task_type = TaskType(project.task_type)

@@ -17,6 +17,7 @@ from sqlmodel import Session  # noqa: E402
 from curation.access.roles import LEADS, require_role  # noqa: E402
 from curation.db import read_session  # noqa: E402
 from curation.errors import Conflict, NotFound  # noqa: E402
+from curation.lookup import get_or_not_found, read_or_not_found  # noqa: E402
 from curation.models import (  # noqa: E402
     DatasetVersion,
     DatasetVersionItem,
@@ -42,11 +43,7 @@ class VerifyResult:
 
 # --------------------------------------------------------------------------- reading (training uses these)
 def get_version(engine: Engine, version_id: int) -> DatasetVersion:
-    with read_session(engine) as session:
-        version = session.get(DatasetVersion, version_id)
-    if version is None:
-        raise NotFound(f"No dataset version with id {version_id}.")
-    return version
+    return read_or_not_found(engine, DatasetVersion, version_id)
 
 
 def read_version(engine: Engine, actor: User, version_id: int) -> DatasetVersion:
@@ -231,11 +228,7 @@ def version_provenance(engine: Engine, version_id: int) -> dict[str, Any]:
 
 
 def _locked(session: Session, version_id: int) -> DatasetVersion:
-    version = session.execute(select(DatasetVersion).where(DatasetVersion.id == version_id).with_for_update()
-                              ).scalars().first()
-    if version is None:
-        raise NotFound(f"No dataset version with id {version_id}.")
-    return version
+    return get_or_not_found(session, DatasetVersion, version_id, lock=True)
 
 
 def version_label(version: DatasetVersion) -> str:
