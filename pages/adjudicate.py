@@ -23,19 +23,15 @@ from curation.review.annotate import FLAGS, original_response
 from curation.review.queue import queue_stats, set_queue_order
 from ui.keyboard import label_key
 from ui.links import link_caption, requested_id, show_in_url
-from ui.session import current_project, flash, get_engine, require_user, show_flash, switch_project
+from ui.page import open_project_page
+from ui.session import flash, show_flash, switch_project
 from ui.widgets import escape_markdown, show_error, show_example, show_word_diff
 
 REQUEST = "adjudicate.example_id"  # the contract with other pages: open this example first
 OPEN = "adjudicate.open"  # the example on screen
 
-user = require_user(Role.lead, Role.admin)
-engine = get_engine()
-project = current_project()
-assert project is not None
+user, engine, project = open_project_page("Adjudication", Role.lead, Role.admin)
 key = f"adjudicate.{project.id}"
-
-st.title("Adjudication")
 show_flash()
 if REQUEST in st.session_state:
     st.session_state[OPEN] = int(st.session_state.pop(REQUEST))

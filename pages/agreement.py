@@ -22,7 +22,7 @@ from curation.agreement.report import agreement_report, confusion
 from curation.errors import CurationError
 from curation.models import User
 from curation.settings import get_settings
-from ui.session import current_project, get_engine, require_user
+from ui.page import open_project_page
 from ui.sources import show_audits_section, show_sources_section
 from ui.widgets import escape_markdown, show_error
 
@@ -92,11 +92,7 @@ def open_in_adjudication(example_id: int) -> None:
         st.error("The adjudication queue is not in the navigation yet.")
 
 
-user = require_user(*LEADS)
-engine = get_engine()
-project = current_project()
-assert project is not None
-st.title("Agreement")
+user, engine, project = open_project_page("Agreement", *LEADS)
 key = f"agreement.{project.id}"
 url = get_settings().resolved_database_url
 

@@ -10,16 +10,14 @@ import streamlit as st
 from curation.access.accounts import list_users
 from curation.access.audit import EventFilter, count_events, event_actions, example_history, query_events
 from curation.models import Role
-from ui.session import current_project, get_engine, require_user
+from ui.page import open_page
+from ui.session import current_project
 
 PAGE_SIZE = 200
 
-user = require_user(Role.lead, Role.admin)
-engine = get_engine()
+user, engine = open_page("Audit", Role.lead, Role.admin)
 project = current_project(required=False)
 key = "audit"
-
-st.title("Audit")
 with st.container(border=True):
     c1, c2, c3 = st.columns([1, 2, 2])
     scopes = ["this project", "all projects"] if project is not None else ["all projects"]

@@ -1,7 +1,6 @@
 """Data browser (leads): filter by status, label, annotator, source and split, search text, page
 through, open one example (click its row) with its annotations, and export the selection."""
 
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -15,17 +14,14 @@ from curation.data.browse import (
     distinct_values,
     example_annotations,
 )
-from curation.data.export import EXPORT_FORMATS, export_project
+from curation.data.export import EXPORT_FORMATS, export_project, zip_folder
 from curation.errors import CurationError
+from curation.icons import STATUS_ICONS
 from curation.models import ExampleStatus, Role
-from ui.session import current_project, get_engine, require_user
-from ui.widgets import STATUS_ICONS, escape_markdown, preview_text, show_error, show_example, show_json
+from ui.page import open_project_page
+from ui.widgets import escape_markdown, preview_text, show_error, show_example, show_json
 
-user = require_user(Role.lead, Role.admin)
-engine = get_engine()
-project = current_project()
-assert project is not None
-st.title("Data browser")
+user, engine, project = open_project_page("Data browser", Role.lead, Role.admin)
 key = f"browse.{project.id}"
 
 with st.container(border=True):
@@ -93,8 +89,7 @@ with st.expander(f"Export these {page.total:,} examples"):
                 out = Path(tmp) / f"{project.name}.{fmt if fmt != 'hf' else 'dataset'}"
                 count = export_project(engine, user, project.id, out, fmt, selection, include_excluded)
                 if fmt == "hf":
-                    archive = shutil.make_archive(str(out), "zip", out)
-                    data, name = Path(archive).read_bytes(), Path(archive).name
+                    name, data = zip_folder(out)
                 else:
                     data, name = out.read_bytes(), out.name
             st.download_button(f"Download {count:,} records ({name})", data, file_name=name)

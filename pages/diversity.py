@@ -15,13 +15,9 @@ from curation.embeddings.diversity import agreement_by_example, default_k
 from curation.embeddings.diversity_job import diversity_state
 from curation.models import Role
 from ui.embedding import current_items, freshness, vectors_or_stop
-from ui.session import current_project, get_engine, require_user
+from ui.page import open_project_page
 
-user = require_user(Role.lead, Role.admin)
-engine = get_engine()
-project = current_project()
-assert project is not None
-st.title("Diversity")
+user, engine, project = open_project_page("Diversity", Role.lead, Role.admin)
 key = f"div.{project.id}"
 
 items = current_items(user, project.id)

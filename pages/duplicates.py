@@ -13,16 +13,14 @@ from curation.embeddings.dedup import (
     exclude_groups,
 )
 from curation.errors import CurationError
+from curation.icons import STATUS_ICONS
 from curation.models import Role
 from ui.embedding import current_items, freshness, vectors_or_stop
-from ui.session import current_project, flash, get_engine, require_user, show_flash
-from ui.widgets import STATUS_ICONS, escape_markdown, show_error
+from ui.page import open_project_page
+from ui.session import flash, show_flash
+from ui.widgets import escape_markdown, show_error
 
-user = require_user(Role.lead, Role.admin)
-engine = get_engine()
-project = current_project()
-assert project is not None
-st.title("Duplicates")
+user, engine, project = open_project_page("Duplicates", Role.lead, Role.admin)
 show_flash()
 key = f"dup.{project.id}"
 

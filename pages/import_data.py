@@ -13,7 +13,8 @@ from curation.data.projects import get_project
 from curation.errors import CurationError
 from curation.models import Role, TaskType
 from curation.settings import get_settings
-from ui.session import current_project, get_engine, require_user, show_flash, switch_project
+from ui.page import open_page
+from ui.session import current_project, show_flash, switch_project
 from ui.widgets import escape_markdown, show_error
 
 NONE = "—"
@@ -36,10 +37,8 @@ LABELS_AS = {  # issue 12: what the file's labels mean
     "suggestion": "Suggestions of a source (shown to experts per project setting)",
 }
 
-user = require_user(Role.lead, Role.admin)
-engine = get_engine()
+user, engine = open_page("Import", Role.lead, Role.admin)
 settings = get_settings()
-st.title("Import")
 show_flash()
 
 

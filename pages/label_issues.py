@@ -17,14 +17,11 @@ from curation.review.rereview import (
     suspected_left,
 )
 from ui.embedding import current_items, freshness, vectors_or_stop
-from ui.session import current_project, flash, get_engine, require_user, show_flash
+from ui.page import open_project_page
+from ui.session import flash, show_flash
 from ui.widgets import escape_markdown, show_error
 
-user = require_user(Role.lead, Role.admin)
-engine = get_engine()
-project = current_project()
-assert project is not None
-st.title("Label issues")
+user, engine, project = open_project_page("Label issues", Role.lead, Role.admin)
 show_flash()
 key = f"issues.{project.id}"
 

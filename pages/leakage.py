@@ -13,14 +13,11 @@ from curation.models import Role
 from curation.versions.checklist import count
 from curation.versions.test_sets import test_item_ids
 from ui.embedding import current_items, freshness, vectors_or_stop
-from ui.session import current_project, flash, get_engine, require_user, show_flash
+from ui.page import open_project_page
+from ui.session import flash, show_flash
 from ui.widgets import show_error
 
-user = require_user(Role.lead, Role.admin)
-engine = get_engine()
-project = current_project()
-assert project is not None
-st.title("Split leakage")
+user, engine, project = open_project_page("Split leakage", Role.lead, Role.admin)
 show_flash()
 key = f"leak.{project.id}"
 

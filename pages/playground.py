@@ -7,14 +7,10 @@ import streamlit as st
 
 from curation.models import Role
 from training import jobs
-from ui.session import current_project, get_engine, require_user
+from ui.page import open_project_page
 from ui.training import probability_chart, run_label, warnings_view
 
-user = require_user(Role.lead, Role.admin)
-engine = get_engine()
-project = current_project()
-assert project is not None
-st.title("Playground")
+user, engine, project = open_project_page("Playground", Role.lead, Role.admin)
 key = f"playground.{project.id}"
 finished = [r for r in jobs.list_runs(engine, project.id) if str(r.status) == "succeeded" and r.output_dir]
 if not finished:

@@ -7,14 +7,12 @@ from curation.data.projects import create_project, list_projects, project_stats,
 from curation.errors import CurationError
 from curation.models import FinalLabelRule, Role, TaskType
 from ui.objective import objective_form
-from ui.session import current_project, flash, get_engine, require_user, show_flash, switch_project
+from ui.page import open_page
+from ui.session import current_project, flash, show_flash, switch_project
 from ui.widgets import escape_markdown, show_error
 
-user = require_user()
-engine = get_engine()
+user, engine = open_page("Projects")
 is_lead = user.role in (Role.lead, Role.admin)
-
-st.title("Projects")
 show_flash()
 projects = list_projects(engine, user)
 if projects:

@@ -17,20 +17,17 @@ from curation.review.annotate import (
     update_annotation,
 )
 from curation.review.queue import next_item, progress, return_skipped, skip_item
+from curation.review.rules import RATING_SCALE
 from ui.keyboard import BACK, NEXT, SKIP, enable_shortcuts_on_checkboxes, label_key
 from ui.links import link_caption, requested_id, show_in_url
-from ui.session import current_project, flash, get_engine, require_user, show_flash, switch_project
+from ui.page import open_project_page
+from ui.session import flash, show_flash, switch_project
 from ui.widgets import escape_markdown, show_error, show_example, show_word_diff
 
-user = require_user()
-engine = get_engine()
-project = current_project()
-assert project is not None
+user, engine, project = open_project_page("Review")
 key = f"review.{project.id}"
 EDITING = f"{key}.editing"  # example id of an earlier label being changed (None: the queue)
 SEEN = f"{key}.seen_version"  # {annotation id: row version shown}: a stale edit is refused, never overwritten
-
-st.title("Review")
 show_flash()
 mine = progress(engine, user, project.id)
 total = mine.done + mine.remaining
@@ -161,7 +158,7 @@ with left:
     if item.task_type is TaskType.generation:
         st.markdown("**Rate the original response** (1 = needs a rewrite, 5 = send as is) and save")
         ratings = st.container(horizontal=True)
-        for value in range(1, 6):
+        for value in RATING_SCALE:
             current = own is not None and own.rating == value
             if ratings.button("★" * value, key=f"{item_key}.rate.{value}", shortcut=str(value),
                               type="primary" if current else "secondary"):

@@ -5,15 +5,16 @@ import pandas as pd
 import streamlit as st
 
 from curation.errors import CurationError
+from curation.icons import STATUS_ICONS
 from curation.models import Role
 from training import jobs
 from training.config import TrainConfig
 from training.test_scoring import compare_runs
 from ui.links import link_caption, requested_id, show_in_url
-from ui.session import current_project, get_engine, require_user, switch_project
+from ui.page import open_project_page
+from ui.session import switch_project
 from ui.sources import show_suggest_section
 from ui.training import (
-    STATUS_ICONS,
     dataset_diff_view,
     headline,
     is_active,
@@ -24,11 +25,7 @@ from ui.training import (
 )
 from ui.widgets import show_json
 
-user = require_user(Role.lead, Role.admin)
-engine = get_engine()
-project = current_project()
-assert project is not None
-st.title("Runs")
+user, engine, project = open_project_page("Runs", Role.lead, Role.admin)
 key = f"runs.{project.id}"
 jobs.dispatch(engine)
 asked = requested_id("runs", "run")  # ?run=7: a link (or a reload) opens that run

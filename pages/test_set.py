@@ -8,14 +8,11 @@ import streamlit as st
 from curation.errors import CurationError
 from curation.models import Role
 from curation.versions import test_sets
-from ui.session import current_project, flash, get_engine, require_user, show_flash
+from ui.page import open_project_page
+from ui.session import flash, show_flash
 from ui.widgets import show_error
 
-user = require_user(Role.lead, Role.admin)
-engine = get_engine()
-project = current_project()
-assert project is not None
-st.title("Test set")
+user, engine, project = open_project_page("Test set", Role.lead, Role.admin)
 show_flash()
 key = f"testset.{project.id}"
 st.caption("Runs are scored once, at their end, on an approved test-set version: never trained on, labelled by "

@@ -16,15 +16,12 @@ from training import jobs
 from training.config import PRESETS, TrainConfig, field_help, field_meta, preset, qlora_available
 from training.models import REGISTRY, default_base, is_prepared
 from training.preflight_job import abandon, preflight_state
-from ui.session import current_project, flash, get_engine, require_user, show_flash
+from ui.page import open_project_page
+from ui.session import flash, show_flash
 from ui.training import is_active, live_progress, outcome_view
 from ui.widgets import escape_markdown
 
-user = require_user(Role.lead, Role.admin)
-engine = get_engine()
-project = current_project()
-assert project is not None
-st.title("Train")
+user, engine, project = open_project_page("Train", Role.lead, Role.admin)
 show_flash()
 key = f"train.{project.id}"
 

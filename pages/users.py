@@ -7,12 +7,11 @@ import streamlit as st
 from curation.access.accounts import create_user, list_users, set_active, set_password, set_role
 from curation.errors import CurationError
 from curation.models import Role
-from ui.session import flash, get_engine, require_user, show_flash
+from ui.page import open_page
+from ui.session import flash, show_flash
 from ui.widgets import escape_markdown, show_error
 
-user = require_user(Role.admin)
-engine = get_engine()
-st.title("Users")
+user, engine = open_page("Users", Role.admin)
 show_flash()
 
 users = list_users(engine, user)

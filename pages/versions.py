@@ -1,6 +1,5 @@
 """Dataset versions (leads): the list, building a candidate with its checklist, approval, diff and export."""
 
-import shutil
 import tempfile
 from dataclasses import fields
 from pathlib import Path
@@ -8,14 +7,20 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from curation.data.export import zip_folder
 from curation.errors import CurationError
+from curation.icons import STATUS_ICONS
 from curation.models import Role, VersionStatus
 from curation.settings import get_settings
 from curation.versions.approve import approve_version, blocking_items, edits_since
 from curation.versions.build import BuildOptions, create_candidate, discard_candidate
-from curation.versions.checklist import AREAS, STATUS_ICONS, ChecklistThresholds, items_of, overridden_summary
+from curation.versions.checklist import AREAS, ChecklistThresholds, items_of, overridden_summary
 from curation.versions.diff import diff_versions
-from curation.versions.export import EXPORT_FORMATS, export_version, push_version_to_hub
+from curation.versions.export import (
+    VERSION_EXPORT_FORMATS,
+    export_version,
+    push_version_to_hub,
+)
 from curation.versions.records import (
     get_version,
     list_versions,
@@ -25,14 +30,11 @@ from curation.versions.records import (
     version_label,
 )
 from ui.links import link_caption, requested_id, show_in_url
-from ui.session import current_project, flash, get_engine, require_user, show_flash, switch_project
+from ui.page import open_project_page
+from ui.session import flash, show_flash, switch_project
 from ui.widgets import escape_markdown, show_error
 
-user = require_user(Role.lead, Role.admin)
-engine = get_engine()
-project = current_project()
-assert project is not None
-st.title("Dataset versions")
+user, engine, project = open_project_page("Dataset versions", Role.lead, Role.admin)
 show_flash()
 key = f"versions.{project.id}"
 TABS = ["Versions", "Build candidate", "Checklist and approval", "Diff", "Export"]
@@ -252,7 +254,7 @@ with tab_export:
         export_id = st.selectbox("Version to export", [v.id for v in approved],
                                  format_func=lambda i: version_label(by_id[i]), key=f"{key}.export_id")
         overrides_banner([by_id[export_id]])
-        formats = st.multiselect("Formats", EXPORT_FORMATS, default=list(EXPORT_FORMATS), key=f"{key}.formats",
+        formats = st.multiselect("Formats", VERSION_EXPORT_FORMATS, default=list(VERSION_EXPORT_FORMATS), key=f"{key}.formats",
                                  help="hf: DatasetDict folder (save_to_disk); jsonl and parquet: one file per split; "
                                       "a dataset card (README.md) always comes with them")
         if st.button("Prepare export", key=f"{key}.prepare"):
@@ -260,8 +262,8 @@ with tab_export:
                 with tempfile.TemporaryDirectory() as tmp:
                     out = Path(tmp) / f"{project.name}-v{by_id[export_id].number}".replace("/", "_").replace(" ", "_")
                     export_version(engine, user, export_id, out, formats)
-                    archive = shutil.make_archive(str(out), "zip", out)
-                    st.session_state[f"{key}.download"] = (export_id, Path(archive).name, Path(archive).read_bytes())
+                    name, data = zip_folder(out)
+                    st.session_state[f"{key}.download"] = (export_id, name, data)
             except CurationError as error:
                 show_error(error)
         ready = st.session_state.get(f"{key}.download")

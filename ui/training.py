@@ -12,11 +12,10 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 
 from curation.errors import CurationError
+from curation.icons import STATUS_ICONS
 from curation.models import RunStatus, TrainingRun
 from training import jobs
 
-STATUS_ICONS = {"queued": "⏳", "running": "🏃", "cancelling": "🛑", "succeeded": "✅", "failed": "❌",
-                "cancelled": "🚫"}
 ACTIVE = ("queued", "running")
 
 

@@ -13,8 +13,6 @@ from curation.models import Example
 
 _MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:=\"'&%^@,;?/])")
 
-STATUS_ICONS = {"new": "⚪", "in_review": "🟡", "disputed": "🔴", "labelled": "🟢", "excluded": "⚫"}
-
 
 def show_example(example: Example) -> None:
     """The example's content: text, prompt + response, or a chat as a conversation."""

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from curation.db import read_session
 from curation.lookup import read_or_not_found
 from curation.models import Annotation, Example, ExampleStatus, Project, TaskType, User
+from curation.review.rules import RATING_SCALE
 
 __all__ = [
     "RatingsMatrix",
@@ -22,7 +23,6 @@ __all__ = [
     "load_ratings",
 ]
 
-RATING_SCALE: tuple[int, ...] = (1, 2, 3, 4, 5)
 
 _NAN = float("nan")
 

@@ -58,6 +58,7 @@ from curation.db import read_session
 from curation.errors import InputError
 from curation.lookup import get_or_not_found
 from curation.models import Project, TaskType, User
+from curation.review.rules import dispute_figures, most_disputed_first
 
 __all__ = [
     "agreement_report",
@@ -335,12 +336,9 @@ def _disputed(matrix: RatingsMatrix, scored: npt.NDArray[np.bool_], top: int = T
     candidates = np.flatnonzero(scored & (distinct >= 2))
     if candidates.size == 0:
         return []
-    sub = counts[candidates].astype(np.float64)
-    share = sub.max(axis=1) / m[candidates]
-    p = sub / m[candidates][:, None]
-    entropy = -(np.where(p > 0, p * np.log2(np.where(p > 0, p, 1.0)), 0.0)).sum(axis=1)
-    ids = np.asarray(matrix.example_ids)[candidates]
-    order = np.lexsort((ids, -m[candidates], -entropy, -distinct[candidates], share))[:top]
+    figures = dispute_figures(counts[candidates])
+    share, entropy = figures.majority_share, figures.entropy
+    order = most_disputed_first(counts[candidates], np.asarray(matrix.example_ids)[candidates])[:top]
     out: list[DisputedItem] = []
     for j in order:
         item = int(candidates[j])

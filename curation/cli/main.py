@@ -37,6 +37,7 @@ from curation.db import make_engine
 from curation.errors import CurationError
 from curation.models import Role, TaskType
 from curation.settings import get_settings
+from curation.versions.export import VERSION_EXPORT_FORMATS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -171,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     vexport = vcmd.add_parser("export", help="write an approved version: DatasetDict, JSONL, Parquet, dataset card")
     vexport.add_argument("id", type=int)
     vexport.add_argument("--out", required=True, help="output folder")
-    vexport.add_argument("--format", action="append", choices=["hf", "jsonl", "parquet"],
+    vexport.add_argument("--format", action="append", choices=VERSION_EXPORT_FORMATS,
                          help="only these formats (repeatable; default all)")
     vdiff = vcmd.add_parser("diff", help="items added, removed, relabelled and changed statistics from A to B")
     vdiff.add_argument("a", type=int)

@@ -10,10 +10,11 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from curation.data.projects import get_project
+from curation.icons import STATUS_ICONS
 from curation.models import DatasetVersion, User
 from curation.versions import approve, build, export, records
 from curation.versions import diff as V_diff
-from curation.versions.checklist import STATUS_ICONS, items_of
+from curation.versions.checklist import items_of
 
 
 def _summary(engine: Engine, version: DatasetVersion) -> dict[str, Any]:
@@ -55,7 +56,7 @@ def run_version_command(engine: Engine, actor: User, args: argparse.Namespace) -
         version = approve.approve_version(engine, actor, args.id, note=args.note, attest=args.attest,
                                     override_reason=args.override_reason)
     elif command == "export":
-        formats = tuple(dict.fromkeys(args.format)) if args.format else export.EXPORT_FORMATS
+        formats = tuple(dict.fromkeys(args.format)) if args.format else export.VERSION_EXPORT_FORMATS
         paths = export.export_version(engine, actor, args.id, args.out, formats)
         version = records.read_version(engine, actor, args.id)
         print(f"version {version.number} (sha256 {version.content_hash}) -> {args.out}: "

@@ -134,3 +134,10 @@ def _dataset(records: list[dict[str, Any]], features: datasets.Features) -> data
     if not records:  # from_list cannot take features without rows
         return datasets.Dataset.from_dict({name: [] for name in features}, features=features)
     return datasets.Dataset.from_list(records, features=features)
+
+
+def zip_folder(folder: Path) -> tuple[str, bytes]:
+    """`folder` zipped, its contents at the archive's root: (file name `<folder name>.zip`, bytes). For a
+    download of an exported DatasetDict folder or version; the archive is written beside `folder`."""
+    archive = Path(shutil.make_archive(str(folder), "zip", folder))
+    return archive.name, archive.read_bytes()

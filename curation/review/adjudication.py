@@ -22,7 +22,7 @@ from sqlmodel import Session
 from curation.access import audit
 from curation.access.roles import LEADS, require_role
 from curation.db import read_session
-from curation.errors import Conflict, InputError, NotFound
+from curation.errors import Conflict, InputError
 from curation.lookup import get_or_not_found
 from curation.models import (
     Adjudication,
@@ -37,6 +37,8 @@ from curation.models import (
 )
 from curation.retry import run_write
 from curation.review.annotate import resolve_example, response_of, status_snapshot
+from curation.review.rereview import rereview_evidence
+from curation.review.rules import most_disputed_first
 
 EXCLUSION_REASONS: dict[str, str] = {
     "off_task": "Off-task",
@@ -87,12 +89,11 @@ class ExampleDetail:
 def adjudication_queue(engine: Engine, actor: User, project_id: int,
                        limit: int | None = None) -> list[DisputedItem]:
     """Items waiting for a lead (status `disputed`): first those whose k labels disagree, most
-    disputed first (the lowest share for the most common answer, then the most distinct answers,
-    then the oldest item); then the items sent back for re-review as suspected label errors
-    (curation.rereview), highest suspicion first, each with its evidence. Superseded labels (from
-    before a re-review by annotators) are not counted."""
-    from curation.review.rereview import rereview_evidence
-
+    disputed first (review.rules.most_disputed_first: the lowest share for the most common answer, the
+    most distinct answers, the highest entropy, the most labels, then the oldest item); then the items
+    sent back for re-review as suspected label errors (curation.review.rereview), highest suspicion
+    first, each with its evidence. Superseded labels (from before a re-review by annotators) are not
+    counted."""
     require_role(actor, *LEADS)
     with read_session(engine) as session:
         project = _project(session, project_id)
@@ -125,13 +126,14 @@ def adjudication_queue(engine: Engine, actor: User, project_id: int,
             disagreement=1 - counter.most_common(1)[0][1] / total if total else 0.0,
             suspicion=(float(priority) if priority is not None else 0.0) if pending else None,
             evidence=evidence.get(example_id, {})))
-
-    def order(item: DisputedItem) -> tuple[Any, ...]:
-        if item.rereview:
-            return (1, -(item.suspicion or 0.0), 0, item.example_id)
-        return (0, -item.disagreement, -item.distinct, item.example_id)
-
-    items.sort(key=order)
+    disputed = [item for item in items if not item.rereview]
+    sent = sorted((item for item in items if item.rereview), key=lambda item: (-(item.suspicion or 0.0),
+                                                                              item.example_id))
+    if disputed:
+        width = max(max(item.distinct for item in disputed), 1)
+        counts = [sorted(item.votes.values(), reverse=True) + [0] * (width - item.distinct) for item in disputed]
+        disputed = [disputed[j] for j in most_disputed_first(counts, [item.example_id for item in disputed])]
+    items = disputed + sent
     return items[:limit] if limit is not None else items
 
 

@@ -37,7 +37,7 @@ from curation.models import (
     utcnow,
 )
 from curation.retry import run_write
-from curation.review.rules import resolve_status
+from curation.review.rules import RATING_SCALE, resolve_status
 
 # --------------------------------------------------------------------------- annotating
 #
@@ -319,8 +319,8 @@ def _annotation_snapshot(annotation: Annotation) -> dict[str, Any]:
 def _validate_value(project: Project, example: Example, label: str | None, response: str | None,
                     rating: int | None) -> tuple[str | None, str | None]:
     if TaskType(project.task_type) is TaskType.generation:
-        if rating is None or not 1 <= int(rating) <= 5:
-            raise InputError("rate the response from 1 to 5", field="rating")
+        if rating is None or int(rating) not in RATING_SCALE:
+            raise InputError(f"rate the response from {RATING_SCALE[0]} to {RATING_SCALE[-1]}", field="rating")
         text = original_response(example) if response is None else response
         if not text.strip():
             raise InputError("the response must not be empty", field="response")

@@ -12,7 +12,6 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 PASS, WARN, FAIL, NA = "pass", "warn", "fail", "n/a"
-STATUS_ICONS = {PASS: "✅", WARN: "⚠️", FAIL: "❌", NA: "➖"}
 
 AREAS = {
     "task_alignment": "Task alignment",

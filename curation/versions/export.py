@@ -16,27 +16,30 @@ from sqlmodel import Session  # noqa: E402
 
 from curation.access import audit  # noqa: E402
 from curation.access.roles import LEADS, require_role  # noqa: E402
+from curation.data.export import EXPORT_FORMATS  # noqa: E402
 from curation.errors import InputError  # noqa: E402
 from curation.models import DatasetVersion, User  # noqa: E402
 from curation.retry import run_write  # noqa: E402
 from curation.settings import get_settings  # noqa: E402
 from curation.versions.records import verified_dataset_dict, version_provenance  # noqa: E402
 
-EXPORT_FORMATS = ("hf", "jsonl", "parquet")
+# Every project export format but CSV (one flat file loses the split folders a version keeps), the
+# dataset folder first.
+VERSION_EXPORT_FORMATS: tuple[str, ...] = ("hf", *(f for f in EXPORT_FORMATS if f not in ("hf", "csv")))
 
 
 # --------------------------------------------------------------------------- export
 def export_version(engine: Engine, actor: User, version_id: int, out: str | Path,
-                   formats: Sequence[str] = EXPORT_FORMATS) -> list[Path]:
+                   formats: Sequence[str] = VERSION_EXPORT_FORMATS) -> list[Path]:
     """Write an approved version to the folder `out`: `hf/` (DatasetDict, save_to_disk), `jsonl/` and
     `parquet/` (one file per split), and README.md (the dataset card). The stored items are verified
     first. Returns the paths written. Nothing is left behind when writing fails."""
     from curation.versions.card import dataset_card
 
     require_role(actor, *LEADS)
-    unknown = [f for f in formats if f not in EXPORT_FORMATS]
+    unknown = [f for f in formats if f not in VERSION_EXPORT_FORMATS]
     if unknown or not formats:
-        raise InputError(f"export formats are {', '.join(EXPORT_FORMATS)}; got {', '.join(unknown) or 'none'}")
+        raise InputError(f"export formats are {', '.join(VERSION_EXPORT_FORMATS)}; got {', '.join(unknown) or 'none'}")
     version, dataset_dict = verified_dataset_dict(engine, version_id, "Refusing to export")
     out = Path(out)
     partial = out.with_name(out.name + ".partial")
