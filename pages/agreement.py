@@ -16,12 +16,11 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from curation.access.roles import LEADS
-from curation.agreement.figures import AgreementReport, Coefficient, Confusion, default_level, fmt
+from curation.agreement.figures import AgreementReport, Coefficient, default_level, fmt
 from curation.agreement.loading import data_version
-from curation.agreement.report import agreement_report, confusion
 from curation.errors import CurationError
-from curation.models import User
 from curation.settings import get_settings
+from ui.agreement import cached_confusion, cached_report
 from ui.page import open_project_page
 from ui.sources import show_audits_section, show_sources_section
 from ui.widgets import escape_markdown, show_error
@@ -35,19 +34,6 @@ LEVEL_HELP = {
     "interval": "interval: labels are numbers with equal steps",
 }
 BAND_COLOURS = {"unreliable": "red", "tentative": "orange", "reliable": "green", "undefined": "gray"}
-
-
-
-@st.cache_data(show_spinner="Computing agreement...", max_entries=32)
-def cached_report(url: str, project_id: int, level: str, version: str, _engine: Any,
-                  _actor: User) -> AgreementReport:
-    return agreement_report(_engine, _actor, project_id, level)
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def cached_confusion(url: str, project_id: int, a: int, b: int, version: str, _engine: Any,
-                     _actor: User) -> Confusion:
-    return confusion(_engine, _actor, project_id, a, b)
 
 
 def interval_text(coefficient: Coefficient) -> str:

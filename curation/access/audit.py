@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from curation.access.roles import LEADS, require_role
 from curation.db import read_session
 from curation.models import AuditEvent, User
 
@@ -114,9 +115,4 @@ def _filtered(flt: EventFilter) -> Any:
 
 
 def _require_lead(actor: User) -> None:
-    from curation.access.roles import (  # auth records audit events: import here, not at the top
-        LEADS,
-        require_role,
-    )
-
     require_role(actor, *LEADS)
