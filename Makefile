@@ -1,6 +1,7 @@
 # Two commands for a fresh machine:
 #   make run    create .venv, install, load the demo on first start, serve on http://127.0.0.1:8501
-#   make test   install what the tests need and run the whole suite (writes no tracked file)
+#   make test   install what the tests need, run `make lint` (ruff + mypy), then the whole suite (writes no
+#               tracked file)
 # Both are idempotent: the install re-runs only when pyproject.toml or constraints.txt change.
 
 PYTHON ?= python3
@@ -12,7 +13,7 @@ DEPS_HASH := $(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-16
 APP_STAMP  := $(VENV)/.app-$(DEPS_HASH)
 TEST_STAMP := $(VENV)/.test-$(DEPS_HASH)
 
-.PHONY: run test test-postgres screenshots bench clean-data
+.PHONY: run test lint test-postgres screenshots bench clean-data
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,9 +31,14 @@ run: $(APP_STAMP)
 	$(PY) -m curation init
 	$(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT)
 
-test: $(TEST_STAMP)
+test: lint
 	@scripts/ensure-chromium.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# ruff check and mypy, configured in pyproject.toml (per-module strictness there).
+lint: $(TEST_STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 # Refresh the README's pictures in docs/screenshots (tracked files): only this target writes them,
 # so `make test` leaves the work tree clean.
