@@ -67,7 +67,7 @@ def dispute_figures(counts: npt.ArrayLike) -> DisputeFigures:
     return DisputeFigures(n.astype(np.int64), (table > 0).sum(axis=1).astype(np.int64), share, entropy)
 
 
-def most_disputed_first(counts: npt.ArrayLike, example_ids: Sequence[int]) -> npt.NDArray[np.intp]:
+def most_disputed_first(counts: npt.ArrayLike, example_ids: npt.ArrayLike) -> npt.NDArray[np.intp]:
     """Positions of the items, most disputed first: the lowest share for the most common answer, then the most
     distinct answers, the highest entropy, the most answers, and the lowest example id (a stable order). The
     one ranking behind the Adjudication queue and the Agreement page's most disputed items."""
