@@ -1,6 +1,7 @@
 """Alembic environment: runs on the connection that `curation.db.migrate` hands over, or on DATABASE_URL."""
 
 from alembic import context
+from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 import curation.models  # noqa: F401  (registers the tables on SQLModel.metadata)
@@ -19,7 +20,7 @@ def run() -> None:
         _run_on(connection)
 
 
-def _run_on(connection) -> None:  # type: ignore[no-untyped-def]
+def _run_on(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
