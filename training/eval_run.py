@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 from curation.errors import Conflict
 from curation.models import TrainingRun, User
+from training.store import update_run
 
 
 def evaluate_run(engine: Engine, actor: User, run_id: int, test_set_version_id: int | None = None) -> TrainingRun:
@@ -25,7 +26,6 @@ def evaluate_run(engine: Engine, actor: User, run_id: int, test_set_version_id: 
     from curation.versions.records import version_dataset_dict
     from training import data, evaluate, jobs, models
     from training.config import TrainConfig
-    from training.run import update_run
     from training.test_scoring import resolve_test_set_version, scored_on, test_split
 
     require_role(actor, *LEADS)

@@ -30,8 +30,10 @@ from sqlalchemy.engine import Engine
 
 from curation.access.roles import LEADS, require_role
 from curation.db import read_session, write_session
+from curation.embeddings.jobs import FAILED, RUNNING, write_job
 from curation.errors import InputError
 from curation.models import Example, ExampleStatus, Project, QueueOrder, Suggestion, User, UserKind, utcnow
+from curation.process import alive
 from curation.settings import get_settings
 
 PROBE_SOURCE = "model:probe"
@@ -204,8 +206,6 @@ def suggest_job_path(project_id: int) -> Path:
 
 def start_suggest_job(engine: Engine, actor: User, project_id: int) -> dict[str, Any]:
     """Start the probe in the background (leads), unless one is running for the project."""
-    from curation.embeddings.jobs import RUNNING, write_job
-
     require_role(actor, *LEADS)
     current = read_suggest_job(project_id)
     if current and current.get("status") == RUNNING:
@@ -224,12 +224,10 @@ def start_suggest_job(engine: Engine, actor: User, project_id: int) -> dict[str,
 
 
 def read_suggest_job(project_id: int) -> dict[str, Any] | None:
-    from curation.embeddings.jobs import FAILED, RUNNING, _alive
-
     try:
         state = json.loads(suggest_job_path(project_id).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if state.get("status") == RUNNING and not _alive(state.get("pid")):
+    if state.get("status") == RUNNING and not alive(state.get("pid")):
         state = {**state, "status": FAILED, "error": state.get("error") or "the suggest process ended unexpectedly"}
     return state

@@ -21,7 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from curation.embeddings.jobs import _alive, write_job
+from curation.embeddings.jobs import write_job
+from curation.process import alive
 from curation.settings import get_settings
 
 RUNNING, DONE, FAILED = "running", "done", "failed"
@@ -39,7 +40,7 @@ def read_task(path: Path) -> dict[str, Any] | None:
         state = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if state.get("status") == RUNNING and not _alive(state.get("pid")):
+    if state.get("status") == RUNNING and not alive(state.get("pid")):
         state = {**state, "status": FAILED, "error": state.get("error") or "the background process ended unexpectedly"}
     return state
 

@@ -36,9 +36,10 @@ from curation.agreement.report import agreement_report  # noqa: E402
 from curation.db import read_session  # noqa: E402
 from curation.embeddings.dedup import components, exact_duplicate_pairs, near_duplicate_pairs  # noqa: E402
 from curation.embeddings.diversity import cluster  # noqa: E402
-from curation.embeddings.encode import DEFAULT_MODEL, embed_texts
+from curation.embeddings.encode import DEFAULT_MODEL, embed_texts, normalise_text  # noqa: E402
+from curation.embeddings.quality import find_label_issues_in_project  # noqa: E402
 from curation.embeddings.splits import build_split, find_leakage  # noqa: E402
-from curation.errors import Conflict, CurationError, InputError, NotFound  # noqa: E402
+from curation.errors import Conflict, CurationError, InputError  # noqa: E402
 from curation.lookup import get_or_not_found  # noqa: E402
 from curation.models import (
     Adjudication,
@@ -53,9 +54,11 @@ from curation.models import (
     VersionStatus,
 )
 from curation.retry import run_write  # noqa: E402
+from curation.review.rereview import expert_confirmed_ids, suspected_left  # noqa: E402
 from curation.versions.checklist import ChecklistThresholds, Measures, evaluate, failing
 from curation.versions.hashing import item_hash, version_hash
 from curation.versions.records import SPLITS, _locked
+from curation.versions.test_sets import test_texts
 
 NEVER_OVERRIDDEN = ("test_leakage",)  # a version that contains a test item (or a copy of one) is never approved
 
@@ -206,20 +209,14 @@ def test_leakage(engine: Engine, project_id: int, drafts: list[_Draft], analysis
     test-set version): the same normalised text, or, when the candidate was analysed with embeddings,
     cosine >= threshold (the near-duplicate machinery's threshold). Returns (external ids, how, number
     of test items compared)."""
-    from curation.versions.test_sets import test_texts
-
     tests = test_texts(engine, project_id)
     if not tests:
         return [], "the project has no test items", 0
-    test_keys = {_normalised(text) for _, text in tests}
-    leaks = {i for i, d in enumerate(drafts) if _normalised(d.embed_text()) in test_keys}
+    test_keys = {normalise_text(text) for _, text in tests}
+    leaks = {i for i, d in enumerate(drafts) if normalise_text(d.embed_text()) in test_keys}
     how = "normalised exact text"
     if analysis.vectors is not None and drafts:
         try:
-            import numpy as np
-
-            from curation.embeddings.encode import embed_texts
-
             test_vectors = np.asarray(embed_texts([t for _, t in tests], embedding_model).vectors, dtype=np.float32)
             vectors = np.asarray(analysis.vectors, dtype=np.float32)
             for start in range(0, len(drafts), 2048):
@@ -252,9 +249,6 @@ def _label_errors(engine: Engine, actor: User, analysis: _Analysis, project: Pro
     an expert); classification with embeddings only."""
     if analysis.vectors is None or TaskType(project.task_type) is not TaskType.classification:
         return set(), ""
-    from curation.embeddings.quality import find_label_issues_in_project
-    from curation.review.rereview import expert_confirmed_ids, suspected_left
-
     report = find_label_issues_in_project(engine, actor, project.id, model)
     left = suspected_left(report, expert_confirmed_ids(engine, actor, project.id))
     return {issue.example_id for issue in left}, \

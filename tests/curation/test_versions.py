@@ -329,7 +329,7 @@ def test_versions_imports_the_analyses_it_uses() -> None:
 
     assert versions.build_split is splits.build_split and versions.find_leakage is splits.find_leakage
     assert versions.components is dedup.components and versions.cluster is diversity.cluster
-    assert versions.label_issue_report is quality.label_issue_report
+    assert versions.find_label_issues_in_project is quality.find_label_issues_in_project
     assert not hasattr(versions, "_fallback_split") and not hasattr(versions, "_normalised")
 
 
