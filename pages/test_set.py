@@ -64,15 +64,8 @@ with tab_add:
         st.markdown("**Pick items** by their ids (one per line)")
         picked = st.text_area("Item ids")
         if st.form_submit_button("Add picked items"):
-            from sqlalchemy import select
-
-            from curation.db import read_session
-            from curation.models import Example
-
             wanted = [line.strip() for line in picked.splitlines() if line.strip()]
-            with read_session(engine) as session:
-                found = dict(session.execute(select(Example.external_id, Example.id).where(
-                    Example.project_id == project.id, Example.external_id.in_(wanted))).all())
+            found = test_sets.example_ids_by_external_id(engine, user, project.id, wanted)
             missing = [w for w in wanted if w not in found]
             if missing or not wanted:
                 st.error("No items with these ids: " + ", ".join(missing[:10]) if missing else "No ids given.")

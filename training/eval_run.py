@@ -14,19 +14,22 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from curation.access import audit
+from curation.access.roles import LEADS, require_role
+from curation.data.projects import get_project_by_id
+from curation.db import write_session
 from curation.errors import Conflict
+from curation.evaluation.objective import objective_result
 from curation.models import TrainingRun, User
+from curation.versions.records import version_dataset_dict
+from training import jobs
+from training.config import TrainConfig
 from training.store import update_run
+from training.test_scoring import resolve_test_set_version, scored_on, test_split
 
 
 def evaluate_run(engine: Engine, actor: User, run_id: int, test_set_version_id: int | None = None) -> TrainingRun:
-    from curation.access.roles import LEADS, require_role
-    from curation.data.projects import get_project_by_id
-    from curation.evaluation.objective import objective_result
-    from curation.versions.records import version_dataset_dict
-    from training import data, evaluate, jobs, models
-    from training.config import TrainConfig
-    from training.test_scoring import resolve_test_set_version, scored_on, test_split
+    from training import data, evaluate, models
 
     require_role(actor, *LEADS)
     run = jobs.get_run(engine, run_id)
@@ -71,8 +74,6 @@ def evaluate_run(engine: Engine, actor: User, run_id: int, test_set_version_id: 
             metrics[key] = previous[key]
     warnings = evaluate.verdict(str(run.task_type), metrics)
     update_run(engine, run_id, metrics=metrics, warnings=warnings, test_set_version_id=version_id)
-    from curation.access import audit
-    from curation.db import write_session
 
     with write_session(engine) as session:
         audit.record(session, actor, "training.eval", "training_run", run_id, project_id=run.project_id,

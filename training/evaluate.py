@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from curation.evaluation import stats as es
+
 PROBE_C = 10.0
 
 
@@ -110,7 +112,6 @@ def score_classification(y_true: list[int], predictions: dict[str, list[int]], n
     95% bootstrap intervals, and the paired comparison of the adapter (B) with each baseline (A):
     accuracy by McNemar's exact test, F1 by paired bootstrap. Keeps the per-item predictions so two
     runs can later be compared item by item."""
-    from curation.evaluation import stats as es
 
     metrics: dict[str, Any] = {"labels": names}
     for key, pred in predictions.items():
@@ -189,7 +190,6 @@ def evaluate_generation(model: Any, tokenizer: Any, eval_rows: list[dict[str, An
     model.eval()
     metrics: dict[str, Any] = {}
     if eval_rows:
-        from curation.evaluation import stats as es
 
         adapter_sums, counts = _item_losses(model, eval_rows)
         with model.disable_adapter():
@@ -243,7 +243,6 @@ def verdict(task_type: str, metrics: dict[str, Any]) -> list[str]:
     (its interval excludes 0); a tie is not a win."""
     warnings: list[str] = []
     if str(task_type) == "generation":
-        from curation.evaluation import stats as es
 
         adapter, base = metrics.get("adapter"), metrics.get("base")
         comparison = ((metrics.get("comparisons") or {}).get("base") or {}).get("eval_loss")
@@ -265,7 +264,6 @@ def verdict(task_type: str, metrics: dict[str, Any]) -> list[str]:
     if not adapter:
         metrics["beats_baseline"] = None
         return ["No eval split: the adapter could not be compared with any baseline."]
-    from curation.evaluation import stats as es
 
     where = metrics.get("scored_on_text", "the eval split")
     for key, name in BASELINES:

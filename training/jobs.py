@@ -31,6 +31,7 @@ from curation.models import Role, RunStatus, TrainingRun, User
 from curation.process import alive
 from curation.settings import get_settings
 from training.store import get_run, log_tail, now, run_dir
+from training.test_scoring import resolve_test_set_version
 
 START_GRACE_S = 120.0
 ACTIVE = (RunStatus.queued, RunStatus.running)
@@ -79,7 +80,6 @@ def start_run(engine: Engine, actor: User, version_id: int, preset_name: str = "
                       status=RunStatus.queued, task_type=version.task_type,
                       base_model=base or default_base(str(version.task_type)), preset=preset_name,
                       config=config.to_dict())
-    from training.test_scoring import resolve_test_set_version
 
     run.test_set_version_id = resolve_test_set_version(engine, version.project_id, test_set_version_id)
     with write_session(engine) as session:

@@ -12,8 +12,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from curation.db import make_engine
 from curation.embeddings.tasks import abandon_task, read_task, run_task, start_task, task_path
 from curation.settings import get_settings
+from training.config import TrainConfig
+from training.preflight import run_preflight
 
 
 def preflight_key(version_id: int, config: dict[str, Any], base: str) -> str:
@@ -49,9 +52,6 @@ def main(argv: list[str] | None = None) -> int:
     config = json.loads(args.config_json)
 
     def work(progress: Any) -> dict[str, Any]:
-        from curation.db import make_engine
-        from training.config import TrainConfig
-        from training.preflight import run_preflight
 
         progress(0, 1, "tokenising and measuring a few training steps")
         engine = make_engine()

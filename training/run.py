@@ -30,11 +30,14 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from transformers import TrainerCallback
 
+from curation.data.projects import get_project_by_id
 from curation.db import make_engine
 from curation.errors import NotFound
+from curation.evaluation.objective import objective_result
 from curation.models import RunStatus
 from training.jobs import dispatch
 from training.store import get_run, is_main_process, log_tail, now, run_dir, update_run
+from training.test_scoring import scored_on, test_split
 
 _STOP = {"requested": False}
 WRITE_EVERY_S = 1.0
@@ -128,7 +131,6 @@ def train(engine: Engine, run_id: int, main: bool = True) -> RunStatus:
     provenance = version_provenance(engine, run.version_id)
     task = str(run.task_type)
     set_seed(config.seed)
-    from training.test_scoring import scored_on, test_split
 
     test_version, test_data = test_split(engine, run.test_set_version_id) if run.test_set_version_id else (None, None)
 
@@ -266,8 +268,6 @@ def train(engine: Engine, run_id: int, main: bool = True) -> RunStatus:
         metrics.setdefault("predictions", {})["item_ids"] = list(test_data["external_id"])
     metrics["scored_on"] = scored_on(test_version, len(eval_rows.rows) if eval_rows else 0)
     metrics["scored_on_text"] = metrics["scored_on"]["text"]
-    from curation.data.projects import get_project_by_id
-    from curation.evaluation.objective import objective_result
 
     metrics["objective"] = objective_result(get_project_by_id(engine, run.project_id).objective, metrics)
     metrics.update({"train_seconds": round(train_seconds, 2), "trainable_params": trainable,

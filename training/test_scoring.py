@@ -13,14 +13,16 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from curation.errors import Conflict, InputError
+from curation.errors import Conflict, CurationError, InputError
+from curation.evaluation import stats as es
 from curation.models import TestSetVersion, TrainingRun, User
+from curation.versions import test_sets
+from curation.versions.diff import diff_versions
 
 
 def resolve_test_set_version(engine: Engine, project_id: int, test_set_version_id: int | None) -> int | None:
     """The test-set version a new run names: the given one (it must belong to the project and verify),
     else the project's latest approved one, else None (no test set yet)."""
-    from curation.versions import test_sets
 
     if test_set_version_id is None:
         latest = test_sets.latest_test_set_version(engine, project_id)
@@ -39,7 +41,6 @@ def resolve_test_set_version(engine: Engine, project_id: int, test_set_version_i
 def test_split(engine: Engine, test_set_version_id: int) -> tuple[TestSetVersion, dict[str, list[Any]]]:
     """The version (verified: a changed one is refused) and its items as columns: external_id, text,
     label, messages (prompt/response items as a two-turn chat)."""
-    from curation.versions import test_sets
 
     check = test_sets.verify_test_set_version(engine, test_set_version_id)
     if not check.ok:
@@ -70,8 +71,6 @@ def compare_runs(engine: Engine, actor: User, a: TrainingRun, b: TrainingRun) ->
     """B vs A. On the same test-set version: each metric's paired difference with its interval and the
     test's verdict (accuracy: McNemar's exact test; F1: paired bootstrap), per-label F1 differences,
     and the dataset-version diff beside them. Otherwise {"comparable": False, "reason": ...}."""
-    from curation.errors import CurationError
-    from curation.evaluation import stats as es
 
     out: dict[str, Any] = {"a": a.id, "b": b.id, "comparable": False}
     sa, sb = (a.metrics or {}).get("scored_on") or {}, (b.metrics or {}).get("scored_on") or {}
@@ -108,7 +107,6 @@ def compare_runs(engine: Engine, actor: User, a: TrainingRun, b: TrainingRun) ->
         out["dataset_diff"] = {"same_version": a.version_id}
     else:
         try:
-            from curation.versions.diff import diff_versions
 
             out["dataset_diff"] = diff_versions(engine, actor, a.version_id, b.version_id).to_dict()
         except CurationError as error:

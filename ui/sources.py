@@ -8,8 +8,12 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 
 from curation.agreement.sources import blind_summary, set_source_settings, source_report
+from curation.db import read_session
+from curation.embeddings.suggest import PROBE_SOURCE, read_suggest_job, start_suggest_job
 from curation.errors import CurationError
 from curation.models import Project, SuggestionDisplay, User
+from curation.review.audits import close_audit, list_audits, sample_size, start_audit
+from curation.review.sources import list_sources
 from ui.widgets import escape_markdown, show_error
 
 DISPLAY_TEXT = {
@@ -78,9 +82,6 @@ def show_sources_section(engine: Engine, user: User, project: Project, key: str)
 
 def show_audits_section(engine: Engine, user: User, project: Project, key: str) -> None:
     """Label audits: start one (with the sample-size calculator), follow its estimate, close it."""
-    from curation.db import read_session
-    from curation.review.audits import close_audit, list_audits, sample_size, start_audit
-    from curation.review.sources import list_sources
 
     st.subheader("Label audits")
     with read_session(engine) as session:
@@ -132,7 +133,6 @@ def show_audits_section(engine: Engine, user: User, project: Project, key: str) 
 
 def show_suggest_section(engine: Engine, user: User, project: Project, key: str) -> None:
     """Model pre-labels: launch the linear probe in the background and follow it (issue 12)."""
-    from curation.embeddings.suggest import PROBE_SOURCE, read_suggest_job, start_suggest_job
 
     st.subheader("Model pre-labels")
     st.caption(f"A linear probe on the sentence embeddings suggests a label and its probability ({PROBE_SOURCE}) "

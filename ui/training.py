@@ -12,9 +12,11 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 
 from curation.errors import CurationError
+from curation.evaluation import stats as es
 from curation.icons import STATUS_ICONS
 from curation.models import RunStatus, TrainingRun
 from training import jobs
+from ui.widgets import escape_markdown
 
 ACTIVE = ("queued", "running")
 
@@ -178,7 +180,6 @@ def metrics_view(run: TrainingRun) -> None:
         st.warning(f"Scored on {scored['text']}.")
     objective = metrics.get("objective")
     if objective:
-        from ui.widgets import escape_markdown
 
         text = escape_markdown(f"Objective: {objective['text']}")
         (st.success if objective.get("met") else st.error if objective.get("met") is False else st.info)(text)
@@ -242,7 +243,6 @@ def _ci(interval: dict[str, Any] | None) -> str:
 
 def _versus(metrics: dict[str, Any], key: str) -> str:
     """The adapter's accuracy difference against a baseline, with its interval and the test's words."""
-    from curation.evaluation import stats as es
 
     comparison = ((metrics.get("comparisons") or {}).get(key) or {}).get("accuracy")
     if not comparison:

@@ -10,6 +10,7 @@ from typing import Any
 import streamlit as st
 
 from curation.models import Example
+from curation.review.textdiff import word_diff_text
 
 _MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:=\"'&%^@,;?/])")
 
@@ -36,7 +37,6 @@ def show_json(value: Any) -> None:
 def show_word_diff(original: str, edited: str, unchanged: str = "(unchanged)") -> bool:
     """The edit from `original` to `edited` word by word, `[-removed-]{+added+}`, as literal wrapped
     text (st.code: nothing from the data is read as markup). Returns whether anything changed."""
-    from curation.review.textdiff import word_diff_text
 
     text = word_diff_text(original, edited)
     st.code(text or unchanged, language=None, wrap_lines=True)

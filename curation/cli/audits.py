@@ -10,7 +10,9 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from curation.cli.common import acting_user
+from curation.data.projects import get_project
 from curation.errors import InputError
+from curation.review.audits import audit_result, close_audit, list_audits, sample_size, start_audit
 
 
 def add_commands(commands: Any) -> None:
@@ -37,8 +39,6 @@ def add_commands(commands: Any) -> None:
 
 
 def _audit(engine: Engine, args: argparse.Namespace) -> int:
-    from curation.data.projects import get_project
-    from curation.review.audits import audit_result, close_audit, list_audits, sample_size, start_audit
 
     if args.audit_command == "size":
         try:

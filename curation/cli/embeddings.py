@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 from curation.cli.common import acting_user
 from curation.data.projects import get_project, get_project_by_id
 from curation.embeddings.jobs import _send_choice, run_job
+from curation.review.rereview import expert_confirmed_ids, send_for_rereview, suspected_left
 
 
 # --------------------------------------------------------------------------- command line
@@ -100,7 +101,6 @@ def _dedup(engine: Engine, args: argparse.Namespace) -> int:
 
 def _label_issues(engine: Engine, args: argparse.Namespace) -> int:
     from curation.embeddings.quality import find_label_issues_in_project
-    from curation.review.rereview import expert_confirmed_ids, send_for_rereview, suspected_left
 
     top = _send_choice(args.send) if args.send else None
     actor = acting_user(engine, args)

@@ -12,6 +12,7 @@ from curation.access.accounts import get_user
 from curation.cli.common import acting_user
 from curation.cli.data import _print_mapping
 from curation.data.projects import get_project
+from curation.review.rereview import set_rereview_by
 
 
 def _agreement(engine: Engine, args: argparse.Namespace) -> int:
@@ -91,7 +92,6 @@ def _queue(engine: Engine, args: argparse.Namespace) -> int:
     if args.order:
         set_queue_order(engine, actor, project.id, args.order)
     if args.rereview_by:
-        from curation.review.rereview import set_rereview_by
 
         project = set_rereview_by(engine, actor, project.id, args.rereview_by)
     stats = queue_stats(engine, actor, project.id)

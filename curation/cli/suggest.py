@@ -11,6 +11,8 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from curation.cli.common import acting_user
+from curation.data.projects import get_project
+from curation.embeddings.jobs import DONE, FAILED, RUNNING, write_job
 from curation.embeddings.suggest import run_suggest
 from curation.errors import InputError
 
@@ -27,8 +29,6 @@ def add_commands(commands: Any) -> None:
 
 
 def _suggest(engine: Engine, args: argparse.Namespace) -> int:
-    from curation.data.projects import get_project
-    from curation.embeddings.jobs import DONE, FAILED, RUNNING, write_job
 
     if args.run is not None:
         raise InputError("suggestions from a run's adapter are not available yet; the probe needs no run")

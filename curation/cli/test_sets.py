@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from curation.cli.common import acting_user
+from curation.data.projects import get_project
 from curation.db import read_session
 from curation.errors import InputError, NotFound
 from curation.models import Example, TestSetVersion
@@ -71,7 +72,6 @@ def version_summary(version: TestSetVersion) -> dict[str, Any]:
 
 
 def _testset(engine: Engine, args: argparse.Namespace) -> int:
-    from curation.data.projects import get_project
 
     command = args.testset_command
     if command == "verify":

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 from curation.access.accounts import create_user
 from curation.access.roles import require_role
+from curation.data.demo_test_set import load_demo_test_set, set_demo_objective
 from curation.data.formats import open_table
 from curation.data.importer import import_table
 from curation.data.mapping import ColumnMapping
@@ -104,7 +105,6 @@ def load_demo(engine: Engine, actor: User | None = None) -> None:
     create_project(engine, admin, DEMO_CLASSIFICATION, TaskType.classification,
                    labels=["billing", "technical_issue", "account_access", "shipping", "refund_request"],
                    guidelines=TICKET_GUIDELINES, overlap_k=2)
-    from curation.data.demo_test_set import load_demo_test_set, set_demo_objective
 
     set_demo_objective(engine, DEMO_CLASSIFICATION)  # stated before any label comes in
     tickets = open_table(DEMO_DIR / "support_tickets.jsonl")

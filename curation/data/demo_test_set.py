@@ -8,7 +8,10 @@ from sqlalchemy.engine import Engine
 
 from curation.access.accounts import get_user
 from curation.data.projects import get_project
+from curation.db import read_session
 from curation.evaluation.objective import set_objective
+from curation.models import Example
+from curation.versions import test_sets
 
 DEMO_TEST_SIZE = 40
 DEMO_SEED = 7
@@ -24,7 +27,6 @@ def load_demo_test_set(engine: Engine, project_name: str) -> None:
     groups whole, approved as test-set version 1. The demo plants near-duplicates (typos, edited
     numbers); without embeddings at start-up, tickets with a close word-overlap neighbour are left out
     of the draw, so a version built later with embeddings finds no copy of a test item."""
-    from curation.versions import test_sets
 
     lead = get_user(engine, "lead")
     project = get_project(engine, project_name)
@@ -43,8 +45,6 @@ def _far_from_others(engine: Engine, project_id: int, max_overlap: float = 0.5) 
 
     from sqlalchemy import select
 
-    from curation.db import read_session
-    from curation.models import Example
 
     with read_session(engine) as session:
         rows = session.execute(select(Example.id, Example.text).where(Example.project_id == project_id)).all()

@@ -58,7 +58,15 @@ datasets.disable_progress_bars()
 datasets.logging.set_verbosity_error()
 
 from curation.data.formats import ProgressCallback, Table, file_sha256  # noqa: E402
+from curation.data.import_checks import id_conflicts  # noqa: E402
 from curation.data.mapping import MESSAGE_ROLES, ColumnMapping, _truthy  # noqa: E402
+from curation.review.sources import (  # noqa: E402  # noqa: E402
+    LABELS_AS,
+    check_source_name,
+    label_studio_predictions,
+    store_predictions,
+    store_source_labels,
+)
 
 # What an import keeps when one annotator judged one item more than once (by annotated_at when both
 # judgements have one, else by row order).
@@ -197,7 +205,6 @@ def import_table(
     if repeats not in REPEAT_POLICIES:
         raise InputError(f"repeat judgements: use one of {', '.join(REPEAT_POLICIES)}, not '{repeats}'",
                          field="repeats")
-    from curation.review.sources import LABELS_AS, check_source_name
 
     if labels_as not in LABELS_AS:
         raise InputError(f"labels as '{labels_as}': use one of {', '.join(LABELS_AS)}", field="labels_as")
@@ -245,7 +252,6 @@ def import_table(
 def mapping_warnings(table: Table, mapping: ColumnMapping) -> list[str]:
     """What the dry run, the import page and the import report warn about before rows are written:
     an item id whose rows carry different texts in other columns (distinct items would be merged)."""
-    from curation.data.import_checks import id_conflicts
 
     conflict = id_conflicts(table, mapping)
     return [conflict.message()] if conflict else []
@@ -270,7 +276,6 @@ def _store_labels_of_sources(session: Session, project: Project, table: Table, m
                              importer: _Importer, report: ImportReport, import_id: int | None) -> None:
     """After the rows: the file's labels as votes or suggestions, and Label Studio predictions as
     suggestions (issue 12). Same transaction as the import."""
-    from curation.review.sources import label_studio_predictions, store_predictions, store_source_labels
 
     if report.labels_as != "final" and report.label_source:
         result = store_source_labels(session, project, report.label_source, report.labels_as,

@@ -14,12 +14,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+from curation.db import make_engine
+from curation.embeddings.diversity import diversity_report, map_2d
+from curation.embeddings.encode import embed_texts, model_key, read_project_items
 from curation.embeddings.tasks import read_task, run_task, start_task, task_path
 from curation.settings import get_settings
 
 
 def diversity_key(project_id: int, fingerprint: str, k: int, method: str) -> str:
-    from curation.embeddings.encode import model_key
 
     settings = get_settings()
     return json.dumps({"db": settings.resolved_database_url, "project": project_id, "fingerprint": fingerprint,
@@ -42,9 +44,6 @@ def compute(project_id: int, fingerprint: str, k: int, method: str, progress: An
     """{"fingerprint", "method" (used), "coords" [[x, y]...], "assignments", "clusters" [...],
     "label_counts", "label_balance", "effective_clusters", "lengths"} for the project's current items.
     Refuses when the data changed since the page asked (its fingerprint differs)."""
-    from curation.db import make_engine
-    from curation.embeddings.diversity import diversity_report, map_2d
-    from curation.embeddings.encode import embed_texts, read_project_items
 
     engine = make_engine()
     try:

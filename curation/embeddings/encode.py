@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from curation.access.roles import LEADS, require_role
 from curation.settings import get_settings
 
 if TYPE_CHECKING:
@@ -373,7 +374,6 @@ class ProjectItems:
 def load_items(engine: Engine, actor: User, project_id: int, *, include_excluded: bool = False) -> ProjectItems:
     """The project's examples (not excluded ones unless asked) for the embedding analyses (leads and
     admins: the items carry final labels, which annotators must not see before they label)."""
-    from curation.access.roles import LEADS, require_role
 
     require_role(actor, *LEADS)
     return read_project_items(engine, project_id, include_excluded=include_excluded)

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from curation.errors import InputError
 from curation.process import alive
 from curation.settings import get_settings
 
@@ -146,7 +147,6 @@ def run_job(engine: Engine, project_id: int, model: str | None, path: Path | Non
 
 def _send_choice(words: list[str]) -> int | None:
     """`--send flagged` -> None (all), `--send top N` -> N."""
-    from curation.errors import InputError
 
     if words == ["flagged"]:
         return None

@@ -37,7 +37,6 @@ needed on 10k items with cached embeddings; the torch fit of the same objective 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -313,14 +312,3 @@ def find_label_issues_in_project(
     vectors = project_vectors(items, model, progress=progress) if keep else np.zeros((len(items), 0))
     return label_issue_report(items, vectors, progress=fold_progress)
 
-
-def send_to_rereview(
-    engine: Engine, actor: User, project_id: int, issues: Sequence[LabelIssue], reason: str = "",
-    *, force: bool = False,
-) -> int:
-    """Send suspected items back for re-review (`curation.rereview.send_for_rereview`: to the leads'
-    adjudication queue or to annotators, by the project's setting); returns how many were sent.
-    Items confirmed by experts are sent again only with `force`."""
-    from curation.review.rereview import send_for_rereview
-
-    return len(send_for_rereview(engine, actor, project_id, issues, force=force, reason=reason).sent)

@@ -28,12 +28,25 @@ import numpy as np
 from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import Engine
 
+from curation.access import audit
 from curation.access.roles import LEADS, require_role
 from curation.db import read_session, write_session
+from curation.embeddings.encode import embed_texts, read_project_items
 from curation.embeddings.jobs import FAILED, RUNNING, write_job
 from curation.errors import InputError
-from curation.models import Example, ExampleStatus, Project, QueueOrder, Suggestion, User, UserKind, utcnow
+from curation.models import (
+    Annotation,
+    Example,
+    ExampleStatus,
+    Project,
+    QueueOrder,
+    Suggestion,
+    User,
+    UserKind,
+    utcnow,
+)
 from curation.process import alive
+from curation.review.sources import expert_labels, list_sources, source_labels
 from curation.settings import get_settings
 
 PROBE_SOURCE = "model:probe"
@@ -113,7 +126,6 @@ def cluster_coverage(vectors: np.ndarray, reviewed: np.ndarray, *, seed: int = 0
 
 def training_targets(engine: Engine, project_id: int, ids: list[int]) -> tuple[list[str | None], set[int]]:
     """(target per item, ids with an expert label): expert label, else a source's label, else the final one."""
-    from curation.review.sources import expert_labels, list_sources, source_labels
 
     with read_session(engine) as session:
         experts = expert_labels(session, project_id)
@@ -132,7 +144,6 @@ def run_suggest(engine: Engine, actor: User | None, project_id: int, model: str 
                 progress: Any = None) -> SuggestReport:
     """Embed the project (cached), fit the probe, write a suggestion and probability for every item
     without an expert label. `actor` None: the background process started by a lead."""
-    from curation.embeddings.encode import embed_texts, read_project_items
 
     if actor is not None:
         require_role(actor, *LEADS)
@@ -154,7 +165,6 @@ def run_suggest(engine: Engine, actor: User | None, project_id: int, model: str 
                                                  Suggestion.source == PROBE_SOURCE))
         for start in range(0, len(rows), 5000):
             session.execute(insert(Suggestion), rows[start:start + 5000])
-        from curation.access import audit
 
         audit.record(session, actor, "suggest.probe", "project", project_id, project_id=project_id,
                      after={"suggestions": len(rows), "trained_on": sum(t is not None for t in targets)})
@@ -187,7 +197,6 @@ def queue_reason(engine: Engine, actor: User, example_id: int) -> str:
             return (f"its embedding cluster is little reviewed: {probe.cluster_coverage:.0%} of it has an expert "
                     "label; the least covered clusters come first")
         if order is QueueOrder.disagreement and probe is not None:
-            from curation.models import Annotation
 
             given = session.execute(select(User.username, Annotation.label).join(
                 Annotation, Annotation.annotator_id == User.id).where(

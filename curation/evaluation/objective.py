@@ -17,6 +17,7 @@ from sqlmodel import Session
 from curation.access import audit
 from curation.access.roles import LEADS, require_role
 from curation.errors import InputError, NotFound
+from curation.evaluation import stats as es
 from curation.models import Annotation, Example, Project, TaskType, User, utcnow
 from curation.retry import run_write
 
@@ -73,7 +74,6 @@ def set_objective(engine: Engine, actor: User, project_id: int, metric: str, tar
 def objective_result(objective: dict[str, Any] | None, metrics: dict[str, Any]) -> dict[str, Any] | None:
     """The objective's line for a run's (test) metrics, or None when no objective is set. A metric the
     run does not have gives a line saying so."""
-    from curation.evaluation import stats as es
 
     if not objective:
         return None

@@ -38,6 +38,7 @@ from curation.models import (
 )
 from curation.retry import run_write
 from curation.review.rules import RATING_SCALE, resolve_status
+from curation.review.sources import counted_condition, is_blind, visible_suggestions
 
 # --------------------------------------------------------------------------- annotating
 #
@@ -89,7 +90,6 @@ def content_only(example: Example) -> Example:
 
 def review_item(session: Session, project: Project, example: Example, annotation: Annotation | None,
                 lease_expires_at: datetime | None = None) -> ReviewItem:
-    from curation.review.sources import is_blind, visible_suggestions
 
     return ReviewItem(example=content_only(example), project_id=project.id or 0,
                       task_type=TaskType(project.task_type), labels=list(project.labels),
@@ -360,7 +360,6 @@ def _own_annotation(session: Session, example_id: int, actor: User) -> Annotatio
 def _count_annotations(session: Session, example_id: int) -> int:
     """Annotations filling the item's k slots (source votes only where they count: issue 12; superseded
     ones, from before a re-review, never: issue 13)."""
-    from curation.review.sources import counted_condition
 
     return int(session.execute(select(func.count()).select_from(Annotation)
                                .join(User, User.id == Annotation.annotator_id)

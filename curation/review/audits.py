@@ -31,7 +31,8 @@ from curation.db import read_session
 from curation.errors import Conflict, InputError, NotFound
 from curation.models import AuditStatus, Example, ExampleStatus, LabelAudit, Project, User, utcnow
 from curation.retry import run_write
-from curation.review.sources import expert_labels, source_labels
+from curation.review.annotate import resolve_example
+from curation.review.sources import expert_labels, list_sources, source_labels
 
 CONFIDENCE = 0.95
 
@@ -220,7 +221,6 @@ def start_audit(engine: Engine, actor: User, project_id: int, source: str, size:
 
 def _reopen(session: Session, project: Project, example_ids: list[int]) -> None:
     """Resolve the drawn items again now that source votes no longer count for them."""
-    from curation.review.annotate import resolve_example
 
     for example_id in example_ids:
         example = session.get(Example, example_id)
@@ -332,7 +332,6 @@ def source_label_measures(engine: Engine, project: Project, example_ids: list[in
     with read_session(engine) as session:
         experts = expert_labels(session, project.id or 0, included)
         estimates = latest_estimates(session, project.id or 0)
-        from curation.review.sources import list_sources
 
         for source in list_sources(session, project.id or 0):
             given = source_labels(session, project.id or 0, source)

@@ -26,6 +26,7 @@ from sqlmodel import Session
 from curation.access import audit
 from curation.access.roles import LEADS, require_role
 from curation.db import read_session
+from curation.embeddings.suggest import PROBE_SOURCE
 from curation.errors import InputError
 from curation.lookup import get_or_not_found
 from curation.models import (
@@ -37,7 +38,9 @@ from curation.models import (
     Project,
     QueueOrder,
     RereviewState,
+    Suggestion,
     User,
+    UserKind,
     utcnow,
 )
 from curation.retry import run_write
@@ -49,6 +52,8 @@ from curation.review.annotate import (
     _count_live_leases,
     review_item,
 )
+from curation.review.rereview import send_for_rereview
+from curation.review.sources import counted_condition
 
 LEASE = timedelta(minutes=30)
 _MAX_PROBES = 50  # candidates tried per call before giving up (each failed probe is a lost race)
@@ -178,7 +183,6 @@ def set_priority(engine: Engine, actor: User, project_id: int, scores: Mapping[i
 def request_rereview(engine: Engine, actor: User, project_id: int, scores: Mapping[int, float], reason: str) -> int:
     """Send labelled items back for re-review with their scores as priority: `curation.rereview.
     send_for_rereview` (who re-reviews is the project's `rereview_by`). Returns how many were sent."""
-    from curation.review.rereview import send_for_rereview
 
     return len(send_for_rereview(engine, actor, project_id, scores, reason=reason).sent)
 
@@ -311,7 +315,6 @@ def _phases(project: Project, held: Any) -> list[tuple[list[ColumnElement[bool]]
 def _counted_labels(project: Project) -> Any:
     """Correlated count of an item's annotations that fill its k slots (issue 12: source votes only
     where the project counts them, never in a label audit; issue 13: not superseded by a re-review)."""
-    from curation.review.sources import counted_condition
 
     return (select(func.count()).select_from(_annotation).join(User, User.id == _annotation.c.annotator_id)
             .where(_annotation.c.example_id == _example.c.id,
@@ -324,8 +327,6 @@ def _active_learning_phases(project: Project) -> list[tuple[list[ColumnElement[b
     """Index walks of the active-learning orders (issue 12), over items with a probe suggestion
     (curation.suggest): smallest margin first; or items whose source label the probe contradicts,
     most confident probe first."""
-    from curation.embeddings.suggest import PROBE_SOURCE
-    from curation.models import Suggestion, UserKind
 
     order = QueueOrder(project.queue_order)
     if order not in (QueueOrder.lowest_margin, QueueOrder.disagreement, QueueOrder.uncovered_clusters):

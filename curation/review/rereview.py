@@ -36,6 +36,7 @@ from curation.models import (
     Adjudication,
     Annotation,
     Assignment,
+    AuditEvent,
     Example,
     ExampleStatus,
     Project,
@@ -171,7 +172,6 @@ def pending_rereview_count(engine: Engine, actor: User, project_id: int) -> int:
 
 def rereview_evidence(session: Session, example_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     """The latest re-review audit event's evidence and earlier label per item (leads' view)."""
-    from curation.models import AuditEvent
 
     found: dict[int, dict[str, Any]] = {}
     for start in range(0, len(example_ids), 500):

@@ -29,6 +29,7 @@ from sqlalchemy import ColumnElement, and_, bindparam, func, insert, or_, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from curation.db import read_session
 from curation.errors import InputError, PermissionDenied
 from curation.models import (
     Adjudication,
@@ -44,6 +45,7 @@ from curation.models import (
     UserKind,
     utcnow,
 )
+from curation.review.rules import resolve_status
 
 LABELS_AS = ("final", "vote", "suggestion")
 MAX_SOURCE_NAME = 120
@@ -243,7 +245,6 @@ def store_source_labels(session: Session, project: Project, source: str, labels_
 def resolve_many(session: Session, project: Project, example_ids: Sequence[int], now: datetime) -> None:
     """Status and final label of many examples from their counted annotations (the same rule as
     curation.review.resolve_example), in bulk. Excluded and adjudicated items are left alone."""
-    from curation.review.rules import resolve_status
 
     ordered = sorted(set(example_ids))
     rule, k = FinalLabelRule(project.final_label_rule), project.overlap_k
@@ -324,7 +325,6 @@ def require_person(user: User) -> None:
 
 
 def count_suggestions(engine: Engine, project_id: int) -> int:
-    from curation.db import read_session
 
     with read_session(engine) as session:
         return int(session.execute(select(func.count()).select_from(Suggestion)

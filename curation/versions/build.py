@@ -54,6 +54,7 @@ from curation.models import (
     VersionStatus,
 )
 from curation.retry import run_write  # noqa: E402
+from curation.review.audits import source_label_measures  # noqa: E402
 from curation.review.rereview import expert_confirmed_ids, suspected_left  # noqa: E402
 from curation.versions.checklist import ChecklistThresholds, Measures, evaluate, failing
 from curation.versions.hashing import item_hash, version_hash
@@ -355,7 +356,6 @@ def measure(engine: Engine, actor: User, project: Project, drafts: list[_Draft],
         unknown_labels=[d.external_id for d in drafts if task_type is TaskType.classification
                         and d.label not in labels],
     )
-    from curation.review.audits import source_label_measures  # issue 12
 
     m.source_labels, m.project_max_source_error = source_label_measures(engine, project, ids), project.max_source_error
     return m, agreement

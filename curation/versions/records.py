@@ -16,7 +16,7 @@ from sqlmodel import Session  # noqa: E402
 
 from curation.access.roles import LEADS, require_role  # noqa: E402
 from curation.db import read_session  # noqa: E402
-from curation.errors import Conflict, NotFound  # noqa: E402
+from curation.errors import Conflict  # noqa: E402
 from curation.lookup import get_or_not_found, read_or_not_found  # noqa: E402
 from curation.models import (  # noqa: E402
     DatasetVersion,

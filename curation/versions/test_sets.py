@@ -32,6 +32,13 @@ from sqlmodel import Session
 from curation.access import audit
 from curation.access.roles import LEADS, require_role
 from curation.db import read_session
+from curation.embeddings.dedup import (
+    DEFAULT_THRESHOLD,
+    components,
+    exact_duplicate_pairs,
+    near_duplicate_pairs,
+)
+from curation.embeddings.encode import embed_texts
 from curation.errors import Conflict, InputError, NotFound
 from curation.models import (
     Adjudication,
@@ -180,6 +187,20 @@ def test_texts(engine: Engine, project_id: int) -> list[tuple[str, str]]:
 # --------------------------------------------------------------------------- building
 
 
+def example_ids_by_external_id(engine: Engine, actor: User, project_id: int,
+                               external_ids: Sequence[str]) -> dict[str, int]:
+    """The project's example ids for these external ids (leads), {external id: id}; ids not in the project
+    are absent from the answer (the caller names them)."""
+    require_role(actor, *LEADS)
+    wanted = list(dict.fromkeys(external_ids))
+    if not wanted:
+        return {}
+    with read_session(engine) as session:
+        rows = session.execute(select(Example.external_id, Example.id).where(
+            Example.project_id == project_id, Example.external_id.in_(wanted))).all()  # type: ignore[attr-defined]
+    return {str(external_id): int(example_id) for external_id, example_id in rows}
+
+
 def create_test_set(engine: Engine, actor: User, project_id: int, name: str = "test set",
                     description: str = "") -> TestSet:
     require_role(actor, *LEADS)
@@ -305,13 +326,11 @@ def _groups(texts: list[str], use_embeddings: bool, threshold: float) -> tuple[l
     """Exact and near-duplicate groups (indices), with how they were found."""
     import numpy as np
 
-    from curation.embeddings.dedup import components, exact_duplicate_pairs, near_duplicate_pairs
 
     parts = [exact_duplicate_pairs(texts)]
     how = "normalised exact text"
     if use_embeddings and texts:
         try:
-            from curation.embeddings.encode import embed_texts
 
             parts.append(near_duplicate_pairs(embed_texts(texts).vectors, threshold))
             how = f"normalised exact text + cosine ≥ {threshold:g}"
@@ -331,7 +350,6 @@ def sample_items(engine: Engine, actor: User, test_set_id: int, size: int, *, se
     trained on (and in `among`, when given); near-duplicate groups are taken whole (or not at all), so
     no near-duplicate of a test item stays behind for training. Returns {"added", "by_label",
     "groups_method"}."""
-    from curation.embeddings.dedup import DEFAULT_THRESHOLD
 
     require_role(actor, *LEADS)
     if size < 1:

@@ -17,10 +17,10 @@ from curation.embeddings.quality import (
     find_label_issues_in_project,
     knn_disagreement,
     label_issue_report,
-    send_to_rereview,
 )
 from curation.errors import PermissionDenied
 from curation.models import AuditEvent, Example, User
+from curation.review.rereview import send_for_rereview
 from curation.settings import get_settings
 from tests.curation.embedding_helpers import fill_cache, import_texts, labelled_clusters
 
@@ -102,7 +102,7 @@ def test_rereview_sends_suspects_to_adjudication(
     report = find_label_issues_in_project(engine, lead, project_id)
     suspects = report.flagged
     assert len({i.external_id for i in suspects} & planted) >= 4
-    assert send_to_rereview(engine, lead, project_id, suspects) == len(suspects)
+    assert len(send_for_rereview(engine, lead, project_id, suspects).sent) == len(suspects)
     queued = {item.example_id for item in adjudication_queue(engine, lead, project_id)}
     with read_session(engine) as session:
         rows = session.exec(select(Example).where(Example.id.in_([i.example_id for i in suspects]))).all()

@@ -3,6 +3,7 @@ baselines, model card, reload, and the rule that a run never succeeds without it
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
