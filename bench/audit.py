@@ -39,8 +39,8 @@ from sqlalchemy import select  # noqa: E402
 
 from curation.access.accounts import create_user  # noqa: E402
 from curation.data.formats import open_table  # noqa: E402
-from curation.data.importer import import_table
-from curation.data.mapping import ColumnMapping
+from curation.data.importer import import_table  # noqa: E402
+from curation.data.mapping import ColumnMapping  # noqa: E402
 from curation.db import make_engine, migrate, read_session  # noqa: E402
 from curation.embeddings.suggest import run_suggest  # noqa: E402
 from curation.models import Example, Project, QueueOrder, Role  # noqa: E402

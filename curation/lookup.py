@@ -18,7 +18,7 @@ from curation.errors import NotFound
 
 Row = TypeVar("Row", bound=SQLModel)
 
-NOUNS = {"DatasetVersion": "dataset version", "TrainingRun": "training run"}
+NOUNS = {"DatasetVersion": "dataset version", "TrainingRun": "training run", "TestSetVersion": "test-set version"}
 
 
 def noun(model: type[SQLModel]) -> str:

@@ -14,13 +14,15 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from curation.access import audit
 from curation.access.roles import LEADS, require_role
 from curation.agreement.coefficients import cohen_kappa
 from curation.agreement.statistics import bootstrap_interval
 from curation.db import read_session
-from curation.errors import InputError, NotFound
+from curation.errors import InputError
+from curation.lookup import get_or_not_found
 from curation.models import Example, ExampleStatus, Project, SuggestionDisplay, User, utcnow
 from curation.retry import run_write
 from curation.review.audits import wilson
@@ -96,8 +98,7 @@ def source_report(engine: Engine, actor: User, project_id: int, n_resamples: int
     """Every source of the project against the experts' labels (leads)."""
     require_role(actor, *LEADS)
     with read_session(engine) as session:
-        if session.get(Project, project_id) is None:
-            raise NotFound(f"No project with id {project_id}.")
+        get_or_not_found(session, Project, project_id)
         experts = expert_labels(session, project_id)
         out = []
         for source in list_sources(session, project_id):
@@ -119,9 +120,7 @@ def blind_summary(engine: Engine, actor: User, project_id: int, show: int = 50) 
     """Which items were kept blind for agreement (never shown suggestions or source votes)."""
     require_role(actor, *LEADS)
     with read_session(engine) as session:
-        project = session.get(Project, project_id)
-        if project is None:
-            raise NotFound(f"No project with id {project_id}.")
+        project = get_or_not_found(session, Project, project_id)
         rows = session.execute(select(Example.external_id, Example.audit_id).where(
             Example.project_id == project_id, Example.status != ExampleStatus.excluded.value)
             .order_by(Example.id)).all()
@@ -142,10 +141,8 @@ def set_source_settings(engine: Engine, actor: User, project_id: int, *,
     if max_source_error is not None and not 0 < max_source_error < 1:
         raise InputError("the error threshold must be between 0 and 1", field="max_source_error")
 
-    def work(session: Any) -> Project:
-        project = session.get(Project, project_id)
-        if project is None:
-            raise NotFound(f"No project with id {project_id}.")
+    def work(session: Session) -> Project:
+        project = get_or_not_found(session, Project, project_id)
         names = ("suggestion_display", "source_votes_count", "blind_fraction", "max_source_error")
         before = {name: getattr(project, name) for name in names}
         if suggestion_display is not None:

@@ -75,9 +75,9 @@ def _testset(engine: Engine, args: argparse.Namespace) -> int:
 
     command = args.testset_command
     if command == "verify":
-        result = ts.verify_test_set_version(engine, args.id)
-        print(result.message)
-        return 0 if result.ok else 1
+        check = ts.verify_test_set_version(engine, args.id)
+        print(check.message)
+        return 0 if check.ok else 1
     if command == "show":
         version = ts.get_test_set_version(engine, args.id)
         summary = version_summary(version)

@@ -16,8 +16,9 @@ from sqlmodel import Session
 
 from curation.access import audit
 from curation.access.roles import LEADS, require_role
-from curation.errors import InputError, NotFound
+from curation.errors import InputError
 from curation.evaluation import stats as es
+from curation.lookup import get_or_not_found
 from curation.models import Annotation, Example, Project, TaskType, User, utcnow
 from curation.retry import run_write
 
@@ -45,9 +46,7 @@ def set_objective(engine: Engine, actor: User, project_id: int, metric: str, tar
     require_role(actor, *LEADS)
 
     def work(session: Session) -> Project:
-        project = session.get(Project, project_id)
-        if project is None:
-            raise NotFound(f"No project with id {project_id}.")
+        project = get_or_not_found(session, Project, project_id)
         allowed = metrics_for(project.task_type)
         if metric not in allowed:
             raise InputError(f"metric must be one of {', '.join(allowed)} for a {project.task_type} project",

@@ -131,7 +131,8 @@ def _f1_tables(y_true: np.ndarray, y_pred: np.ndarray, weights: np.ndarray, n_la
 def _macro(f1: np.ndarray, present: np.ndarray) -> np.ndarray:
     """Macro-F1 over the labels present in the truth (as sklearn with labels=present)."""
     counts = present.sum(axis=1)
-    return np.divide((f1 * present).sum(axis=1), counts, out=np.zeros(len(counts)), where=counts > 0)
+    macro: np.ndarray = np.divide((f1 * present).sum(axis=1), counts, out=np.zeros(len(counts)), where=counts > 0)
+    return macro
 
 
 def _classification_samples(y_true: np.ndarray, y_pred: np.ndarray, weights: np.ndarray, n_labels: int

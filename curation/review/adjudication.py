@@ -105,7 +105,7 @@ def adjudication_queue(engine: Engine, actor: User, project_id: int,
             select(Example.id, Example.response, Example.messages, Annotation.label, Annotation.response)
             .join(Annotation, Annotation.example_id == Example.id)
             .where(Example.project_id == project_id, Example.status == ExampleStatus.disputed.value,
-                   Annotation.superseded == False)).all()
+                   Annotation.superseded == False)).all()  # noqa: E712 (SQL, not Python)
         sent_back = [int(row.id) for row in waiting if row.rereview == RereviewState.pending.value]
         evidence = rereview_evidence(session, sent_back) if sent_back else {}
     votes: dict[int, Counter[str]] = defaultdict(Counter)

@@ -29,6 +29,7 @@ from curation.access import audit
 from curation.access.roles import LEADS, require_role
 from curation.db import read_session
 from curation.errors import Conflict, InputError, NotFound
+from curation.lookup import get_or_not_found
 from curation.models import AuditStatus, Example, ExampleStatus, LabelAudit, Project, User, utcnow
 from curation.retry import run_write
 from curation.review.annotate import resolve_example
@@ -234,9 +235,7 @@ def close_audit(engine: Engine, actor: User, audit_id: int) -> LabelAudit:
     require_role(actor, *LEADS)
 
     def work(session: Session) -> LabelAudit:
-        record = session.get(LabelAudit, audit_id)
-        if record is None:
-            raise NotFound(f"No label audit with id {audit_id}.")
+        record = get_or_not_found(session, LabelAudit, audit_id)
         if record.status == AuditStatus.closed:
             return record
         record.status = AuditStatus.closed
@@ -264,9 +263,7 @@ def audit_result(engine: Engine, actor: User, audit_id: int) -> AuditResult:
     the persons' majority); an error is an expert label different from the source's."""
     require_role(actor, *LEADS)
     with read_session(engine) as session:
-        record = session.get(LabelAudit, audit_id)
-        if record is None:
-            raise NotFound(f"No label audit with id {audit_id}.")
+        record = get_or_not_found(session, LabelAudit, audit_id)
         return _result(session, record)
 
 
@@ -347,9 +344,7 @@ def source_label_measures(engine: Engine, project: Project, example_ids: list[in
 
 
 def _project(session: Session, project_id: int) -> Project:
-    project = session.get(Project, project_id)
-    if project is None:
-        raise NotFound(f"No project with id {project_id}.")
+    project = get_or_not_found(session, Project, project_id)
     return project
 
 

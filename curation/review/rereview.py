@@ -32,6 +32,7 @@ from curation.access import audit
 from curation.access.roles import LEADS, require_role
 from curation.db import read_session
 from curation.errors import NotFound
+from curation.lookup import get_or_not_found
 from curation.models import (
     Adjudication,
     Annotation,
@@ -206,9 +207,7 @@ def estimated_wrong_share(report: LabelIssueReport, confirmed: set[int]) -> floa
 
 
 def _project(session: Session, project_id: int) -> Project:
-    project = session.get(Project, project_id)
-    if project is None:
-        raise NotFound(f"No project with id {project_id}.")
+    project = get_or_not_found(session, Project, project_id)
     return project
 
 

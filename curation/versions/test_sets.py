@@ -40,6 +40,7 @@ from curation.embeddings.dedup import (
 )
 from curation.embeddings.encode import embed_texts
 from curation.errors import Conflict, InputError, NotFound
+from curation.lookup import get_or_not_found, read_or_not_found
 from curation.models import (
     Adjudication,
     Annotation,
@@ -80,11 +81,7 @@ class TestSetStatus:
 
 
 def get_test_set(engine: Engine, test_set_id: int) -> TestSet:
-    with read_session(engine) as session:
-        test_set = session.get(TestSet, test_set_id)
-    if test_set is None:
-        raise NotFound(f"No test set with id {test_set_id}.")
-    return test_set
+    return read_or_not_found(engine, TestSet, test_set_id)
 
 
 def list_test_sets(engine: Engine, project_id: int) -> list[TestSet]:
@@ -106,11 +103,7 @@ def list_test_set_versions(engine: Engine, project_id: int | None = None,
 
 
 def get_test_set_version(engine: Engine, version_id: int) -> TestSetVersion:
-    with read_session(engine) as session:
-        version = session.get(TestSetVersion, version_id)
-    if version is None:
-        raise NotFound(f"No test-set version with id {version_id}.")
-    return version
+    return read_or_not_found(engine, TestSetVersion, version_id)
 
 
 def latest_test_set_version(engine: Engine, project_id: int) -> TestSetVersion | None:
@@ -209,8 +202,7 @@ def create_test_set(engine: Engine, actor: User, project_id: int, name: str = "t
         raise InputError("a test set needs a name", field="name")
 
     def work(session: Session) -> TestSet:
-        if session.get(Project, project_id) is None:
-            raise NotFound(f"No project with id {project_id}.")
+        get_or_not_found(session, Project, project_id)
         if session.execute(select(TestSet.id).where(TestSet.project_id == project_id, TestSet.name == name)).first():
             raise Conflict(f"The project already has a test set named '{name}'.")
         test_set = TestSet(project_id=project_id, name=name, description=description, created_by_id=actor.id)
@@ -258,9 +250,7 @@ def add_items(engine: Engine, actor: User, test_set_id: int, example_ids: Sequen
         raise InputError("no items chosen for the test set")
 
     def work(session: Session) -> int:
-        test_set = session.get(TestSet, test_set_id)
-        if test_set is None:
-            raise NotFound(f"No test set with id {test_set_id}.")
+        test_set = get_or_not_found(session, TestSet, test_set_id)
         project = session.get(Project, test_set.project_id)
         assert project is not None
         examples = list(session.execute(select(Example).where(Example.id.in_(wanted))).scalars())
@@ -301,9 +291,7 @@ def remove_items(engine: Engine, actor: User, test_set_id: int, example_ids: Seq
     wanted = sorted({int(i) for i in example_ids})
 
     def work(session: Session) -> int:
-        test_set = session.get(TestSet, test_set_id)
-        if test_set is None:
-            raise NotFound(f"No test set with id {test_set_id}.")
+        test_set = get_or_not_found(session, TestSet, test_set_id)
         result = session.execute(update(Example).where(Example.test_set_id == test_set_id, Example.id.in_(wanted))
                                  .values(test_set_id=None, updated_at=utcnow()))
         audit.record(session, actor, "testset.remove", "test_set", test_set_id, project_id=test_set.project_id,
@@ -421,9 +409,7 @@ def approve_test_set(engine: Engine, actor: User, test_set_id: int, *, note: str
     require_role(actor, *LEADS)
 
     def work(session: Session) -> TestSetVersion:
-        test_set = session.get(TestSet, test_set_id)
-        if test_set is None:
-            raise NotFound(f"No test set with id {test_set_id}.")
+        test_set = get_or_not_found(session, TestSet, test_set_id)
         project = session.get(Project, test_set.project_id)
         assert project is not None
         task_type = TaskType(project.task_type)

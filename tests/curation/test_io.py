@@ -943,8 +943,12 @@ def _ls_annotation(who: int, at: str, results: list[tuple[str, str, Any]]) -> di
 def test_label_studio_export_with_several_questions(engine: Engine, lead: User, tmp_path: Path) -> None:
     """Two annotators answer "topic" and "sentiment" in different orders: the label is the picked
     question, never whichever result comes first; the other question is kept per annotator."""
-    topic = lambda v: ("topic", "choices", {"choices": [v]})
-    mood = lambda v: ("sentiment", "choices", {"choices": [v]})
+    def topic(v: str) -> tuple[str, str, dict[str, list[str]]]:
+        return ("topic", "choices", {"choices": [v]})
+
+    def mood(v: str) -> tuple[str, str, dict[str, list[str]]]:
+        return ("sentiment", "choices", {"choices": [v]})
+
     tasks = [
         {"id": 1, "data": {"text": "charged twice"}, "annotations": [
             _ls_annotation(3, "2024-05-01T10:00:00Z", [topic("Billing"), mood("Negative")]),
