@@ -4,7 +4,7 @@ never run in the page's script. One task per (database, project data fingerprint
 k, map method): the finished task file is the cache, so reopening the page, a reload, another lead
 or a change of colour reads it at once; any change of the data gives a new fingerprint and a new task.
 
-`python -m curation.diversity_job --project-id N --k K --method auto|umap|pca --task-file F`
+`python -m curation.embeddings.diversity_job --project-id N --k K --method auto|umap|pca --task-file F`
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from curation.embeddings.tasks import (
 )
 
 # The background process: answers 6 * 7 through run_task, or sleeps when asked to.
-WORKER = ("import sys, time; from pathlib import Path; from curation.tasks import run_task; "
+WORKER = ("import sys, time; from pathlib import Path; from curation.embeddings.tasks import run_task; "
           "path = Path(sys.argv[sys.argv.index('--task-file') + 1]); "
           "run_task(path, 'k', lambda progress: (time.sleep(float(sys.argv[1])), {'answer': 6 * 7})[1])")
 
