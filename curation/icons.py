@@ -9,5 +9,5 @@ STATUS_ICONS: dict[str, str] = {
     # checklist items (curation.versions.checklist: PASS, WARN, FAIL, NA)
     "pass": "✅", "warn": "⚠️", "fail": "❌", "n/a": "➖",
     # training runs (curation.models.RunStatus)
-    "queued": "⏳", "running": "🏃", "succeeded": "✅", "failed": "❌", "cancelled": "🚫",
+    "queued": "⏳", "running": "🏃", "cancelling": "🛑", "succeeded": "✅", "failed": "❌", "cancelled": "🚫",
 }
