@@ -226,6 +226,25 @@ def _to_review(session: Session, project: Project, example: Example) -> None:
     example.status = ExampleStatus.in_review if n_annotations else ExampleStatus.new
 
 
+def add_items_by_external_id(engine: Engine, actor: User, test_set_id: int, external_ids: Sequence[str]) -> int:
+    """`add_items` for the ids people see (the project's external ids, e.g. typed on the Test set page);
+    an id the project does not have is refused by name, and nothing is added."""
+    require_role(actor, *LEADS)
+    wanted = list(dict.fromkeys(i.strip() for i in external_ids if i and i.strip()))
+    if not wanted:
+        raise InputError("no item ids given")
+    with read_session(engine) as session:
+        test_set = session.get(TestSet, test_set_id)
+        if test_set is None:
+            raise NotFound(f"No test set with id {test_set_id}.")
+        found = dict(session.execute(select(Example.external_id, Example.id).where(
+            Example.project_id == test_set.project_id, Example.external_id.in_(wanted))).tuples().all())
+    missing = [i for i in wanted if i not in found]
+    if missing:
+        raise NotFound(f"No items with these ids: {', '.join(missing[:10])}")
+    return add_items(engine, actor, test_set_id, [found[i] for i in wanted])
+
+
 def add_items(engine: Engine, actor: User, test_set_id: int, example_ids: Sequence[int], *,
               how: str = "picked") -> int:
     """Put these examples into the test set (one transaction); returns how many joined. Refuses

@@ -55,7 +55,7 @@ from curation.checklist import (  # noqa: E402
 from curation.db import read_session  # noqa: E402
 from curation.dedup import components, exact_duplicate_pairs, near_duplicate_pairs  # noqa: E402
 from curation.diversity import cluster  # noqa: E402
-from curation.embeddings import DEFAULT_MODEL, ProjectItems, embed_texts  # noqa: E402
+from curation.embeddings import DEFAULT_MODEL, ProjectItems, embed_texts, normalise_text  # noqa: E402
 from curation.errors import Conflict, CurationError, InputError, NotFound  # noqa: E402
 from curation.models import (  # noqa: E402
     Adjudication,
@@ -480,8 +480,8 @@ def test_leakage(engine: Engine, project_id: int, drafts: list[_Draft], analysis
     tests = test_texts(engine, project_id)
     if not tests:
         return [], "the project has no test items", 0
-    test_keys = {_normalised(text) for _, text in tests}
-    leaks = {i for i, d in enumerate(drafts) if _normalised(d.embed_text()) in test_keys}
+    test_keys = {normalise_text(text) for _, text in tests}
+    leaks = {i for i, d in enumerate(drafts) if normalise_text(d.embed_text()) in test_keys}
     how = "normalised exact text"
     if analysis.vectors is not None and drafts:
         try:

@@ -28,7 +28,7 @@ st.title("Label issues")
 show_flash()
 key = f"issues.{project.id}"
 
-items = current_items(project.id)
+items = current_items(user, project.id)
 if sum(1 for label in items.labels if label) < 4:
     st.info("Label issues need at least a few labelled examples in two or more labels.")
     st.stop()
