@@ -230,7 +230,7 @@ def test_label_issues_rows_are_chosen_by_clicking_them(engine: Engine, lead: Use
     no_exception(at)
     by_label(at.button, "Send 2 selected to re-review").click().run()
     no_exception(at)
-    assert any("Sent 2 items back to expert review" in s for s in values(at.success))
+    assert any("Sent 2 items back for re-review" in s for s in values(at.success))
     with read_session(engine) as session:
         disputed = session.exec(select(Example).where(Example.status == "disputed")).all()
     assert sorted(e.external_id for e in disputed) == ["f13", "f26"]
