@@ -64,18 +64,12 @@ with tab_add:
         st.markdown("**Pick items** by their ids (one per line)")
         picked = st.text_area("Item ids")
         if st.form_submit_button("Add picked items"):
-            wanted = [line.strip() for line in picked.splitlines() if line.strip()]
-            found = test_sets.example_ids_by_external_id(engine, user, project.id, wanted)
-            missing = [w for w in wanted if w not in found]
-            if missing or not wanted:
-                st.error("No items with these ids: " + ", ".join(missing[:10]) if missing else "No ids given.")
-            else:
-                try:
-                    added = test_sets.add_items(engine, user, test_set.id, list(found.values()))
-                    flash(f"Added {added} items.")
-                    st.rerun()
-                except CurationError as error:
-                    show_error(error)
+            try:
+                added = test_sets.add_items_by_external_id(engine, user, test_set.id, picked.splitlines())
+                flash(f"Added {added} items.")
+                st.rerun()
+            except CurationError as error:
+                show_error(error)
     st.caption("To use a file as test items: import it on the Import page, then run "
                "`python -m curation testset create --project NAME --import-id ID`.")
 

@@ -89,7 +89,7 @@ FUNCTION_LEVEL_ALLOWED: set[tuple[str, str]] = {
 }
 
 # Pages that import the database layer: none (issue 14 moved pages/browse.py's query into the core, and the
-# Test set page's pick-by-id query is curation.versions.test_sets.example_ids_by_external_id); it stays empty.
+# Test set page's pick-by-id query is curation.versions.test_sets.add_items_by_external_id); it stays empty.
 PAGES_WITH_SQL_ALLOWED: set[str] = set()
 
 

@@ -180,20 +180,6 @@ def test_texts(engine: Engine, project_id: int) -> list[tuple[str, str]]:
 # --------------------------------------------------------------------------- building
 
 
-def example_ids_by_external_id(engine: Engine, actor: User, project_id: int,
-                               external_ids: Sequence[str]) -> dict[str, int]:
-    """The project's example ids for these external ids (leads), {external id: id}; ids not in the project
-    are absent from the answer (the caller names them)."""
-    require_role(actor, *LEADS)
-    wanted = list(dict.fromkeys(external_ids))
-    if not wanted:
-        return {}
-    with read_session(engine) as session:
-        rows = session.execute(select(Example.external_id, Example.id).where(
-            Example.project_id == project_id, Example.external_id.in_(wanted))).all()  # type: ignore[attr-defined]
-    return {str(external_id): int(example_id) for external_id, example_id in rows}
-
-
 def create_test_set(engine: Engine, actor: User, project_id: int, name: str = "test set",
                     description: str = "") -> TestSet:
     require_role(actor, *LEADS)
@@ -238,6 +224,23 @@ def _to_review(session: Session, project: Project, example: Example) -> None:
     example.final_label = None
     example.final_response = None
     example.status = ExampleStatus.in_review if n_annotations else ExampleStatus.new
+
+
+def add_items_by_external_id(engine: Engine, actor: User, test_set_id: int, external_ids: Sequence[str]) -> int:
+    """`add_items` for the ids people see (the project's external ids, e.g. typed on the Test set page);
+    an id the project does not have is refused by name, and nothing is added."""
+    require_role(actor, *LEADS)
+    wanted = list(dict.fromkeys(i.strip() for i in external_ids if i and i.strip()))
+    if not wanted:
+        raise InputError("no item ids given")
+    with read_session(engine) as session:
+        test_set = get_or_not_found(session, TestSet, test_set_id)
+        found = dict(session.execute(select(Example.external_id, Example.id).where(  # type: ignore[arg-type]
+            Example.project_id == test_set.project_id, Example.external_id.in_(wanted))).tuples().all())  # type: ignore[attr-defined]
+    missing = [i for i in wanted if i not in found]
+    if missing:
+        raise NotFound(f"No items with these ids: {', '.join(missing[:10])}")
+    return add_items(engine, actor, test_set_id, [found[i] for i in wanted])
 
 
 def add_items(engine: Engine, actor: User, test_set_id: int, example_ids: Sequence[int], *,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from pathlib import Path
 
 import numpy as np
@@ -309,9 +308,7 @@ def test_convabuse_gets_agreement_figures_through_the_core_and_the_cli(
     import_table(engine, admin, table, guess_mapping(table), "ConvAbuse", create=True)
     project = get_project(engine, "ConvAbuse")
     assert project.id is not None
-    started = time.perf_counter()
-    matrix = load_ratings(engine, project)
-    assert time.perf_counter() - started < 1.0
+    matrix = load_ratings(engine, project)  # its speed is bench/agreement.py's business, not a test's
     assert matrix.shape == (4059, 8) and matrix.labels == ["1", "0", "-1", "-2", "-3"]
 
     nominal = agreement_report(engine, admin, project.id)

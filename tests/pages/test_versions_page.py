@@ -26,7 +26,10 @@ def _page() -> AppTest:
 
 
 def test_build_check_and_approve_with_override(engine: Engine, lead: User, tmp_path: Path) -> None:
-    project_id = make_project(engine, lead, tmp_path)  # has a near-duplicate pair: that check fails
+    rows = ticket_rows()
+    [variant] = [r for r in rows if r["id"] == "v001"]
+    variant["label"] = "billing"  # t001's near-duplicate with another label: that check fails
+    project_id = make_project(engine, lead, tmp_path, rows)
     at = _page()
     by_label(at.checkbox, "Use sentence embeddings").uncheck()  # the exact path: fast
     by_label(at.button, "Build candidate").click().run()
@@ -35,7 +38,7 @@ def test_build_check_and_approve_with_override(engine: Engine, lead: User, tmp_p
     assert version.status == "candidate"
     assert any("Built candidate v1" in s.value for s in at.success)
     checks = at.dataframe[1].value.set_index("check")["status"].to_dict()
-    assert checks["Near-duplicate pairs left"] == "❌ fail" and checks["Eval items leaking from train"] == "✅ pass"
+    assert checks["Near-duplicates"] == "❌ fail" and checks["Eval items leaking from train"] == "✅ pass"
     assert any("Failing checks block approval" in e.value for e in at.error)
 
     by_label(at.checkbox, "I attest that these items fit the project's task").check()
@@ -52,7 +55,8 @@ def test_build_check_and_approve_with_override(engine: Engine, lead: User, tmp_p
     assert approved.status == "approved" and approved.override_reason == "t001 and v001 are both wanted"
     assert any("t001 and v001 are both wanted" in w.value for w in at.warning)  # shown with the version
     # The note names the overridden check as people read it, with a correct plural (issue 14).
-    assert "v1 was approved with an override of near-duplicate pairs left (1 pair). Reason: t001 and v001 are " \
+    assert "v1 was approved with an override of near-duplicates (1 pair: 1 with conflicting labels, 0 across " \
+           "train/eval; 2.4% of items redundant). Reason: t001 and v001 are " \
            "both wanted" in [rendered(w.value) for w in at.warning]
     assert any(f"Approved v1 (SHA-256 {approved.content_hash})" in s.value for s in at.success)
 
