@@ -94,6 +94,14 @@ def serve_app(data_dir: Path, **env_overrides: str) -> Iterator[str]:
             process.wait()
 
 
+def server_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The DATA_DIR of the session's served demo app (`app_url`), for tests that set up state through
+    the core before they click."""
+    found = {p.resolve() for p in tmp_path_factory.getbasetemp().glob("e2e-data*") if (p / "streamlit.log").exists()}
+    assert len(found) == 1, found
+    return found.pop()
+
+
 @pytest.fixture(scope="session")
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Base URL of a running app with the demo data loaded (LOAD_DEMO) into an empty DATA_DIR."""

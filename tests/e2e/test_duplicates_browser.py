@@ -8,7 +8,6 @@ runs in the test; only the exact duplicates group), under the default model's ca
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,18 +22,9 @@ from curation.embeddings.encode import EmbeddingCache, read_project_items, text_
 from curation.models import Example
 from curation.review.adjudication import include_example
 from curation.settings import get_settings
+from tests.e2e.conftest import server_data_dir
 
 pytestmark = pytest.mark.browser
-
-
-def _server_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    found = {
-        p.resolve()
-        for p in tmp_path_factory.getbasetemp().glob("e2e-data*")
-        if (p / "streamlit.log").exists()
-    }
-    assert len(found) == 1, found
-    return found.pop()
 
 
 def test_lead_excludes_a_duplicate_group(
@@ -51,7 +41,7 @@ def test_lead_excludes_a_duplicate_group(
     sidebar = page.get_by_test_id("stSidebar")
     expect(sidebar.get_by_role("link", name="Duplicates")).to_be_visible()  # the demo is loaded by now
 
-    data_dir = _server_data_dir(tmp_path_factory)
+    data_dir = server_data_dir(tmp_path_factory)
     engine = make_engine(f"sqlite:///{data_dir / 'curation.db'}")
     try:
         project = get_project(engine, DEMO_CLASSIFICATION)

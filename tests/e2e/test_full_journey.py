@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from curation.data.bootstrap import DEMO_CLASSIFICATION
-from tests.e2e.conftest import save_screenshot, select_tab
+from tests.e2e.conftest import save_screenshot, select_tab, server_data_dir
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 LABELS = ["billing", "technical_issue", "account_access", "shipping", "refund_request"]
@@ -86,7 +86,30 @@ def _shot(page: Any, name: str) -> None:
     save_screenshot(page, name, full_page=True)
 
 
-def test_from_demo_data_to_a_prediction(page: Any) -> None:
+def _disagree_on_a_fresh_ticket(tmp_path_factory: pytest.TempPathFactory) -> None:
+    from sqlalchemy import select
+
+    from curation.access.accounts import get_user
+    from curation.data.projects import get_project
+    from curation.db import make_engine, read_session
+    from curation.models import Annotation, Example
+    from curation.review.annotate import submit_annotation
+
+    engine = make_engine(f"sqlite:///{server_data_dir(tmp_path_factory) / 'curation.db'}")
+    try:
+        project = get_project(engine, DEMO_CLASSIFICATION)
+        with read_session(engine) as session:
+            fresh = session.execute(select(Example.id).where(
+                Example.project_id == project.id, Example.status == "new",
+                ~select(Annotation.id).where(Annotation.example_id == Example.id).exists()
+            ).order_by(Example.id.desc()).limit(1)).scalar_one()
+        submit_annotation(engine, get_user(engine, "alice"), fresh, label=project.labels[1])
+        submit_annotation(engine, get_user(engine, "bob"), fresh, label=project.labels[2])
+    finally:
+        engine.dispose()
+
+
+def test_from_demo_data_to_a_prediction(page: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
     from playwright.sync_api import expect
 
     # Two annotators label from the review queue, blind to each other's labels.
@@ -97,6 +120,10 @@ def test_from_demo_data_to_a_prediction(page: Any) -> None:
     assert "alice" not in main.inner_text()
     bob = _label_items(page, ["2", "2"])
     assert len(set(alice + bob)) >= 2  # the queue hands out items that still need labels
+
+    # The demo's own disputes were settled in its story, and the queue hands alice and bob different
+    # items: two annotators disagree on a fresh ticket through the core, for the lead to settle.
+    _disagree_on_a_fresh_ticket(tmp_path_factory)
 
     # The lead settles a disagreement and excludes a duplicate group.
     _log_in(page, "lead", "lead-demo")

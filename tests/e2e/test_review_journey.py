@@ -242,9 +242,11 @@ def test_bob_labels_the_same_items_blind(page: Any, server: Server) -> None:
         _press_and_wait(page, key, current, last=index == 4)
     assert seen == server.alice_items
     assert page.dialogs == []  # type: ignore[attr-defined]
-    page.reload()  # a reload asks to log in again: nobody's view survives it
-    expect(page.get_by_role("button", name="Log in")).to_be_visible()
-    expect(page.get_by_test_id("stSidebar")).to_have_count(0)
+    page.reload()  # a reload keeps the signed-in user (a revocable session cookie), never another's view
+    sidebar = page.get_by_test_id("stSidebar")
+    expect(sidebar.get_by_role("button", name="Log out")).to_be_visible()
+    expect(sidebar.get_by_text("bob", exact=True)).to_be_visible()
+    expect(page.get_by_role("button", name="Log in")).to_have_count(0)
     with read_session(server.engine) as session:
         statuses = dict(session.execute(select(Example.id, Example.status)).all())
     ids = server.ids

@@ -18,8 +18,6 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     VIEWPORT,
     _require_chromium,
     log_in,
@@ -140,7 +138,8 @@ def test_a_link_opened_while_signed_out_opens_its_page_after_the_log_in(page: An
     page.goto("/review")
     # Maybe the server's first session (a deep link then used to run the page file alone), which
     # also loads the demo: give it time.
-    expect(page.get_by_role("textbox", name="Username")).to_be_visible(timeout=180_000)
+    # Editable, not only visible: the form stays inert while that first run is still going.
+    expect(page.get_by_role("textbox", name="Username")).to_be_editable(timeout=180_000)
     page.get_by_role("textbox", name="Username").fill("bob")
     page.get_by_role("textbox", name="Password").fill("bob-demo")
     page.get_by_role("button", name="Log in").click()
@@ -183,20 +182,20 @@ def oidc_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             yield url
 
 
-def test_oidc_sign_in_maps_to_the_account(oidc_app: str) -> None:
-    from playwright.sync_api import expect, sync_playwright
+def test_oidc_sign_in_maps_to_the_account(browser: Any, oidc_app: str) -> None:
+    from playwright.sync_api import expect
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_context(viewport=VIEWPORT, base_url=oidc_app).new_page()
-            page.set_default_timeout(30_000)
-            page.goto("/")
-            page.get_by_role("button", name="Sign in with single sign-on").click()
-            page.get_by_role("button", name="maria").click()  # the provider's predefined user
-            _signed_in_as(page, "maria@example.org")
-            expect(page.get_by_role("heading", name="Projects")).to_be_visible()
-            page.reload()  # Streamlit's identity cookie survives the reload, and maps again
-            _signed_in_as(page, "maria@example.org")
-        finally:
-            browser.close()
+    # The module's Chromium: Playwright's sync API allows one instance at a time in a thread.
+    context = browser.new_context(viewport=VIEWPORT, base_url=oidc_app)
+    try:
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        page.goto("/")
+        page.get_by_role("button", name="Sign in with single sign-on").click()
+        page.get_by_role("button", name="maria").click()  # the provider's predefined user
+        _signed_in_as(page, "maria@example.org")
+        expect(page.get_by_role("heading", name="Projects")).to_be_visible()
+        page.reload()  # Streamlit's identity cookie survives the reload, and maps again
+        _signed_in_as(page, "maria@example.org")
+    finally:
+        context.close()
