@@ -10,6 +10,7 @@ from curation.models import Role
 from training import jobs
 from training.config import TrainConfig
 from training.test_scoring import compare_runs
+from ui.preference import run_preference_view
 from ui.links import link_caption, requested_id, show_in_url
 from ui.page import open_project_page
 from ui.session import switch_project
@@ -67,6 +68,7 @@ with tab_detail:
     else:
         progress_view(run)
         metrics_view(run)
+        run_preference_view(run)  # issue 11: the blind human preference round's result, when there is one
         if run.adapter_path:
             st.caption(f"Adapter (PEFT format): {run.adapter_path}")
             if run.merged_path:

@@ -114,8 +114,49 @@ def write_model_card(adapter_dir: Path, *, run: Any, config: Any, provenance: di
               json.dumps({k: v for k, v in metrics.items() if k not in ("samples", "predictions")}, indent=2,
                          default=str)[:20000], "```", ""]
     path = adapter_dir / "README.md"
-    path.write_text("\n".join(lines), encoding="utf-8")
+    path.write_text(with_preference_section("\n".join(lines), metrics), encoding="utf-8")  # issue 11, item 7
     return path
+
+
+PREFERENCE_START, PREFERENCE_END = "<!-- human-preference -->", "<!-- /human-preference -->"
+
+
+def with_preference_section(card: str, metrics: dict[str, Any]) -> str:
+    """The card text with its blind human preference result (metrics["preference"], written by
+    curation/evaluation/preference.py) in the YAML front matter (`human_preference`) and as a section
+    between markers, replacing an earlier one; unchanged when the run has no round with judgements.
+    Used when the card is written and again when a round's result changes."""
+    record = metrics.get("preference") or {}
+    rate = record.get("win_rate")
+    if not rate:
+        return card
+    alpha = "undefined" if record.get("alpha") is None else f"{record['alpha']:.3f}"
+    summary = {"round_id": record.get("round_id"), "system_a": record.get("system_a"),
+               "system_b": record.get("system_b"), "prompts": record.get("prompts"),
+               "judgements": record.get("judgements"),
+               "win_rate": f"{rate['value']:.4f} [{rate['low']:.4f}, {rate['high']:.4f}] (95% bootstrap over prompts)",
+               "tie_rate": record.get("tie_rate"), "both_bad_rate": record.get("both_bad_rate"),
+               "krippendorff_alpha": record.get("alpha"), "verdict": record.get("verdict"),
+               "prompt_source": record.get("prompt_source")}
+    section = "\n".join([
+        PREFERENCE_START, "## Human preference (blind)", "",
+        f"Round {record.get('round_id')}: annotators compared **{record.get('system_a')}** (A) with "
+        f"**{record.get('system_b')}** (B) on {record.get('prompts')} prompts of {record.get('prompt_source')}, "
+        "without knowing which system wrote which response, in an order drawn per annotator.", "",
+        f"- win rate of A: {summary['win_rate']}, ties and 'both bad' counted as half; {record.get('verdict')}",
+        f"- judgements: {record.get('judgements')} (ties {record.get('tie_rate', 0):.3f}, both bad "
+        f"{record.get('both_bad_rate', 0):.3f}); Krippendorff's alpha {alpha}", PREFERENCE_END])
+    if PREFERENCE_START in card and PREFERENCE_END in card:
+        head, rest = card.split(PREFERENCE_START, 1)
+        card = head + section + rest.split(PREFERENCE_END, 1)[1]
+    else:
+        card = card.rstrip("\n") + "\n\n" + section + "\n"
+    if card.startswith("---\n"):
+        _, front, body = card.split("---\n", 2)
+        meta = yaml.safe_load(front) or {}
+        meta["human_preference"] = _plain(summary)
+        card = "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---\n" + body
+    return card
 
 
 def read_card_metadata(adapter_dir: Path) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 
 from curation.cli.common import acting_user
 from curation.evaluation import preference
-from training.preference_job import generation_state, start_round_in_background
+from training.preference_job import generation_state, refresh_model_card, start_round_in_background
 
 
 def add_commands(commands: Any) -> None:
@@ -99,6 +99,7 @@ def handle(engine: Engine, args: argparse.Namespace) -> int:
             print(line)
         return 0
     result = preference.round_result(engine, actor, args.round)
+    refresh_model_card(engine, round_.run_id)  # the card carries the latest result
     if args.json:
         print(json.dumps(result, indent=2, default=str))
         return 0

@@ -24,6 +24,8 @@ from curation.embeddings.tasks import read_task, run_task, start_task, task_path
 from curation.evaluation import preference
 from curation.models import PreferenceRound, User
 from curation.settings import get_settings
+from training.card import with_preference_section
+from training.store import get_run
 
 
 def preference_key(round_id: int) -> str:
@@ -77,6 +79,21 @@ def generate_responses(engine: Engine, round_id: int, progress: Any = None) -> d
         preference.fail_generation(engine, actor, round_id, f"{type(error).__name__}: {error}")
         raise
     return {"round_id": round_id, "prompts": len(items)}
+
+
+def refresh_model_card(engine: Engine, run_id: int) -> bool:
+    """Rewrite the run's model card with its current preference result (training/card.py); True when
+    the card changed. Runs without an adapter folder or card are left alone."""
+    run = get_run(engine, run_id)
+    path = Path(run.adapter_path) / "README.md" if run.adapter_path else None
+    if path is None or not path.exists():
+        return False
+    text = path.read_text(encoding="utf-8")
+    updated = with_preference_section(text, run.metrics or {})
+    if updated == text:
+        return False
+    path.write_text(updated, encoding="utf-8")
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,6 +11,9 @@ from curation.models import DatasetVersion, RunStatus, TaskType, TrainingRun, Us
 from tests.training.helpers import generation_rows, make_version
 
 
+RUN_METRICS = {"adapter": {"eval_loss": 1.0, "perplexity": 2.72}, "base": {"eval_loss": 2.0, "perplexity": 7.39}}
+
+
 def generation_project(engine: Engine, lead: User, name: str = "Replies", n_eval: int = 6) -> int:
     """An approved generation dataset version (16 train, `n_eval` eval items); its id."""
     return make_version(engine, lead, name, TaskType.generation, generation_rows(n_eval=n_eval))
@@ -24,7 +27,7 @@ def finished_run(engine: Engine, lead: User, version_id: int, test_set_version_i
         run = TrainingRun(project_id=version.project_id, version_id=version_id, created_by_id=lead.id,
                           status=RunStatus.succeeded, task_type=TaskType.generation, base_model="tiny-llama",
                           preset="quick", output_dir="/nonexistent/run", finished_at=utcnow(),
-                          metrics={"adapter": {"eval_loss": 1.0}}, test_set_version_id=test_set_version_id)
+                          metrics=RUN_METRICS, test_set_version_id=test_set_version_id)
         session.add(run)
         session.flush()
         assert run.id is not None

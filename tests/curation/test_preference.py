@@ -14,7 +14,7 @@ from curation.db import read_session
 from curation.errors import Conflict, InputError, PermissionDenied
 from curation.evaluation import preference as pref
 from curation.models import AuditEvent, PreferenceRound, Role, TrainingRun, User
-from tests.curation.preference_helpers import finished_run, generated_round, generation_project
+from tests.curation.preference_helpers import RUN_METRICS, finished_run, generated_round, generation_project
 
 
 @pytest.fixture
@@ -180,7 +180,7 @@ def test_result_becomes_part_of_the_run_record(engine: Engine, lead: User, annot
     assert (record["system_a"], record["system_b"]) == (f"run #{run_id} adapter", "base model")
     assert record["win_rate"]["value"] == 1.0 and record["judgements"] == 6 and record["prompts"] == 3
     assert record["tie_rate"] == 0.0 and record["both_bad_rate"] == 0.0
-    assert run.metrics["adapter"] == {"eval_loss": 1.0}  # the rest of the record is kept
+    assert run.metrics["adapter"] == RUN_METRICS["adapter"]  # the rest of the record is kept
     assert [r.judgements for r in pref.list_rounds(engine, lead, run_id=run_id)] == [6]
     assert pref.open_rounds(engine, annotator, round_.project_id) == []
 

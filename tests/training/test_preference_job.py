@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -17,6 +18,7 @@ from tests.curation.preference_helpers import finished_run, generation_project
 from tests.pages.training_fixtures import trained
 from tests.training.helpers import generation_rows, make_test_set_version
 from training import jobs
+from training.card import read_card_metadata
 from training.eval_job import eval_state
 from training.preference_job import generate_responses, generation_state
 
@@ -67,6 +69,8 @@ def test_cli_round_is_generated_in_the_background_and_judged_blind(
     assert jobs.get_run(engine, run_id).metrics["preference"]["round_id"] == round_id
     assert main(["--user", "lena", "preference", "show", str(round_id)]) == 0
     assert "win rate of run #" in capsys.readouterr().out
+    card = read_card_metadata(Path(jobs.get_run(engine, run_id).adapter_path or ""))
+    assert card["human_preference"]["round_id"] == round_id and card["human_preference"]["tie_rate"] == 1.0
 
 
 def test_generation_eval_runs_in_the_background(engine: Engine, lead: User, generation_version: int,
