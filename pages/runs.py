@@ -10,9 +10,9 @@ from curation.models import Role
 from training import jobs
 from training.config import TrainConfig
 from training.test_scoring import compare_runs
-from ui.preference import run_preference_view
 from ui.links import link_caption, requested_id, show_in_url
 from ui.page import open_project_page
+from ui.preference import run_preference_view
 from ui.session import switch_project
 from ui.sources import show_suggest_section
 from ui.training import (

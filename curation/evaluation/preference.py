@@ -36,7 +36,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from curation.access import audit
 from curation.access.roles import LEADS, require_role
@@ -185,17 +185,17 @@ def _prompts(session: Session, run: TrainingRun) -> tuple[list[tuple[str, list[d
     rows: list[tuple[str, list[dict[str, Any]]]] = []
     if run.test_set_version_id is not None:
         version = get_or_not_found(session, TestSetVersion, run.test_set_version_id)
-        items = session.execute(select(TestSetItem).where(TestSetItem.test_set_version_id == version.id)
-                                .order_by(TestSetItem.id)).scalars().all()
+        items = session.execute(select(TestSetItem).where(col(TestSetItem.test_set_version_id) == version.id)
+                                .order_by(col(TestSetItem.id))).scalars().all()
         rows = [(i.external_id, i.messages or [{"role": "user", "content": i.prompt or ""},
                                                {"role": "assistant", "content": i.response or ""}])
                 for i in items if i.messages or i.prompt]
         source = f"test set v{version.number} (sha256 {version.content_hash[:12]})"
     else:
         dataset = get_or_not_found(session, DatasetVersion, run.version_id)
-        items = session.execute(select(DatasetVersionItem).where(DatasetVersionItem.version_id == dataset.id,
-                                                                 DatasetVersionItem.split == "eval")
-                                .order_by(DatasetVersionItem.id)).scalars().all()
+        items = session.execute(select(DatasetVersionItem).where(col(DatasetVersionItem.version_id) == dataset.id,
+                                                                 col(DatasetVersionItem.split) == "eval")
+                                .order_by(col(DatasetVersionItem.id))).scalars().all()
         rows = [(i.external_id, i.messages or [{"role": "user", "content": i.prompt or ""},
                                                {"role": "assistant", "content": i.response or ""}])
                 for i in items if i.messages or i.prompt]
@@ -289,13 +289,13 @@ def open_rounds(engine: Engine, actor: User, project_id: int) -> list[tuple[int,
     require_role(actor, *ANNOTATING)
     with read_session(engine) as session:
         rounds = session.execute(select(PreferenceRound).where(
-            PreferenceRound.project_id == project_id, PreferenceRound.status == PreferenceRoundStatus.open)
-            .order_by(PreferenceRound.id)).scalars().all()
+            col(PreferenceRound.project_id) == project_id, col(PreferenceRound.status) == PreferenceRoundStatus.open)
+            .order_by(col(PreferenceRound.id))).scalars().all()
         out = []
         for round_ in rounds:
             mine = session.execute(select(func.count()).select_from(PreferenceJudgement).where(
-                PreferenceJudgement.round_id == round_.id,
-                PreferenceJudgement.annotator_id == actor.id)).scalar_one()
+                col(PreferenceJudgement.round_id) == round_.id,
+                col(PreferenceJudgement.annotator_id) == actor.id)).scalar_one()
             out.append((int(round_.id or 0), round_.size - int(mine), round_.size))
     return out
 
@@ -310,12 +310,12 @@ def next_pair(engine: Engine, actor: User, round_id: int, *, lease: timedelta = 
         if round_.status != PreferenceRoundStatus.open:
             return None
         now = utcnow()
-        session.execute(delete(PreferenceLease).where(PreferenceLease.round_id == round_id,
-                                                      PreferenceLease.annotator_id == actor.id,
-                                                      PreferenceLease.expires_at <= now))
-        held = session.execute(select(PreferenceLease).where(PreferenceLease.round_id == round_id,
-                                                             PreferenceLease.annotator_id == actor.id)
-                               .order_by(PreferenceLease.id)).scalars().first()
+        session.execute(delete(PreferenceLease).where(col(PreferenceLease.round_id) == round_id,
+                                                      col(PreferenceLease.annotator_id) == actor.id,
+                                                      col(PreferenceLease.expires_at) <= now))
+        held = session.execute(select(PreferenceLease).where(col(PreferenceLease.round_id) == round_id,
+                                                             col(PreferenceLease.annotator_id) == actor.id)
+                               .order_by(col(PreferenceLease.id))).scalars().first()
         if held is not None:
             held.expires_at = now + lease
             session.add(held)
@@ -325,7 +325,7 @@ def next_pair(engine: Engine, actor: User, round_id: int, *, lease: timedelta = 
             if found is None:
                 return None
             item = found
-            session.add(PreferenceLease(round_id=round_id, item_id=int(item.id or 0), annotator_id=actor.id,
+            session.add(PreferenceLease(round_id=round_id, item_id=int(item.id or 0), annotator_id=int(actor.id or 0),
                                         created_at=now, expires_at=now + lease))
         judged = _judged_by(session, round_id, int(actor.id or 0))
         return _blind(round_, item, int(actor.id or 0), now + lease, judged)
@@ -335,12 +335,12 @@ def next_pair(engine: Engine, actor: User, round_id: int, *, lease: timedelta = 
 
 def _claimable(session: Session, round_: PreferenceRound, actor: User, now: datetime) -> PreferenceItem | None:
     """The first prompt (fewest judgements, then position) the actor has not judged with a free slot."""
-    counts = Counter(session.execute(select(PreferenceJudgement.item_id).where(
-        PreferenceJudgement.round_id == round_.id)).scalars().all())
-    leases = Counter(session.execute(select(PreferenceLease.item_id).where(
-        PreferenceLease.round_id == round_.id, PreferenceLease.expires_at > now)).scalars().all())
-    mine = set(session.execute(select(PreferenceJudgement.item_id).where(
-        PreferenceJudgement.round_id == round_.id, PreferenceJudgement.annotator_id == actor.id)).scalars().all())
+    counts = Counter(session.execute(select(col(PreferenceJudgement.item_id)).where(
+        col(PreferenceJudgement.round_id) == round_.id)).scalars().all())
+    leases = Counter(session.execute(select(col(PreferenceLease.item_id)).where(
+        col(PreferenceLease.round_id) == round_.id, col(PreferenceLease.expires_at) > now)).scalars().all())
+    mine = set(session.execute(select(col(PreferenceJudgement.item_id)).where(
+        col(PreferenceJudgement.round_id) == round_.id, col(PreferenceJudgement.annotator_id) == actor.id)).scalars().all())
     free = [i for i in _items(session, int(round_.id or 0))
             if i.id not in mine and counts[i.id] + leases[i.id] < round_.overlap_k]
     return min(free, key=lambda i: (counts[i.id], i.position), default=None)
@@ -369,25 +369,25 @@ def judge(engine: Engine, actor: User, item_id: int, choice: str) -> str:
         if round_.status != PreferenceRoundStatus.open:
             raise Conflict(f"Round {round_.id} is {round_.status}: it takes no judgements.")
         now = utcnow()
-        if session.execute(select(PreferenceJudgement.id).where(PreferenceJudgement.item_id == item_id,
-                                                                PreferenceJudgement.annotator_id == actor.id)).first():
+        if session.execute(select(col(PreferenceJudgement.id)).where(col(PreferenceJudgement.item_id) == item_id,
+                                                                col(PreferenceJudgement.annotator_id) == actor.id)).first():
             raise Conflict("You have already judged this prompt.")
         taken = session.execute(select(func.count()).select_from(PreferenceJudgement).where(
-            PreferenceJudgement.item_id == item_id)).scalar_one()
+            col(PreferenceJudgement.item_id) == item_id)).scalar_one()
         others = session.execute(select(func.count()).select_from(PreferenceLease).where(
-            PreferenceLease.item_id == item_id, PreferenceLease.annotator_id != actor.id,
-            PreferenceLease.expires_at > now)).scalar_one()
+            col(PreferenceLease.item_id) == item_id, col(PreferenceLease.annotator_id) != actor.id,
+            col(PreferenceLease.expires_at) > now)).scalar_one()
         if int(taken) + int(others) >= round_.overlap_k:
             raise Conflict("This prompt already has all its judgements (your hold on it lapsed); take the next one.")
         first_is_a = a_first(round_.seed, item_id, int(actor.id or 0))
         verdict = {"first": "a" if first_is_a else "b", "second": "b" if first_is_a else "a"}.get(choice, choice)
         session.add(PreferenceJudgement(round_id=int(round_.id or 0), item_id=item_id, annotator_id=int(actor.id or 0),
                                         choice=verdict, a_first=first_is_a, created_at=now))
-        session.execute(delete(PreferenceLease).where(PreferenceLease.item_id == item_id,
-                                                      PreferenceLease.annotator_id == actor.id))
+        session.execute(delete(PreferenceLease).where(col(PreferenceLease.item_id) == item_id,
+                                                      col(PreferenceLease.annotator_id) == actor.id))
         session.flush()
         total = session.execute(select(func.count()).select_from(PreferenceJudgement).where(
-            PreferenceJudgement.round_id == round_.id)).scalar_one()
+            col(PreferenceJudgement.round_id) == round_.id)).scalar_one()
         if int(total) >= round_.size * round_.overlap_k:
             round_.status = PreferenceRoundStatus.done
             session.add(round_)
@@ -461,14 +461,14 @@ def list_rounds(engine: Engine, actor: User, project_id: int | None = None, run_
     """Rounds (newest first) of a project or of a run (as system A or B). Leads only."""
     require_role(actor, *LEADS)
     with read_session(engine) as session:
-        query = select(PreferenceRound).order_by(PreferenceRound.id.desc())  # type: ignore[union-attr]
+        query = select(PreferenceRound).order_by(col(PreferenceRound.id).desc())
         if project_id is not None:
-            query = query.where(PreferenceRound.project_id == project_id)
+            query = query.where(col(PreferenceRound.project_id) == project_id)
         if run_id is not None:
-            query = query.where((PreferenceRound.run_id == run_id) | (PreferenceRound.other_run_id == run_id))
+            query = query.where((col(PreferenceRound.run_id) == run_id) | (col(PreferenceRound.other_run_id) == run_id))
         rounds = session.execute(query).scalars().all()
-        counts = dict(session.execute(select(PreferenceJudgement.round_id, func.count())
-                                      .group_by(PreferenceJudgement.round_id)).all())
+        counts = dict(session.execute(select(col(PreferenceJudgement.round_id), func.count())
+                                      .group_by(col(PreferenceJudgement.round_id))).all())
     out = []
     for r in rounds:
         a, b = system_names(r)
@@ -486,9 +486,9 @@ def get_round(engine: Engine, actor: User, round_id: int) -> PreferenceRound:
 
 
 def _result(session: Session, round_: PreferenceRound) -> dict[str, Any]:
-    rows = session.execute(select(PreferenceJudgement.item_id, PreferenceJudgement.annotator_id,
-                                  PreferenceJudgement.choice).where(
-        PreferenceJudgement.round_id == round_.id)).all()
+    rows = session.execute(select(col(PreferenceJudgement.item_id), col(PreferenceJudgement.annotator_id),
+                                  col(PreferenceJudgement.choice)).where(
+        col(PreferenceJudgement.round_id) == round_.id)).all()
     system_a, system_b = system_names(round_)
     result = preference_result([(int(i), int(a), str(c)) for i, a, c in rows], seed=round_.seed)
     return {"round_id": round_.id, "system_a": system_a, "system_b": system_b, "status": str(round_.status),
@@ -510,8 +510,8 @@ def _write_to_run(session: Session, round_: PreferenceRound, result: dict[str, A
 
 
 def _per_prompt(session: Session, round_: PreferenceRound) -> list[dict[str, Any]]:
-    rows = session.execute(select(PreferenceJudgement.item_id, PreferenceJudgement.choice).where(
-        PreferenceJudgement.round_id == round_.id)).all()
+    rows = session.execute(select(col(PreferenceJudgement.item_id), col(PreferenceJudgement.choice)).where(
+        col(PreferenceJudgement.round_id) == round_.id)).all()
     by_item: dict[int, Counter[str]] = defaultdict(Counter)
     for item_id, choice in rows:
         by_item[int(item_id)][str(choice)] += 1
@@ -530,13 +530,13 @@ def _per_prompt(session: Session, round_: PreferenceRound) -> list[dict[str, Any
 
 
 def _items(session: Session, round_id: int) -> list[PreferenceItem]:
-    return list(session.execute(select(PreferenceItem).where(PreferenceItem.round_id == round_id)
-                                .order_by(PreferenceItem.position)).scalars().all())
+    return list(session.execute(select(PreferenceItem).where(col(PreferenceItem.round_id) == round_id)
+                                .order_by(col(PreferenceItem.position))).scalars().all())
 
 
 def _locked_round(session: Session, round_id: int) -> PreferenceRound:
     """The round row, locked on PostgreSQL (claims and judgements of one round go one at a time)."""
-    round_ = session.execute(select(PreferenceRound).where(PreferenceRound.id == round_id)
+    round_ = session.execute(select(PreferenceRound).where(col(PreferenceRound.id) == round_id)
                              .with_for_update()).scalars().first()
     if round_ is None:
         raise NotFound(f"Preference round {round_id} does not exist.")
@@ -545,7 +545,7 @@ def _locked_round(session: Session, round_id: int) -> PreferenceRound:
 
 def _judged_by(session: Session, round_id: int, annotator_id: int) -> int:
     return int(session.execute(select(func.count()).select_from(PreferenceJudgement).where(
-        PreferenceJudgement.round_id == round_id, PreferenceJudgement.annotator_id == annotator_id)).scalar_one())
+        col(PreferenceJudgement.round_id) == round_id, col(PreferenceJudgement.annotator_id) == annotator_id)).scalar_one())
 
 
 def _aware(value: datetime) -> datetime:

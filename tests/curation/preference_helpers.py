@@ -10,7 +10,6 @@ from curation.evaluation import preference
 from curation.models import DatasetVersion, RunStatus, TaskType, TrainingRun, User, utcnow
 from tests.training.helpers import generation_rows, make_version
 
-
 RUN_METRICS = {"adapter": {"eval_loss": 1.0, "perplexity": 2.72}, "base": {"eval_loss": 2.0, "perplexity": 7.39}}
 
 
