@@ -24,47 +24,54 @@ if project.task_type != TaskType.generation:
     st.info("Blind preference compares generated responses: this is a classification project.")
     st.stop()
 leads = user.role in (Role.lead, Role.admin)
-tabs = st.tabs(["Judge", "Rounds"] if leads else ["Judge"])
-
-with tabs[0]:
+def judge_view() -> None:
+    """The next blind pair of the chosen open round, and the four answers (buttons with keys)."""
     rounds = preference.open_rounds(engine, user, project.id)
     if not rounds:
         st.info("No preference round is open for judging in this project.")
-    else:
-        left_by_round = {r: (left, total) for r, left, total in rounds}
-        chosen = st.selectbox("Round", list(left_by_round), key=f"{key}.judge_round",
-                              format_func=lambda r: f"Round {r} ({left_by_round[r][0]} of {left_by_round[r][1]} "
-                                                    "prompts left for you)")
+        return
+    left_by_round = {r: (left, total) for r, left, total in rounds}
+    chosen = st.selectbox("Round", list(left_by_round), key=f"{key}.judge_round",
+                          format_func=lambda r: f"Round {r} ({left_by_round[r][0]} of {left_by_round[r][1]} "
+                                                "prompts left for you)")
+    try:
+        pair = preference.next_pair(engine, user, chosen)
+    except CurationError as error:
+        show_error(error)
+        return
+    if pair is None:
+        st.success("Nothing left for you to judge in this round. Thank you!")
+        return
+    st.progress(pair.judged / pair.total if pair.total else 1.0, text=f"{pair.judged} of {pair.total} prompts judged")
+    show_pair(pair)
+
+    def choose(choice: str) -> None:
         try:
-            pair = preference.next_pair(engine, user, chosen)
+            preference.judge(engine, user, pair.item_id, choice)
         except CurationError as error:
-            show_error(error)
-            st.stop()
-        if pair is None:
-            st.success("Nothing left for you to judge in this round. Thank you!")
-        else:
-            st.progress(pair.judged / pair.total if pair.total else 1.0,
-                        text=f"{pair.judged} of {pair.total} prompts judged")
-            show_pair(pair)
+            st.session_state[f"{key}.warning"] = str(error)
 
-            def choose(choice: str) -> None:
-                try:
-                    preference.judge(engine, user, pair.item_id, choice)
-                except CurationError as error:
-                    st.session_state[f"{key}.warning"] = str(error)
+    c1, c2, c3, c4 = st.columns(4)
+    c1.button("A is better", shortcut=FIRST_KEY, on_click=choose, args=("first",), key=f"{key}.first",
+              use_container_width=True)
+    c2.button("B is better", shortcut=SECOND_KEY, on_click=choose, args=("second",), key=f"{key}.second",
+              use_container_width=True)
+    c3.button("Tie", shortcut=TIE_KEY, on_click=choose, args=("tie",), key=f"{key}.tie", use_container_width=True)
+    c4.button("Both bad", shortcut=BOTH_BAD_KEY, on_click=choose, args=("both_bad",), key=f"{key}.both_bad",
+              use_container_width=True)
 
-            c1, c2, c3, c4 = st.columns(4)
-            c1.button("A is better", shortcut=FIRST_KEY, on_click=choose, args=("first",), key=f"{key}.first",
-                      use_container_width=True)
-            c2.button("B is better", shortcut=SECOND_KEY, on_click=choose, args=("second",), key=f"{key}.second",
-                      use_container_width=True)
-            c3.button("Tie", shortcut=TIE_KEY, on_click=choose, args=("tie",), key=f"{key}.tie",
-                      use_container_width=True)
-            c4.button("Both bad", shortcut=BOTH_BAD_KEY, on_click=choose, args=("both_bad",), key=f"{key}.both_bad",
-                      use_container_width=True)
+
+# Leads see the rounds first; their Judge tab leases nothing until they choose to judge (a lease held
+# by someone only looking would keep a prompt's slot from the annotators for half an hour).
+tabs = st.tabs(["Rounds", "Judge"] if leads else ["Judge"])
+with tabs[-1]:
+    if not leads or st.toggle("Judge pairs myself", key=f"{key}.lead_judges",
+                              help="You have seen which systems a round compares: annotators' judgements are "
+                                   "blinder than yours."):
+        judge_view()
 
 if leads:
-    with tabs[1]:
+    with tabs[0]:
         finished = [r for r in jobs.list_runs(engine, project.id) if str(r.status) == "succeeded"]
         by_id = {r.id: r for r in finished}
         with st.expander("Start a round", expanded=not preference.list_rounds(engine, user, project.id)):

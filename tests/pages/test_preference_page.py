@@ -44,7 +44,8 @@ def test_annotator_judges_blind_and_the_lead_reads_the_win_rate(engine: Engine, 
     assert "No preference round is open for judging in this project." in values(at.info)  # k = 1: done
 
     at = _page("lena", "lead-password")
-    assert [t.label for t in at.tabs] == ["Judge", "Rounds"]
+    assert [t.label for t in at.tabs] == ["Rounds", "Judge"]
+    assert not [c for c in values(at.caption) if c in ("Response A", "Response B")]  # nothing leased by looking
     result = preference.round_result(engine, lead, round_id)
     assert by_label(at.metric, "Win rate").value == f"{result['win_rate']['value']:.3f}"
     table = at.dataframe[0].value
