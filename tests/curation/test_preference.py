@@ -14,6 +14,7 @@ from curation.db import read_session
 from curation.errors import Conflict, InputError, PermissionDenied
 from curation.evaluation import preference as pref
 from curation.models import AuditEvent, PreferenceRound, Role, TrainingRun, User
+from tests.conftest import BOTH_BACKENDS
 from tests.curation.preference_helpers import RUN_METRICS, finished_run, generated_round, generation_project
 
 
@@ -146,6 +147,7 @@ def test_judging_maps_the_shown_order_to_systems(engine: Engine, lead: User, ann
     assert [(p["a"], p["both_bad"]) for p in result["per_prompt"]] == [(1, 0), (0, 1)]
 
 
+@BOTH_BACKENDS
 def test_leases_hold_k_slots_and_lapse(engine: Engine, lead: User, annotator: User, second_annotator: User,
                                        run_id: int) -> None:
     round_id = generated_round(engine, lead, run_id, size=1, overlap_k=1)
@@ -164,6 +166,7 @@ def test_leases_hold_k_slots_and_lapse(engine: Engine, lead: User, annotator: Us
         pref.judge(engine, annotator, lapsed.item_id, "first")
 
 
+@BOTH_BACKENDS
 def test_result_becomes_part_of_the_run_record(engine: Engine, lead: User, annotator: User,
                                                second_annotator: User, run_id: int) -> None:
     round_id = generated_round(engine, lead, run_id, size=3, overlap_k=2)
