@@ -147,9 +147,11 @@ class ImportReport:
                 out.append(f"{self.source_labels_skipped_existing} {kind} of {self.label_source} already present "
                            "(skipped)")
         if self.final_responses:
-            out.append(f"{self.final_responses} responses imported as final: experts will not see them")
+            n = self.final_responses
+            out.append(f"{n} response{'s' if n != 1 else ''} imported as final: experts will not see them")
         if self.responses_missing:
-            out.append(f"{self.responses_missing} items without a response left for experts to review")
+            n = self.responses_missing
+            out.append(f"{n} item{'s' if n != 1 else ''} without a response left for experts to review")
         if self.suggestions_from_predictions:
             out.append(f"{self.suggestions_from_predictions} Label Studio predictions imported as suggestions")
         return out
