@@ -22,15 +22,16 @@ import operator
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow as pa
 
 from curation.data.rows import driver_statement, jsonable, prompt_hashes, text_hashes, text_of
 from curation.models import ExampleStatus
 
-if TYPE_CHECKING:  # the importer imports this module; at run time only the instance is passed in
-    from curation.data.importer import _Importer
+# The running import (curation.data.importer._Importer): its mapping, ids seen, labels, report and
+# connection. Not imported here, even for type checking: the importer imports this module.
+_Importer = Any
 
 
 @dataclass
