@@ -26,7 +26,14 @@ from typing import Any
 
 import pyarrow as pa
 
-from curation.data.rows import driver_statement, jsonable, prompt_hashes, text_hashes, text_of
+from curation.data.rows import (
+    driver_statement,
+    final_response_of,
+    jsonable,
+    prompt_hashes,
+    text_hashes,
+    text_of,
+)
 from curation.models import ExampleStatus
 
 # The running import (curation.data.importer._Importer): its mapping, ids seen, labels, report and
@@ -145,11 +152,19 @@ def columnar_batch(importer: _Importer, batch: pa.Table, first_number: int) -> C
         columns["final_label"] = final
     else:
         columns["status"], columns["final_label"] = _Constant(_NEW), _Constant(None)
+    columns["final_response"] = _Constant(None)
+    if importer.responses_final:  # generation responses imported as final (the row path's rule)
+        finals = [final_response_of(value, None) for value in response] if response is not None else [None] * len(fresh)
+        missing = finals.count(None)
+        importer.report.responses_missing += missing
+        importer.report.final_responses += len(finals) - missing
+        columns["final_response"] = finals
+        columns["status"] = [_NEW if final is None else _LABELLED for final in finals]
     columns.update(
         project_id=_Constant(importer.project_id), external_id=fresh_ids, text=_Constant(None) if text is None else text,
         prompt=_Constant(None) if prompt is None else prompt,
         response=_Constant(None) if response is None else response, messages=_Constant(None),
-        meta=_meta(importer, batch, pick, len(fresh_ids)), content_hash=hashes, final_response=_Constant(None),
+        meta=_meta(importer, batch, pick, len(fresh_ids)), content_hash=hashes,
         exclusion_reason=_Constant(None), import_id=_Constant(importer.import_id),
         created_at=_Constant(importer.now), updated_at=_Constant(importer.now))
     if not fresh_ids:

@@ -60,10 +60,10 @@ from curation.data.columnar import columnar_batch, duplicate_groups, fast_path_a
 from curation.data.formats import ProgressCallback, Table, file_sha256  # noqa: E402
 from curation.data.import_checks import id_conflicts  # noqa: E402
 from curation.data.mapping import MESSAGE_ROLES, ColumnMapping, _truthy  # noqa: E402
-from curation.data.rows import content_hash, executemany_parameters  # noqa: E402
+from curation.data.rows import content_hash, executemany_parameters, final_response_of  # noqa: E402
 from curation.data.rows import jsonable as _jsonable  # noqa: E402
 from curation.data.rows import text_of as _text  # noqa: E402
-from curation.review.sources import (  # noqa: E402  # noqa: E402
+from curation.review.sources import (  # noqa: E402
     LABELS_AS,
     check_source_name,
     label_studio_predictions,
@@ -426,16 +426,6 @@ def _first_nul(batch: pa.Table) -> tuple[int, str] | None:
     return found
 
 
-def _final_response(response: str | None, messages: list[dict[str, Any]] | None) -> str | None:
-    """The response a generation item is final with: its non-empty response, or its chat's last turn
-    when that is the assistant's; None when there is none."""
-    if messages is not None:
-        last = messages[-1] if messages else {}
-        content = str(last.get("content") or "") if last.get("role") == "assistant" else ""
-        return content if content.strip() else None
-    return response if response is not None and response.strip() else None
-
-
 class _Importer:
     """One import's row loop: validation, grouping of long-format rows, batched inserts."""
 
@@ -714,7 +704,7 @@ class _Importer:
             values["status"], values["final_label"] = _LABELLED, label
             self.report.final_labels += 1
         if self.responses_final:
-            final = _final_response(response, messages)
+            final = final_response_of(response, messages)
             if final is None:  # nothing to be final with: the item waits for an expert to write one
                 self.report.responses_missing += 1
             else:

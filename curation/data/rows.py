@@ -154,3 +154,13 @@ def driver_statement(dialect: Any, keys: Any) -> tuple[str, list[str], dict[str,
             processor = memoised_json(processor)
         processors[name] = processor
     return compiled.string, names, processors, defaults
+
+
+def final_response_of(response: str | None, messages: list[dict[str, Any]] | None) -> str | None:
+    """The response a generation item is final with: its non-empty response, or its chat's last turn
+    when that is the assistant's; None when there is none."""
+    if messages is not None:
+        last = messages[-1] if messages else {}
+        content = str(last.get("content") or "") if last.get("role") == "assistant" else ""
+        return content if content.strip() else None
+    return response if response is not None and response.strip() else None

@@ -145,6 +145,24 @@ def test_column_path_labels_as_votes_and_generation_match_the_row_path(engine: E
     assert stored(engine, "gen-columns") == stored(engine, "gen-rows")
     assert stored(engine, "gen-columns")["g2"]["response"] is None
 
+    # Responses imported as final (issue 17): the same final responses and statuses either way.
+    def import_final(project: str) -> Any:
+        table = open_table(path)
+        return import_table(engine, lead, table, guess_mapping(table, TaskType.generation), project, create=True,
+                            task_type=TaskType.generation, responses_as="final")
+
+    accepted = spy.accepted
+    final_columns = import_final("final-columns")
+    assert spy.accepted > accepted
+    with monkeypatch.context() as off:
+        off.setattr(curation.data.importer, "fast_path_applies", lambda importer: False)
+        final_rows = import_final("final-rows")
+    assert comparable(final_columns) == comparable(final_rows)
+    assert (final_columns.final_responses, final_columns.responses_missing) == (2, 1)
+    assert stored(engine, "final-columns") == stored(engine, "final-rows")
+    assert [(r["status"], r["final_response"]) for r in stored(engine, "final-columns").values()] == [
+        ("labelled", "Hi!"), ("new", None), ("labelled", "Hi!")]
+
 
 def test_vectorised_hashes_equal_content_hash() -> None:
     texts = ["a", " spaced ", 'quote " and \\ backslash', "ünï\ncode", "\u2028"]
