@@ -5,8 +5,10 @@ read those suggestions (curation.queue).
 The probe is a multinomial logistic regression trained on the best label each item has: the
 experts' label, else a source's vote or suggestion, else the final label. Items that trained it get
 out-of-fold predictions (5-fold), so a noisy source label is judged by a model that never saw it;
-items without a label get the mean of the five fold models;
-the margin is the top probability minus the second. Suggestions are written as source
+items without a label get the mean of the five fold models.
+The margin is that of the label the item carries (its probability minus the best other label's;
+negative when the probe prefers another), or the top-2 margin for an item without one: see
+`label_margins`. Suggestions are written as source
 `model:probe`, replacing the previous run's.
 
 Runs in the background like the embedding job: `start_suggest_job` spawns
@@ -49,6 +51,7 @@ from curation.process import alive
 from curation.review.sources import expert_labels, list_sources, source_labels
 from curation.settings import get_settings
 
+MODEL_SOURCE_PREFIX = "model:"
 PROBE_SOURCE = "model:probe"
 
 FOLDS = 5
@@ -103,10 +106,32 @@ def probe_predictions(vectors: np.ndarray, targets: list[str | None], *, folds: 
         model = fit(trained[train])
         put(model, trained[test])
         put(model, unknown, 1 / folds)  # items without a label: the mean of the fold models (no extra fit)
+    return [labels[i] for i in probs.argmax(axis=1)], probs.max(axis=1), label_margins(probs, labels, targets)
+
+
+def label_margins(probs: np.ndarray, labels: list[str], given: list[str | None]) -> np.ndarray:
+    """Per row of `probs` (N, L) over `labels`: the margin of the label the item already carries,
+    p(given) - max over the other labels, in [-1, 1] (negative: the model prefers another label; a given
+    label outside `labels` counts as probability 0); rows without a given label get the top-2 margin,
+    top - second, in [0, 1]. The lowest margins are the likeliest label errors first (the given label
+    contradicted hardest), then the items the model is least sure about (uncertainty sampling); the top-2
+    margin alone ranks ambiguous items, not wrong labels."""
+    n = len(given)
+    if n == 0:
+        return np.zeros(0)
     order = np.sort(probs, axis=1)
-    top = order[:, -1]
-    margin = top - order[:, -2]
-    return [labels[i] for i in probs.argmax(axis=1)], top, margin
+    top, second = order[:, -1], order[:, -2] if probs.shape[1] > 1 else np.zeros(n)
+    margin = top - second
+    index = {label: i for i, label in enumerate(labels)}
+    for row, label in enumerate(given):
+        if label is None:
+            continue
+        column = index.get(label)
+        own = float(probs[row, column]) if column is not None else 0.0
+        # the best other label: the top one unless it is the given one, then the second
+        best_other = second[row] if column is not None and own >= top[row] else top[row]
+        margin[row] = own - best_other
+    return margin
 
 
 def cluster_coverage(vectors: np.ndarray, reviewed: np.ndarray, *, seed: int = 0) -> np.ndarray:
@@ -131,7 +156,7 @@ def training_targets(engine: Engine, project_id: int, ids: list[int]) -> tuple[l
         experts = expert_labels(session, project_id)
         sourced: dict[int, str] = {}
         for source in list_sources(session, project_id):
-            if source != PROBE_SOURCE:
+            if not source.startswith(MODEL_SOURCE_PREFIX):  # a model's suggestions never train the probe
                 for example_id, label in source_labels(session, project_id, source).items():
                     sourced.setdefault(example_id, label)
         finals = dict(session.execute(select(Example.id, Example.final_label).where(
@@ -190,9 +215,13 @@ def queue_reason(engine: Engine, actor: User, example_id: int) -> str:
                                                          Suggestion.source == PROBE_SOURCE)).scalars().first()
         if order is QueueOrder.suspected_first and example.priority is not None:
             return f"suspected label problem (score {example.priority:.3f}); suspected items come first"
-        if order is QueueOrder.lowest_margin and probe is not None:
-            return (f"the probe is unsure: margin {probe.margin:.3f} between its two likeliest labels "
-                    f"(top: {probe.label} {probe.score:.2f}); lowest margins come first")
+        if order is QueueOrder.lowest_margin and probe is not None and probe.margin is not None:
+            if probe.margin < 0:
+                return (f"the probe contradicts the item's label: margin {probe.margin:.3f} (the label's probability "
+                        f"minus the best other's; the probe says {probe.label} {probe.score:.2f}); lowest margins "
+                        "come first")
+            return (f"the probe is unsure: margin {probe.margin:.3f} (the item's label, or its likeliest one, over "
+                    f"the next; top: {probe.label} {probe.score:.2f}); lowest margins come first")
         if order is QueueOrder.uncovered_clusters and probe is not None and probe.cluster_coverage is not None:
             return (f"its embedding cluster is little reviewed: {probe.cluster_coverage:.0%} of it has an expert "
                     "label; the least covered clusters come first")
