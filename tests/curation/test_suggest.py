@@ -126,7 +126,7 @@ def test_cli_suggest_and_queue_order(engine: Engine, lead: User, tmp_path: Path,
     assert main(["--user", lead.username, "queue", "--project", "AL", "--order", "lowest_margin"]) == 0
     assert "queue_order: lowest_margin" in capsys.readouterr().out
     assert main(["--user", lead.username, "suggest", "--project", "AL", "--run", "3"]) == 2
-    assert "not available yet" in capsys.readouterr().err
+    assert "No training run with id 3." in capsys.readouterr().err  # the run variant: training's predictor
     with read_session(engine) as session:
         assert session.get(Project, project.id).queue_order == "lowest_margin"
 
