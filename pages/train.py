@@ -17,6 +17,7 @@ from training.config import PRESETS, TrainConfig, field_help, field_meta, preset
 from training.models import REGISTRY, default_base, is_prepared
 from training.preflight_job import abandon, preflight_state
 from ui.page import open_project_page
+from ui.run_suggest import run_suggest_control
 from ui.session import flash, show_flash
 from ui.training import is_active, live_progress, outcome_view
 from ui.widgets import escape_markdown
@@ -34,6 +35,7 @@ finished = next((r for r in recent if not is_active(r)), None)
 if finished is not None and not active_runs:
     with st.container(border=True):
         outcome_view(finished)
+        run_suggest_control(engine, user, finished, key)  # issue 12: the adapter's pre-labels, in the background
 
 approved = [v for v in list_versions(engine, user, project.id) if str(v.status) == "approved"]
 if not approved:

@@ -14,7 +14,13 @@ from sqlalchemy.engine import Engine
 from curation.cli.main import main
 from curation.data.projects import create_project
 from curation.db import read_session, write_session
-from curation.embeddings.suggest import PROBE_SOURCE, label_margins, probe_predictions, queue_reason, run_suggest
+from curation.embeddings.suggest import (
+    PROBE_SOURCE,
+    label_margins,
+    probe_predictions,
+    queue_reason,
+    run_suggest,
+)
 from curation.errors import InputError, PermissionDenied
 from curation.models import Example, Project, QueueOrder, Suggestion, User
 from curation.review.queue import next_item, set_queue_order

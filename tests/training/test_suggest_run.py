@@ -4,7 +4,6 @@ for every item without an expert label (`suggest --project P --run N`), in the b
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
 
 import numpy as np
 import pytest
@@ -12,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from curation.cli.main import main
-from curation.db import read_session, write_session
+from curation.db import read_session
 from curation.embeddings.suggest import (
     read_suggest_job,
     run_source,
@@ -20,15 +19,12 @@ from curation.embeddings.suggest import (
     start_suggest_job,
 )
 from curation.errors import Conflict, InputError, PermissionDenied
-from curation.models import Example, Project, Suggestion, TrainingRun, User
-from curation.review.annotate import submit_annotation
-from curation.review.sources import store_source_labels
-from tests.training.helpers import WORDS, texts
+from curation.models import Example, Suggestion, TrainingRun, User
+from tests.training.helpers import WORDS, items_with_a_vendor
 from training import jobs, run
 from training.suggest_run import predict_with_run
 
 FAST = {"max_steps": 12, "batch_size": 8, "max_length": 32, "eval_steps": 6}
-NOW = datetime(2026, 11, 29, tzinfo=timezone.utc)
 LABELS = list(WORDS)
 
 
@@ -38,32 +34,6 @@ def _trained(engine: Engine, lead: User, version_id: int, base: str) -> int:
     done = jobs.get_run(engine, queued.id)
     assert done.status == "succeeded", done.error
     return int(queued.id)  # type: ignore[arg-type]
-
-
-def _items(engine: Engine, lead: User, project_id: int) -> tuple[dict[str, int], dict[str, str], dict[str, str]]:
-    """20 items of the version's project: a vendor votes on items 0-15 (wrong on 0 and 1), items 16-17
-    carry nothing, items 18-19 have an expert label. (external id -> id, truth, vendor label)."""
-    truth = {}
-    for label_index, label in enumerate(LABELS):
-        for j, text in enumerate(texts(label, 10, 30 + label_index)):
-            truth[f"s{label_index * 10 + j:02d}|{text}"] = label
-    ordered = sorted(truth)
-    with write_session(engine) as session:
-        for key in ordered:
-            external, text = key.split("|")
-            session.add(Example(project_id=project_id, external_id=external, text=text, content_hash=external))
-    truth = {key.split("|")[0]: label for key, label in truth.items()}
-    vendor = {e: (LABELS[1 - LABELS.index(truth[e])] if e in ("s00", "s01") else truth[e])
-              for e in sorted(truth)[:16]}
-    with write_session(engine) as session:
-        store_source_labels(session, session.get(Project, project_id), "vendor", "vote",
-                            [(e, label, None) for e, label in vendor.items()], None, NOW)
-    with read_session(engine) as session:
-        ids = dict(session.execute(select(Example.external_id, Example.id)
-                                   .where(Example.project_id == project_id)).all())
-    for e in ("s18", "s19"):
-        submit_annotation(engine, lead, ids[e], label=truth[e])
-    return ids, truth, vendor
 
 
 def _suggestions(engine: Engine, source: str) -> dict[str, tuple[str, float, float]]:
@@ -78,7 +48,7 @@ def test_a_runs_adapter_suggests_a_label_for_every_item_without_an_expert_label(
         capsys: pytest.CaptureFixture[str]) -> None:
     run_id = _trained(engine, lead, classification_version, tiny_models["bert"])
     project_id = jobs.get_run(engine, run_id).project_id
-    ids, truth, vendor = _items(engine, lead, project_id)
+    ids, truth, vendor = items_with_a_vendor(engine, lead, project_id)
 
     # The CLI's `suggest --run` finds the training package's predictor through the entry point.
     capsys.readouterr()  # the training's own output
@@ -121,7 +91,7 @@ def test_the_run_suggest_job_runs_in_the_background_and_records_its_report(
     run_id = _trained(engine, lead, classification_version, tiny_models["bert"])
     with read_session(engine) as session:
         project_id = session.get(TrainingRun, run_id).project_id
-    _items(engine, lead, project_id)
+    items_with_a_vendor(engine, lead, project_id)
     state = start_suggest_job(engine, lead, project_id, run_id)
     assert state["status"] == "running" and state["pid"]
     assert read_suggest_job(project_id) is None  # the probe's job is another one
