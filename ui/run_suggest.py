@@ -32,9 +32,11 @@ def run_suggest_control(engine: Engine, user: User, run: TrainingRun, key: str) 
                  help=f"writes a suggestion ({run_source(run_id)}) with its probability for every item without an "
                       "expert label, in the background; annotators see it as the project's suggestion setting says"):
         try:
-            state = start_suggest_job(engine, user, project_id, run_id)
+            start_suggest_job(engine, user, project_id, run_id)
         except CurationError as error:
             show_error(error)
+        else:
+            st.rerun()  # draw the button disabled and the job's progress
     if not state:
         return
     if state.get("status") == "running":
