@@ -85,7 +85,7 @@ def test_suggest_writes_probe_suggestions_and_the_queue_orders_read_them(engine:
     assert len(rows) == 60
     assert [rows[f"e{i:02d}"][0] for i in range(4)] == truth[:4]  # out-of-fold: the vendor's errors are caught
     # The margin is the vendor label's: its four errors have the four lowest (negative) margins.
-    assert sorted(rows, key=lambda e: rows[e][2])[:4] == ["e00", "e01", "e02", "e03"]
+    assert sorted(sorted(rows, key=lambda e: rows[e][2])[:4]) == ["e00", "e01", "e02", "e03"]
     assert all(rows[f"e{i:02d}"][2] < 0 for i in range(4)) and all(r[2] >= 0 for e, r in rows.items() if e > "e03")
 
     # Disagreement order: exactly the four contradicted items first, most confident probe first.
