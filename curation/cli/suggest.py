@@ -1,4 +1,5 @@
-"""CLI command for model pre-labels: suggest."""
+"""CLI command for model pre-labels: suggest (the linear probe, or `--run N`: a finished run's adapter
+through the predictor the training package installs)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ from curation.embeddings.suggest import run_suggest, run_suggest_from_run
 
 
 def add_commands(commands: Any) -> None:
-    suggest = commands.add_parser("suggest", help="model pre-labels: a linear probe on the embeddings suggests a "
-                                                  "label and probability for every item without an expert label")
+    suggest = commands.add_parser("suggest", help="model pre-labels: a linear probe on the embeddings (or, with "
+                                                  "--run, a finished run's adapter) suggests a label and probability "
+                                                  "for every item without an expert label")
     who = suggest.add_mutually_exclusive_group(required=True)
     who.add_argument("--project")
     who.add_argument("--project-id", type=int, help=argparse.SUPPRESS)
