@@ -9,7 +9,8 @@ items without a label get the mean of the five fold models.
 The margin is that of the label the item carries (its probability minus the best other label's;
 negative when the probe prefers another), or the top-2 margin for an item without one: see
 `label_margins`. Suggestions are written as source
-`model:probe`, replacing the previous run's.
+`model:probe`, replacing the previous run's. Test items never get a model's suggestion: their expert
+labels are the runs' yardstick, and a model's opinion shown to their reviewers would bend it.
 
 A finished classification run's adapter can suggest instead (`run_suggest_from_run`, source
 `model:run-N`): the training package provides the prediction (`provide_run_predictor`), this module
@@ -55,6 +56,7 @@ from curation.models import (
 from curation.process import alive
 from curation.review.sources import expert_labels, list_sources, source_labels
 from curation.settings import get_settings
+from curation.versions.test_sets import test_item_ids  # a model never suggests on the test set's items
 
 MODEL_SOURCE_PREFIX = "model:"
 PROBE_SOURCE = "model:probe"
@@ -196,7 +198,7 @@ def training_targets(engine: Engine, project_id: int, ids: list[int]) -> tuple[l
 def run_suggest(engine: Engine, actor: User | None, project_id: int, model: str | None = None,
                 progress: Any = None) -> SuggestReport:
     """Embed the project (cached), fit the probe, write a suggestion and probability for every item
-    without an expert label. `actor` None: the background process started by a lead."""
+    without an expert label, test items excepted (`test_item_ids`). `actor` None: the background process started by a lead."""
 
     if actor is not None:
         require_role(actor, *LEADS)
@@ -206,13 +208,14 @@ def run_suggest(engine: Engine, actor: User | None, project_id: int, model: str 
     targets, reviewed = training_targets(engine, project_id, items.ids)
     vectors = np.asarray(vectors, dtype=np.float32)
     labels, top, margin = probe_predictions(vectors, targets)
+    test_items = test_item_ids(engine, project_id)
     coverage = cluster_coverage(vectors, np.array([i in reviewed for i in items.ids]))
     now = utcnow()
     rows = [{"project_id": project_id, "example_id": example_id, "source": PROBE_SOURCE, "label": label,
              "score": float(p), "margin": float(m), "cluster_coverage": float(c), "import_id": None,
              "created_at": now}
             for example_id, label, p, m, c in zip(items.ids, labels, top, margin, coverage, strict=True)
-            if example_id not in reviewed]
+            if example_id not in reviewed and example_id not in test_items]
     _replace_suggestions(engine, actor, project_id, PROBE_SOURCE, rows, "suggest.probe",
                          {"suggestions": len(rows), "trained_on": sum(t is not None for t in targets)})
     return SuggestReport(project_id=project_id, items=len(rows), trained_on=sum(t is not None for t in targets),
@@ -233,7 +236,8 @@ def _replace_suggestions(engine: Engine, actor: User | None, project_id: int, so
 def run_suggest_from_run(engine: Engine, actor: User | None, project_id: int, run_id: int,
                          progress: Progress | None = None, predictor: RunPredictor | None = None) -> SuggestReport:
     """A finished classification run's adapter suggests a label with its probability for every item
-    without an expert label (unlabelled or carrying only a source's or the final label), written as source
+    without an expert label (unlabelled or carrying only a source's or the final label) and outside the
+    test set (`test_item_ids`), written as source
     `model:run-N`, replacing that run's previous suggestions. The margin is that of the item's own label
     (`label_margins`). Items of the run's own training split were seen with their labels: there the
     adapter's suggestion is not out-of-fold (the probe's is), so it finds fewer of their label errors.
@@ -248,7 +252,8 @@ def run_suggest_from_run(engine: Engine, actor: User | None, project_id: int, ru
     started = time.perf_counter()
     items = read_project_items(engine, project_id)
     targets, reviewed = training_targets(engine, project_id, items.ids)
-    todo = [i for i, example_id in enumerate(items.ids) if example_id not in reviewed]
+    test_items = test_item_ids(engine, project_id)
+    todo = [i for i, example_id in enumerate(items.ids) if example_id not in reviewed and example_id not in test_items]
     if not todo:
         raise InputError("every item of the project has an expert label: nothing to suggest")
     labels, probs = predict(engine, project_id, run_id, [items.texts[i] for i in todo], progress)

@@ -117,6 +117,24 @@ def test_suggest_writes_probe_suggestions_and_the_queue_orders_read_them(engine:
         queue_reason(engine, anna, item.example.id)
 
 
+def test_a_model_never_suggests_on_test_items(engine: Engine, lead: User, tmp_path: Path) -> None:
+    from curation.models import TestSet
+
+    project, _, _ = _project_with_vendor(engine, lead, tmp_path)
+    with write_session(engine) as session:
+        test_set = TestSet(project_id=project.id, name="test", created_by_id=lead.id)
+        session.add(test_set)
+        session.flush()
+        for example in session.execute(select(Example).where(Example.external_id.in_(["e00", "e30"]))).scalars():
+            example.test_set_id = test_set.id
+    report = run_suggest(engine, lead, project.id)
+    assert report.items == 58
+    with read_session(engine) as session:
+        suggested = set(session.execute(select(Example.external_id).join(
+            Suggestion, Suggestion.example_id == Example.id)).scalars())
+    assert len(suggested) == 58 and not suggested & {"e00", "e30"}
+
+
 def _annotator(engine: Engine, admin: User) -> User:
     from curation.access.accounts import create_user
     from curation.models import Role
