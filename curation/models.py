@@ -54,8 +54,9 @@ class QueueOrder(StrEnum):
 
     unlabelled_first = "unlabelled_first"  # items without any label, then partly labelled ones; by id
     suspected_first = "suspected_first"  # items with a suspicion score (Example.priority), highest first
-    # Issue 12 (active learning; need a `suggest` run): the probe's least certain items first (smallest
-    # margin between its two likeliest labels); items whose source label the probe contradicts first.
+    # Issue 12 (active learning; need a `suggest` run): lowest margin of the item's own label first (its
+    # probability minus the best other's: contradicted labels, then unsure ones; top-2 margin for items
+    # without a label); disagreement: items whose source label the probe contradicts first.
     lowest_margin = "lowest_margin"
     disagreement = "disagreement"
     uncovered_clusters = "uncovered_clusters"  # items of embedding clusters with the fewest expert labels first
@@ -453,7 +454,7 @@ class Suggestion(SQLModel, table=True):
     source: str = Field(max_length=200)
     label: str = Field(max_length=200)
     score: float | None = None
-    margin: float | None = None  # a model's top probability minus its second (active-learning order)
+    margin: float | None = None  # p(item's label) - best other, or top - second (suggest.label_margins)
     # Share of the item's embedding cluster that had an expert label when the suggestion was made.
     cluster_coverage: float | None = None
     import_id: int | None = Field(default=None, foreign_key="importrecord.id")

@@ -87,6 +87,8 @@ FUNCTION_LEVEL_ALLOWED: set[tuple[str, str]] = {
     ("training.run", "training.data"),
     ("training.run", "training.evaluate"),
     ("training.run", "training.models"),
+    ("training.suggest_run", "training.evaluate"),  # torch/transformers, loaded only when a run suggests
+    ("training.suggest_run", "training.models"),
     ("ui.training", "ui.session"),
 }
 

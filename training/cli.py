@@ -8,6 +8,8 @@
     python -m curation runs compare A B [--json]
     python -m curation eval RUN [--testset N] [--wait] [--status] [--json]   (generation: in the background)
     python -m curation preference start|status|show|list ...               (training/preference_cli.py)
+
+It also installs the run predictor behind the core's `suggest --project P --run N` (training.suggest_run).
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ from sqlalchemy.engine import Engine
 from curation.cli.common import acting_user
 from curation.cli.registry import CommandGroup
 from curation.data.projects import get_project
+from curation.embeddings.suggest import provide_run_predictor
 from curation.errors import Conflict, InputError
 from training import jobs, preference_cli
 from training.config import PRESETS, TrainConfig
 from training.eval_job import eval_state, start_eval
 from training.eval_run import evaluate_run, summary
+from training.suggest_run import predict_with_run
 from training.test_scoring import compare_runs
 
 
@@ -209,3 +213,5 @@ HANDLERS = {"train": _train, "runs": _runs, "eval": _eval, "preference": prefere
 
 # named by the `curation.commands` entry point in pyproject.toml; curation.cli.registry loads it
 COMMANDS = CommandGroup("training", add_commands, HANDLERS)
+# `suggest --run N` (a core command) classifies with a run's adapter through this injection point
+provide_run_predictor(predict_with_run)
