@@ -331,7 +331,9 @@ def latest_estimates(session: Session, project_id: int) -> dict[str, AuditResult
 def source_label_measures(engine: Engine, project: Project, example_ids: list[int]) -> dict[str, dict[str, Any]]:
     """For the version checklist: source -> {unreviewed, audit_id, reviewed, rate, low, high}, where
     `unreviewed` counts the given items carrying the source's label and no expert label, and the
-    rest is the newest audit of that source with reviewed items (rate None without one)."""
+    rest is the newest audit of that source with reviewed items (rate None without one). A source
+    with no unreviewed label in the version is listed only when it was audited (its estimate is
+    still worth seeing: its suggestions were shown to the experts)."""
     included = set(example_ids)
     out: dict[str, dict[str, Any]] = {}
     with read_session(engine) as session:
@@ -341,9 +343,9 @@ def source_label_measures(engine: Engine, project: Project, example_ids: list[in
         for source in list_sources(session, project.id or 0):
             given = source_labels(session, project.id or 0, source)
             unreviewed = sum(1 for i in given if i in included and i not in experts)
-            if not unreviewed:
-                continue
             estimate = estimates.get(source)
+            if not unreviewed and estimate is None:
+                continue
             out[source] = {"unreviewed": unreviewed, "audit_id": estimate.audit_id if estimate else None,
                            "reviewed": estimate.reviewed if estimate else 0,
                            "rate": estimate.rate if estimate else None,

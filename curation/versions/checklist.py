@@ -327,7 +327,8 @@ def reviewed_item(m: Measures) -> CheckItem:
 
 def source_label_items(m: Measures) -> list[CheckItem]:
     """One row per source whose labels stand unreviewed in the version: its audited error rate's 95%
-    upper bound against the project's threshold (fails above it, and without an audit)."""
+    upper bound against the project's threshold (fails above it, and without an audit). An audited
+    source none of whose labels stands unreviewed gets an n/a row with its estimate."""
     out = []
     limit = m.project_max_source_error
     for source, info in sorted(m.source_labels.items()):
@@ -335,6 +336,13 @@ def source_label_items(m: Measures) -> list[CheckItem]:
         name = f"Unreviewed labels of source '{source}'"
         threshold = f"audited error rate's 95% upper bound ≤ {limit:.1%}"
         if not unreviewed:
+            if info.get("rate") is not None:
+                out.append(CheckItem(
+                    f"source_labels:{source}", "label_accuracy", f"Audited source '{source}'", NA,
+                    f"error rate {info['rate']:.1%} [{info['low']:.1%}, {float(info['high']):.1%}]; no label of "
+                    "this version rests on it unreviewed", threshold,
+                    detail=f"audit #{info.get('audit_id')}: {info.get('reviewed')} items reviewed (Clopper-Pearson 95%)",
+                    measured=float(info["high"])))
             continue
         if info.get("rate") is None:
             out.append(CheckItem(f"source_labels:{source}", "label_accuracy", name, FAIL,

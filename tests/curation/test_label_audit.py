@@ -30,7 +30,7 @@ from curation.review.audits import (
 from curation.review.queue import next_item
 from curation.review.sources import store_source_labels
 from curation.versions.build import BuildOptions, create_candidate
-from curation.versions.checklist import FAIL, PASS, Measures, source_label_items
+from curation.versions.checklist import FAIL, NA, PASS, Measures, source_label_items
 from tests.curation.test_review_queue import example_ids, make_project, users
 
 NOW = datetime(2026, 11, 29, tzinfo=timezone.utc)
@@ -173,11 +173,15 @@ def test_checklist_rows_for_sources_pass_fail_and_unaudited() -> None:
         "good": {"unreviewed": 500, "audit_id": 1, "reviewed": 300, "rate": 0.0, "low": 0.0, "high": 0.0122},
         "bad": {"unreviewed": 10, "audit_id": 2, "reviewed": 40, "rate": 0.075, "low": 0.0157, "high": 0.2039},
         "never": {"unreviewed": 3, "audit_id": None, "reviewed": 0, "rate": None, "low": None, "high": None},
+        # suggestions only (no label rests on them), audited: the estimate is shown, judged n/a
+        "hints": {"unreviewed": 0, "audit_id": 3, "reviewed": 50, "rate": 0.1, "low": 0.0333, "high": 0.2181},
     }
     rows = {row.key: (row.status, row.value) for row in source_label_items(base)}
     assert rows == {"source_labels:bad": (FAIL, "10 items; error rate 7.5% [1.6%, 20.4%]"),
                     "source_labels:good": (PASS, "500 items; error rate 0.0% [0.0%, 1.2%]"),
-                    "source_labels:never": (FAIL, "3 items, error rate not measured")}
+                    "source_labels:never": (FAIL, "3 items, error rate not measured"),
+                    "source_labels:hints": (NA, "error rate 10.0% [3.3%, 21.8%]; no label of this version rests "
+                                                "on it unreviewed")}
 
 
 def test_cli_audit_start_status_show_size(engine: Engine, lead: User, capsys: pytest.CaptureFixture[str]) -> None:

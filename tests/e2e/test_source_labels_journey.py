@@ -4,11 +4,11 @@
 2. the lead starts a label audit of vendor-2024 on the Agreement page;
 3. an annotator reviews: the audit items come first and are blind (nothing revealed after choosing),
    then an ordinary item reveals the vendor's suggestion once she has chosen;
-4. the lead sees the audit's estimate (error rate with its 95% interval) on the Agreement page.
-
-Not here: the estimate on the version checklist. Its row is for items whose label rests on the source
-without an expert label; items imported as suggestions have no label until an expert gives one, so only
-votes reach it (tests/curation/test_label_audit.py checks that row through the core).
+4. the lead sees the audit's estimate (error rate with its 95% interval) on the Agreement page, and a
+   version candidate's checklist carries it: items imported as suggestions have no label until an expert
+   gives one, so no label rests on the source unreviewed, and the row is "n/a" with the estimate (the
+   checklist is a canvas table in the browser, so the row is read from the stored checklist; the pass/fail
+   rows of source votes are checked in tests/curation/test_label_audit.py).
 
 The tests run in this order on one server (module scope). The project's source settings (suggestions
 shown after choosing, no blind share) are set through the core between steps 1 and 2.
@@ -241,3 +241,10 @@ def test_the_lead_sees_the_audits_estimate(page: Any, server: Server) -> None:
     assert (result.reviewed, round(result.rate * AUDIT_SIZE)) == (AUDIT_SIZE, wrong)
     expect(main.get_by_text(result.summary())).to_be_visible()
     assert re.search(r"error rate \d+\.\d% \[\d+\.\d%, \d+\.\d%\] \(95% Clopper-Pearson\)", result.summary())
+
+    from curation.versions.build import BuildOptions, create_candidate
+    from curation.versions.checklist import NA, items_of
+
+    candidate = create_candidate(server.engine, lead, _project(server).id or 0, BuildOptions(use_embeddings=False))
+    [row] = [item for item in items_of(candidate.checklist or {}) if item.key == "source_labels:vendor-2024"]
+    assert row.status == NA and row.value.startswith(f"error rate {result.rate:.1%} [{result.low:.1%}, ")
