@@ -102,8 +102,12 @@ else:
     pages = signed_in_pages(user.role)
     with st.sidebar:
         st.write(f"**{user.display_name or user.username}** · {user.role}")
-        if st.button("Log out"):
-            log_out()
-            st.rerun()
+        logging_out = st.button("Log out")
     project_picker()
-    st.navigation(pages, expanded=True).run()  # every page listed: no "View more" fold past ten
+    navigation = st.navigation(pages, expanded=True)  # every page listed: no "View more" fold past ten
+    if logging_out:
+        log_out()
+        # To the front page, without the query: the login form stays at a page's address only for a
+        # link opened while signed out, not for the next person at this browser.
+        st.switch_page(pages[0])
+    navigation.run()

@@ -173,3 +173,21 @@ def test_a_lead_page_address_tells_an_annotator_it_is_not_theirs(engine: Engine,
     assert values(at.title) == ["Not available"]
     assert values(at.error) == ["This page is not open to your role (annotator). Your pages are in the menu."]
     assert at.dataframe.len == 0
+
+
+def test_log_out_leaves_the_page_address_for_the_front_page(engine: Engine, lead: User) -> None:
+    from tests.curation.test_review_queue import example_ids, make_project
+
+    project = make_project(engine, lead, 2, k=2)
+    first = example_ids(engine, project)[0]
+    at = _at_address("review", item=first).run()
+    submit_login(at, "lena", "lead-password")
+    assert values(at.title) == ["Review"]
+    by_label(at.sidebar.button, "Log out").click().run()
+    no_exception(at)
+    assert [t.label for t in at.text_input] == ["Username", "Password"]
+    assert "item" not in at.query_params
+    at._page_hash = ""  # noqa: SLF001 - from here on the browser sends the page the run ended on
+    submit_login(at, "lena", "lead-password")  # the next person at this browser starts at Projects
+    no_exception(at)
+    assert values(at.title) == ["Projects"]
