@@ -1,0 +1,27 @@
+"""Cached project figures for the Projects page. Keyed on (database URL, project, data version): the
+version (`curation.agreement.loading.data_version`) moves with every example, annotation and project
+change, so a rerun costs two indexed queries instead of a scan of every item, and is never stale."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+from sqlalchemy.engine import Engine
+
+from curation.access.roles import require_role
+from curation.agreement.loading import data_version
+from curation.data.projects import project_stats
+from curation.models import Role, User
+from curation.settings import get_settings
+
+
+def current_project_stats(engine: Engine, user: User, project_id: int) -> dict[str, Any]:
+    """`project_stats` for this user (its role checked on every call), from the cache when unchanged."""
+    require_role(user, *Role)
+    return _stats(get_settings().resolved_database_url, project_id, data_version(engine, project_id), engine, user)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _stats(url: str, project_id: int, version: str, _engine: Engine, _actor: User) -> dict[str, Any]:
+    return project_stats(_engine, _actor, project_id)
