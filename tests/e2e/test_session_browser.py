@@ -5,7 +5,9 @@
 2. a reload in the middle of training keeps the lead signed in on the Train page, attached to the run,
    with the run's preset in the form; Cancel then says "cancelling" and when the run stopped;
 3. log out ends the session: a reload shows the login form;
-4. OpenID Connect: st.login against oidc-provider-mock on 127.0.0.1 signs in the mapped account.
+4. a link opened while signed out (`/review`, `/browse?item=N`) shows a usable login form at its address,
+   on a server that has already served a session, and the log in opens the linked page and item;
+5. OpenID Connect: st.login against oidc-provider-mock on 127.0.0.1 signs in the mapped account.
 """
 
 from __future__ import annotations

@@ -308,3 +308,15 @@ def test_a_link_to_another_projects_example_switches_to_that_project(
     assert "the other project's text" in values(at.text)
     assert _ids(at) == ["a1"]  # the table is the other project's now
     assert at.query_params["item"] == str(a1)
+
+
+def test_the_opened_example_shows_its_history(engine: Engine, lead: User, tickets: int) -> None:
+    from curation.review.adjudication import adjudicate
+
+    t003 = _example_id(engine, tickets, "t003")
+    adjudicate(engine, lead, t003, reason="the customer asks about a charge", final_label="billing")
+    at = _browser_at(t003)
+    assert _shown_caption(at) == f"#{t003} · t003 · labelled · source: helpdesk · licence: — · final label: billing"
+    history = at.dataframe[2].value  # after the examples and the annotations
+    assert [(row["by"], row["action"]) for row in history.to_dict("records")][-1] == ("lena", "example.adjudicate")
+    assert "the customer asks about a charge" in history["after"].iloc[-1]
