@@ -44,6 +44,15 @@ def _signed_in_as(page: Any, username: str) -> None:
     expect(page.get_by_test_id("stSidebar").get_by_text(re.compile(f"^{re.escape(username)} ·"))).to_be_visible()
 
 
+def _front_page_ready(page: Any) -> None:
+    """Open the front page and wait for the login form: a server's first session prepares the database
+    (and loads the demo), which on a loaded machine outlasts the 30 s that `log_in` waits."""
+    from playwright.sync_api import expect
+
+    page.goto("/")
+    expect(page.get_by_role("textbox", name="Username")).to_be_visible(timeout=180_000)
+
+
 def _item(main: Any) -> str:
     from playwright.sync_api import expect
 
@@ -55,6 +64,7 @@ def _item(main: Any) -> str:
 def test_a_reload_mid_review_keeps_the_user_the_page_and_the_item(page: Any) -> None:
     from playwright.sync_api import expect
 
+    _front_page_ready(page)
     log_in(page, "alice", "alice-demo")
     _signed_in_as(page, "alice")
     main = open_page(page, DEMO_TICKETS, "Review")
@@ -101,6 +111,7 @@ def test_a_reload_mid_training_stays_attached_then_cancel_reports(browser: Any, 
     context = browser.new_context(viewport=VIEWPORT, base_url=training_app)
     context.set_default_timeout(30_000)
     page = context.new_page()
+    _front_page_ready(page)
     log_in(page, "lead", "lead-password")
     _signed_in_as(page, "lead")
     main = open_page(page, "Tickets", "Train")
@@ -126,6 +137,7 @@ def test_a_reload_mid_training_stays_attached_then_cancel_reports(browser: Any, 
 def test_log_out_ends_the_session_for_a_reload(page: Any) -> None:
     from playwright.sync_api import expect
 
+    _front_page_ready(page)
     log_in(page, "bob", "bob-demo")
     _signed_in_as(page, "bob")
     page.get_by_test_id("stSidebar").get_by_role("button", name="Log out").click()
@@ -138,13 +150,10 @@ def _served_one_session(browser: Any, app_url: str) -> None:
     """Open the app's front page in a context of its own, so the server has run app.py's navigation
     (what any server in use has done) before the link is opened. A server's first session instead
     runs a deep link's page file alone (Streamlit's pages-folder mode), which hid the fault."""
-    from playwright.sync_api import expect
-
     context = browser.new_context(viewport=VIEWPORT, base_url=app_url)
     try:
         page = context.new_page()
-        page.goto("/")
-        expect(page.get_by_role("textbox", name="Username")).to_be_visible(timeout=180_000)  # may load the demo
+        _front_page_ready(page)
         _settled(page)
     finally:
         context.close()
