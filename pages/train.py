@@ -1,5 +1,6 @@
 """Train (leads): pick an approved dataset version, a base model and a preset (or advanced
-settings), read the preflight, start a run; active runs of the project show live progress, and the
+settings), read the preflight, choose the test-set version the run is scored on (default: the
+latest approved one; without one the page says so and links to the Test set page), start a run; active runs of the project show live progress, and the
 last finished one stays with its outcome and a link to it on the Runs page.
 
 The preflight (tokenising, a few timed training steps: tens of seconds on CPU) runs in a background
@@ -12,11 +13,14 @@ from curation.errors import CurationError
 from curation.models import Role
 from curation.versions.checklist import overridden_summary
 from curation.versions.records import list_versions, usernames, version_label
+from curation.versions.test_sets import list_test_set_versions
+from curation.versions.test_sets import version_label as test_set_version_label
 from training import jobs
 from training.config import PRESETS, TrainConfig, field_help, field_meta, preset, qlora_available
 from training.models import REGISTRY, default_base, is_prepared
 from training.preflight_job import abandon, preflight_state
 from ui.page import open_project_page
+from ui.run_suggest import run_suggest_control
 from ui.session import flash, show_flash
 from ui.training import is_active, live_progress, outcome_view
 from ui.widgets import escape_markdown
@@ -34,6 +38,7 @@ finished = next((r for r in recent if not is_active(r)), None)
 if finished is not None and not active_runs:
     with st.container(border=True):
         outcome_view(finished)
+        run_suggest_control(engine, user, finished, key)  # issue 12: the adapter's pre-labels, in the background
 
 approved = [v for v in list_versions(engine, user, project.id) if str(v.status) == "approved"]
 if not approved:
@@ -196,9 +201,24 @@ if report:
     for warning in report["warnings"]:
         st.warning(warning)
 
+st.subheader("Test set")  # issue 11: the run is scored once, at its end, on the test-set version it names
+test_versions = {v.id: v for v in list_test_set_versions(engine, project.id)}  # approved ones, newest first
+test_set_version_id = None
+if test_versions:
+    test_set_version_id = st.selectbox(
+        "Test-set version (scored once at the end of the run)", list(test_versions),
+        format_func=lambda i: test_set_version_label(test_versions[i]), key=f"{key}.testset",
+        help="default: the project's latest approved test-set version; two runs are compared only on the same one")
+else:
+    st.info("This project has no approved test-set version: the run is scored on its dataset version's held-out "
+            "split only, which also chose its checkpoint and moves with the data. Build and approve a test set "
+            "first to get a score you can compare across runs.")
+    st.page_link("pages/test_set.py", label="Open the Test set page", icon="🧪")
+
 if st.button("Start training", type="primary", key=f"{key}.start"):
     try:
-        run = jobs.start_run(engine, user, version_id, preset_name, base=base or None, overrides=config.to_dict())
+        run = jobs.start_run(engine, user, version_id, preset_name, base=base or None, overrides=config.to_dict(),
+                             test_set_version_id=test_set_version_id)
     except CurationError as error:
         st.error(str(error))
     else:

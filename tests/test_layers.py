@@ -75,6 +75,8 @@ FUNCTION_LEVEL_ALLOWED: set[tuple[str, str]] = {
     ("training.jobs", "training.config"),
     ("training.jobs", "training.models"),
     ("training.models", "curation.settings"),
+    ("training.preference_job", "training.evaluate"),  # torch/transformers, loaded only by the worker
+    ("training.preference_job", "training.models"),
     ("training.preflight", "curation.versions.records"),
     ("training.preflight", "training.config"),
     ("training.preflight", "training.data"),
@@ -85,6 +87,8 @@ FUNCTION_LEVEL_ALLOWED: set[tuple[str, str]] = {
     ("training.run", "training.data"),
     ("training.run", "training.evaluate"),
     ("training.run", "training.models"),
+    ("training.suggest_run", "training.evaluate"),  # torch/transformers, loaded only when a run suggests
+    ("training.suggest_run", "training.models"),
     ("ui.training", "ui.session"),
 }
 

@@ -14,7 +14,13 @@ from sqlalchemy.engine import Engine
 from curation.cli.main import main
 from curation.data.projects import create_project
 from curation.db import read_session, write_session
-from curation.embeddings.suggest import PROBE_SOURCE, probe_predictions, queue_reason, run_suggest
+from curation.embeddings.suggest import (
+    PROBE_SOURCE,
+    label_margins,
+    probe_predictions,
+    queue_reason,
+    run_suggest,
+)
 from curation.errors import InputError, PermissionDenied
 from curation.models import Example, Project, QueueOrder, Suggestion, User
 from curation.review.queue import next_item, set_queue_order
@@ -33,9 +39,22 @@ def test_probe_out_of_fold_prediction_contradicts_a_planted_wrong_label() -> Non
     labels, top, margin = probe_predictions(x, targets)
     assert labels[5] == "billing" and labels[59] == "refund"
     assert sum(a == b for a, b in zip(labels, y, strict=True)) >= 58
-    assert np.all((top > 1 / 3) & (top <= 1)) and np.all((margin >= 0) & (margin <= top))
+    assert np.all((top > 1 / 3) & (top <= 1)) and np.all((margin >= -1) & (margin <= top))
+    assert margin[5] < 0 and margin[59] >= 0  # the wrong label is contradicted; the unlabelled item: top-2
+    assert int(np.argmin(margin)) == 5
     with pytest.raises(InputError, match="at least two labels"):
         probe_predictions(x[:20], ["billing"] * 20)
+
+
+def test_label_margins_measure_the_given_label_against_the_best_other() -> None:
+    probs = np.array([[0.7, 0.2, 0.1],   # given billing: 0.7 - 0.2
+                      [0.7, 0.2, 0.1],   # given shipping: contradicted, 0.2 - 0.7
+                      [0.5, 0.3, 0.2],   # no label: top-2 margin 0.5 - 0.3
+                      [0.6, 0.4, 0.0],   # a label the model does not know: 0 - 0.6
+                      [0.45, 0.45, 0.1]])  # a tie at the top, given billing: 0.45 - 0.45
+    margins = label_margins(probs, LABELS, ["billing", "shipping", None, "other", "billing"])
+    assert np.allclose(margins, [0.5, -0.5, 0.2, -0.6, 0.0])
+    assert label_margins(np.zeros((0, 3)), LABELS, []).shape == (0,)
 
 
 def _project_with_vendor(engine: Engine, lead: User, tmp_path: Path) -> tuple[Project, list[str], list[str]]:
@@ -65,6 +84,9 @@ def test_suggest_writes_probe_suggestions_and_the_queue_orders_read_them(engine:
             .join(Example, Example.id == Suggestion.example_id).where(Suggestion.source == PROBE_SOURCE))}
     assert len(rows) == 60
     assert [rows[f"e{i:02d}"][0] for i in range(4)] == truth[:4]  # out-of-fold: the vendor's errors are caught
+    # The margin is the vendor label's: its four errors have the four lowest (negative) margins.
+    assert sorted(sorted(rows, key=lambda e: rows[e][2])[:4]) == ["e00", "e01", "e02", "e03"]
+    assert all(rows[f"e{i:02d}"][2] < 0 for i in range(4)) and all(r[2] >= 0 for e, r in rows.items() if e > "e03")
 
     # Disagreement order: exactly the four contradicted items first, most confident probe first.
     set_queue_order(engine, lead, project.id, QueueOrder.disagreement)
@@ -95,6 +117,24 @@ def test_suggest_writes_probe_suggestions_and_the_queue_orders_read_them(engine:
         queue_reason(engine, anna, item.example.id)
 
 
+def test_a_model_never_suggests_on_test_items(engine: Engine, lead: User, tmp_path: Path) -> None:
+    from curation.models import TestSet
+
+    project, _, _ = _project_with_vendor(engine, lead, tmp_path)
+    with write_session(engine) as session:
+        test_set = TestSet(project_id=project.id, name="test", created_by_id=lead.id)
+        session.add(test_set)
+        session.flush()
+        for example in session.execute(select(Example).where(Example.external_id.in_(["e00", "e30"]))).scalars():
+            example.test_set_id = test_set.id
+    report = run_suggest(engine, lead, project.id)
+    assert report.items == 58
+    with read_session(engine) as session:
+        suggested = set(session.execute(select(Example.external_id).join(
+            Suggestion, Suggestion.example_id == Example.id)).scalars())
+    assert len(suggested) == 58 and not suggested & {"e00", "e30"}
+
+
 def _annotator(engine: Engine, admin: User) -> User:
     from curation.access.accounts import create_user
     from curation.models import Role
@@ -110,7 +150,7 @@ def test_cli_suggest_and_queue_order(engine: Engine, lead: User, tmp_path: Path,
     assert main(["--user", lead.username, "queue", "--project", "AL", "--order", "lowest_margin"]) == 0
     assert "queue_order: lowest_margin" in capsys.readouterr().out
     assert main(["--user", lead.username, "suggest", "--project", "AL", "--run", "3"]) == 2
-    assert "not available yet" in capsys.readouterr().err
+    assert "No training run with id 3." in capsys.readouterr().err  # the run variant: training's predictor
     with read_session(engine) as session:
         assert session.get(Project, project.id).queue_order == "lowest_margin"
 

@@ -7,11 +7,23 @@ import random
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from curation.data.projects import create_project
-from curation.db import write_session
-from curation.models import DatasetVersion, DatasetVersionItem, TaskType, User, VersionStatus, utcnow
+from curation.db import read_session, write_session
+from curation.models import (
+    DatasetVersion,
+    DatasetVersionItem,
+    Example,
+    Project,
+    TaskType,
+    User,
+    VersionStatus,
+    utcnow,
+)
+from curation.review.annotate import submit_annotation
+from curation.review.sources import store_source_labels
 from curation.versions.hashing import item_hash, version_hash
 
 WORDS = {
@@ -142,3 +154,30 @@ def test_rows(n: int = 20) -> list[dict[str, Any]]:
     for label_index, label in enumerate(WORDS):
         rows += [{"text": t, "label": label} for t in texts(label, n // 2, 50 + label_index)]
     return rows
+
+
+def items_with_a_vendor(engine: Engine, lead: User, project_id: int) -> tuple[dict[str, int], dict[str, str], dict[str, str]]:
+    """20 items of the version's project: a vendor votes on items 0-15 (wrong on 0 and 1), items 16-17
+    carry nothing, items 18-19 have an expert label. (external id -> id, truth, vendor label)."""
+    truth = {}
+    labels = list(WORDS)
+    for label_index, label in enumerate(labels):
+        for j, text in enumerate(texts(label, 10, 30 + label_index)):
+            truth[f"s{label_index * 10 + j:02d}|{text}"] = label
+    ordered = sorted(truth)
+    with write_session(engine) as session:
+        for key in ordered:
+            external, text = key.split("|")
+            session.add(Example(project_id=project_id, external_id=external, text=text, content_hash=external))
+    truth = {key.split("|")[0]: label for key, label in truth.items()}
+    vendor = {e: (labels[1 - labels.index(truth[e])] if e in ("s00", "s01") else truth[e])
+              for e in sorted(truth)[:16]}
+    with write_session(engine) as session:
+        store_source_labels(session, session.get(Project, project_id), "vendor", "vote",
+                            [(e, label, None) for e, label in vendor.items()], None, utcnow())
+    with read_session(engine) as session:
+        ids = dict(session.execute(select(Example.external_id, Example.id)
+                                   .where(Example.project_id == project_id)).all())
+    for e in ("s18", "s19"):
+        submit_annotation(engine, lead, ids[e], label=truth[e])
+    return ids, truth, vendor
