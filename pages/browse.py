@@ -1,28 +1,38 @@
 """Data browser (leads): filter by status, label, annotator, source and split, search text, page
-through, open one example (click its row) with its annotations, and export the selection."""
+through, open one example (click its row, or a link `?item=123`) with its annotations and history,
+and export the selection. The URL names the example on screen, so a reload keeps it."""
 
+import json
 import tempfile
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
+from curation.access.audit import example_history
 from curation.data.browse import (
     ExampleFilter,
     annotators_of,
     browse_examples,
     example_annotations,
+    example_by_id,
 )
 from curation.data.export import EXPORT_FORMATS, export_project, zip_folder
 from curation.errors import CurationError
 from curation.icons import STATUS_ICONS
-from curation.models import ExampleStatus, Role
+from curation.models import Example, ExampleStatus, Role
+from ui.links import link_caption, requested_id, show_in_url
 from ui.page import open_project_page
+from ui.session import switch_project
 from ui.stats import filter_values
 from ui.widgets import escape_markdown, preview_text, show_error, show_example, show_json
 
 user, engine, project = open_project_page("Data browser", Role.lead, Role.admin)
 key = f"browse.{project.id}"
+LINKED = "browse.linked"  # the example id a link (?item=) opened: shown until a row is clicked
+asked = requested_id("browse", "item")
+if asked is not None:
+    st.session_state[LINKED] = asked
 
 with st.container(border=True):
     c1, c2, c3, c4 = st.columns(4)
@@ -61,13 +71,31 @@ table_key = f"{key}.table.{page.page}.{page_size}.{hash(selection)}"
 event = st.dataframe(table, hide_index=True, width="stretch", key=table_key, on_select="rerun",
                      selection_mode="single-row")
 picked = [row for row in event.selection.rows if 0 <= row < len(page.rows)]
-if page.rows and not picked:
-    st.caption("Click a row to open its example.")
+example: Example | None = None
 if picked:
     example = page.rows[picked[0]]
+    st.session_state.pop(LINKED, None)  # a click replaces the linked example
+elif st.session_state.get(LINKED) is not None:
+    try:
+        example = example_by_id(engine, user, st.session_state[LINKED])
+    except CurationError as error:
+        st.session_state.pop(LINKED, None)
+        show_error(error)
+    if example is not None and example.project_id != project.id:
+        st.info(f"Item #{example.id} belongs to another project: switching to it.")
+        switch_project(example.project_id)
+        st.rerun()
+show_in_url("browse", "item", example.id if example is not None else None)
+if page.rows and example is None:
+    st.caption("Click a row to open its example.")
+if example is not None:
     with st.container(border=True):
         st.caption(escape_markdown(f"#{example.id} · {example.external_id} · {example.status} · "
-                                   f"source: {example.source or '—'} · licence: {example.licence or '—'}"))
+                                   f"source: {example.source or '—'} · licence: {example.licence or '—'} · "
+                                   f"final label: {example.final_label or '—'}"))
+        link_caption("item", example.id, "example")
+        if not picked:
+            st.caption("Opened by its link: click a row to open another.")
         show_example(example)
         rows = example_annotations(engine, user, example.id)
         if rows:
@@ -77,6 +105,16 @@ if picked:
         if example.meta:
             with st.expander("Metadata"):
                 show_json(example.meta)
+        with st.expander("History"):
+            history = example_history(engine, user, example.id)
+            if history:
+                st.dataframe(pd.DataFrame([{"at": row.event.at, "by": row.actor or "system",
+                                            "action": row.event.action,
+                                            "before": json.dumps(row.event.before, ensure_ascii=False, default=str),
+                                            "after": json.dumps(row.event.after, ensure_ascii=False, default=str)}
+                                           for row in history]), hide_index=True, width="stretch")
+            else:
+                st.caption("Nothing recorded yet (imported labels arrive with their import).")
 
 with st.expander(f"Export these {page.total:,} examples"):
     fmt = st.selectbox("Format", EXPORT_FORMATS, key=f"{key}.format",

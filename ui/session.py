@@ -128,42 +128,11 @@ def _forget() -> None:
     st.session_state[_CLEAR_COOKIE] = True
 
 
-_NEXT = "auth.next_page"
-
-
-def remember_requested_page() -> None:
-    """Before the log in: keep the page and query parameters the URL asked for (a shared link)."""
-    if _NEXT in st.session_state:
-        return
-    try:
-        from urllib.parse import urlsplit
-
-        path = urlsplit(st.context.url or "").path.strip("/").split("/")[-1]
-    except Exception:  # noqa: BLE001 - no client context
-        path = ""
-    params = st.query_params.to_dict()
-    if path or params:
-        st.session_state[_NEXT] = (path, params)
-
-
-def switch_to_requested_page(pages: list) -> None:
-    """After the log in: open the page a link asked for, with its query parameters (once)."""
-    path, params = st.session_state.pop(_NEXT, ("", {}))
-    if not path:
-        return
-    page = next((p for p in pages if p.url_path == path), None)
-    if page is not None:
-        st.switch_page(page, query_params=params)
-
-
 def log_in(username: str, password: str) -> User | None:
     user = authenticate(get_engine(), username, password)
     if user is not None:
-        requested = st.session_state.get(_NEXT)
         st.session_state.clear()  # nothing of a previous user's view survives a new login
         st.session_state[USER_KEY] = user.id
-        if requested:
-            st.session_state[_NEXT] = requested
         st.session_state[TOKEN_KEY] = sessions.issue_session(get_engine(), user)
     return user
 

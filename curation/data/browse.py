@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from curation.access.roles import LEADS, require_role
 from curation.db import read_session
+from curation.lookup import read_or_not_found
 from curation.models import Annotation, Example, User
 
 
@@ -88,6 +89,13 @@ def browse_examples(engine: Engine, actor: User, project_id: int, flt: ExampleFi
         result.rows = list(session.execute(select(Example).where(Example.id.in_(page_ids))
                                            .order_by(Example.id)).scalars())
     return result
+
+
+def example_by_id(engine: Engine, actor: User, example_id: int) -> Example:
+    """One example by its id, in any project, for a link to it (`?item=`) (leads and admins, as the
+    browser). Raises NotFound naming the id when there is none."""
+    require_role(actor, *LEADS)
+    return read_or_not_found(engine, Example, example_id)
 
 
 def annotators_of(engine: Engine, actor: User, project_id: int) -> list[tuple[int, str]]:

@@ -156,3 +156,19 @@ def test_an_examples_annotations_are_for_leads(engine: Engine, lead: User, annot
     assert sorted((r.annotator, r.label) for r in rows) == [("ann1", "billing"), ("ann2", "shipping")]
     with pytest.raises(PermissionDenied):
         example_annotations(engine, annotator, e02.id)
+
+
+def test_an_example_by_its_id_is_for_leads_and_a_missing_id_is_named(
+        engine: Engine, lead: User, annotator: User, project: Project) -> None:
+    from curation.data.browse import example_by_id
+    from curation.errors import NotFound
+
+    e02 = next(row for row in browse_examples(engine, lead, project.id, ExampleFilter(search="e02")).rows)
+    assert e02.id is not None
+    found = example_by_id(engine, lead, e02.id)
+    assert (found.external_id, found.text, found.status, found.project_id) == (
+        "e02", "snake_case column name", "disputed", project.id)
+    with pytest.raises(PermissionDenied):
+        example_by_id(engine, annotator, e02.id)
+    with pytest.raises(NotFound, match=r"^No example with id 987654\.$"):
+        example_by_id(engine, lead, 987654)

@@ -211,3 +211,112 @@ def test_markup_in_examples_is_shown_as_literal_text_only(tickets: int) -> None:
         for fragment in (literal, "onerror", "<script", "<img"):
             assert not any(fragment in value for value in rendered), (fragment, rendered)
         assert at.html.len == 0
+
+
+# --------------------------------------------------------------------------- links: ?item=
+
+
+def _example_id(engine: Engine, project_id: int, external_id: str) -> int:
+    from sqlalchemy import select
+
+    from curation.db import read_session
+    from curation.models import Example
+
+    with read_session(engine) as session:
+        return int(session.execute(select(Example.id).where(Example.project_id == project_id,
+                                                            Example.external_id == external_id)).scalar_one())
+
+
+def _browser_at(item: int | str) -> AppTest:
+    """The Data browser opened by a link `?item=...` (what a reload or a sent link starts with)."""
+    at = logged_in("lena", "lead-password")
+    at.query_params["item"] = str(item)
+    at.switch_page("pages/browse.py").run()
+    no_exception(at)
+    return at
+
+
+def _shown_caption(at: AppTest) -> str:
+    return next(c for c in values(at.caption) if c.startswith("#"))
+
+
+def test_a_link_opens_its_example_and_the_url_follows_the_example_on_screen(engine: Engine, tickets: int) -> None:
+    t003 = _example_id(engine, tickets, "t003")
+    at = _browser_at(t003)
+    # Not on a row of the table: the link alone opens it, with its text, labels, annotations and history.
+    assert _shown_caption(at) == (f"#{t003} · t003 · disputed · source: helpdesk · licence: — · final label: —")
+    assert "Opened by its link: click a row to open another." in values(at.caption)
+    assert "Click a row to open its example." not in values(at.caption)
+    assert any(c.startswith("Link to this example: ") and c.endswith(f"?item={t003}`") for c in values(at.caption))
+    assert "Ticket 3: a question" in values(at.text)
+    assert at.dataframe[1].value[["annotator", "label"]].to_dict("records") == [
+        {"annotator": "ann1", "label": "billing"},
+        {"annotator": "ann2", "label": "shipping"},
+    ]
+    assert [e.label for e in at.expander if e.label == "History"] == ["History"]
+    assert at.query_params["item"] == str(t003)
+
+    _click_row(at, 0)  # a click opens another example, and the URL names it
+    no_exception(at)
+    t001 = _example_id(engine, tickets, "t001")
+    assert _shown_caption(at) == f"#{t001} · t001 · labelled · source: helpdesk · licence: — · final label: shipping"
+    assert "Ticket 1: a question" in values(at.text)
+    assert "Ticket 3: a question" not in values(at.text)
+    assert at.query_params["item"] == str(t001)
+
+    at.session_state[at.dataframe[0].key] = {"selection": {"rows": [], "columns": [], "cells": []}}
+    at.run()  # the row deselected: nothing open, nothing in the URL (the link does not come back)
+    no_exception(at)
+    assert not [c for c in values(at.caption) if c.startswith("#")]
+    assert "item" not in at.query_params
+
+
+def test_a_reload_keeps_the_clicked_example(engine: Engine, tickets: int) -> None:
+    at = _browser(tickets)
+    _click_row(at, 1)
+    t002 = _example_id(engine, tickets, "t002")
+    assert at.query_params["item"] == str(t002)
+    reloaded = _browser_at(at.query_params["item"])  # a reload: a new session on the same URL
+    assert _shown_caption(reloaded).startswith(f"#{t002} · t002 · ")
+    assert "Ticket 2: a question" in values(reloaded.text)
+
+
+def test_a_link_to_a_missing_example_says_so(engine: Engine, tickets: int) -> None:
+    at = _browser_at(999_999)
+    assert values(at.error) == ["No example with id 999999."]
+    assert not [c for c in values(at.caption) if c.startswith("#")]
+    assert "item" not in at.query_params
+    assert _ids(at)[:2] == ["t001", "t002"]  # the browser itself still works
+
+
+def test_a_link_to_another_projects_example_switches_to_that_project(
+        engine: Engine, lead: User, tickets: int, tmp_path: Path) -> None:
+    other = create_project(engine, lead, "Another", labels=["a", "b"])
+    path = tmp_path / "another.csv"
+    path.write_text("id,text\na1,the other project's text\n", encoding="utf-8")
+    import_table(engine, lead, open_table(path), ColumnMapping(id=["id"], text="text"), "Another")
+    assert other.id is not None
+    a1 = _example_id(engine, other.id, "a1")
+    at = logged_in("lena", "lead-password")
+    at.switch_page("pages/browse.py").run()
+    at.sidebar.selectbox[0].select(tickets).run()  # the first project by name is "Another": pick Tickets
+    assert _ids(at)[0] == "t001"
+    at.query_params["item"] = str(a1)  # then a link to the other project's example
+    at.run()
+    no_exception(at)
+    assert _shown_caption(at).startswith(f"#{a1} · a1 · ")
+    assert "the other project's text" in values(at.text)
+    assert _ids(at) == ["a1"]  # the table is the other project's now
+    assert at.query_params["item"] == str(a1)
+
+
+def test_the_opened_example_shows_its_history(engine: Engine, lead: User, tickets: int) -> None:
+    from curation.review.adjudication import adjudicate
+
+    t003 = _example_id(engine, tickets, "t003")
+    adjudicate(engine, lead, t003, reason="the customer asks about a charge", final_label="billing")
+    at = _browser_at(t003)
+    assert _shown_caption(at) == f"#{t003} · t003 · labelled · source: helpdesk · licence: — · final label: billing"
+    history = at.dataframe[2].value  # after the examples and the annotations
+    assert [(row["by"], row["action"]) for row in history.to_dict("records")][-1] == ("lena", "example.adjudicate")
+    assert "the customer asks about a charge" in history["after"].iloc[-1]
