@@ -211,8 +211,11 @@ def label_state(world: World, project_id: int, truth: dict[str, str]) -> tuple[i
 
 
 def train_and_test(world: World, project_id: int, test_rows: list[tuple[str, str]], preset: str,
-                   seed: int) -> float:
-    """Version (create + approve with an override for the bench), train with `preset`, test accuracy."""
+                   seed: int, overrides: dict[str, Any] | None = None, details: dict[str, Any] | None = None
+                   ) -> float:
+    """Version (create + approve with an override for the bench), train with `preset` (and `overrides`),
+    accuracy on `test_rows`; `details`, when given, receives "correct" (one bool per test row whose
+    label the run knows) and "dropped" (rows the small-loss filter left out)."""
     from curation.versions.approve import approve_version
     from curation.versions.build import BuildOptions, create_candidate
     from training import evaluate, jobs, models
@@ -221,7 +224,8 @@ def train_and_test(world: World, project_id: int, test_rows: list[tuple[str, str
     version = create_candidate(world.engine, world.lead, project_id, BuildOptions(seed=0))
     approve_version(world.engine, world.lead, version.id, attest=True,
                     override_reason="benchmark run: every check is reported, none blocks")
-    run = jobs.start_run(world.engine, world.lead, version.id, preset, overrides={"seed": seed}, launch=False)
+    run = jobs.start_run(world.engine, world.lead, version.id, preset, overrides={"seed": seed, **(overrides or {})},
+                          launch=False)
     started = time.perf_counter()
     result = train(world.engine, run.id)
     done = jobs.get_run(world.engine, run.id)
@@ -233,8 +237,11 @@ def train_and_test(world: World, project_id: int, test_rows: list[tuple[str, str
     encoded = tokenizer([t for t, _ in test], truncation=True, max_length=done.config["max_length"])["input_ids"]
     rows = [{"input_ids": ids, "attention_mask": [1] * len(ids), "labels": index[label]}
             for ids, (_, label) in zip(encoded, test)]
-    accuracy = float((evaluate.predict_proba(model, rows).argmax(-1) == [index[label] for _, label in test]).mean())
-    print(f"    trained v{version.number} ({preset}, seed {seed}) in {(time.perf_counter() - started) / 60:.1f} min: "
+    correct = evaluate.predict_proba(model, rows).argmax(-1) == [index[label] for _, label in test]
+    accuracy = float(correct.mean())
+    if details is not None:
+        details.update(correct=correct.tolist(), dropped=(done.metrics or {}).get("small_loss_dropped", 0))
+    print(f"    trained v{version.number} ({preset}{', ' + str(overrides) if overrides else ''}, seed {seed}) in {(time.perf_counter() - started) / 60:.1f} min: "
           f"test accuracy {accuracy:.4f}", flush=True)
     return accuracy
 
@@ -266,8 +273,18 @@ def compare_rankings(vectors: Any, clean: list[str], noisy: list[str], seed: int
     other = probs.copy()
     other[rows, y] = 0
     margin = other.max(axis=1) - p
+    from cleanlab.filter import find_label_issues
+    from cleanlab.rank import get_label_quality_scores
+
+    # cleanlab's own rankings of the same out-of-sample probabilities (quality: high = clean)
+    normalized_margin = 1 - get_label_quality_scores(y, probs, method="normalized_margin")
+    # confident joint (per class pair, how often): the items it flags first, ranked by the default score
+    joint = find_label_issues(labels=y, pred_probs=probs, filter_by="confident_learning").astype(float)
+    default = 0.5 * (1 - p) + 0.5 * share
     variants = {
-        "mean(1 - p, knn share) [previous default]": 0.5 * (1 - p) + 0.5 * share,
+        "mean(1 - p, knn share) [previous default]": default,
+        "cleanlab normalized margin": normalized_margin,
+        "cleanlab confident-joint flags first, then the default": joint + default,
         "1 - p (classifier only)": 1 - p,
         "knn share only": share,
         "1 - p averaged over 2 fold seeds, with knn": 0.5 * (1 - p_avg[rows, y]) + 0.5 * share,

@@ -58,6 +58,12 @@ class TrainConfig:
     train_head: bool = _f(True, "Classification: train the classifier head in full (saved with the adapter).")
     probe_init: bool = _f(True, "Classification: start the head from a logistic regression fitted on the frozen "
                                 "embeddings, so training starts at the linear-probe baseline.")
+    label_smoothing: float = _f(0.0, "Classification: label smoothing factor (the target puts this share of its "
+                                     "weight evenly on all labels), which tolerates some wrong labels.",
+                                min=0.0, max=0.5)
+    small_loss_filter: float = _f(0.0, "Classification: leave out this share of the training rows, those whose "
+                                       "given label a linear probe on the frozen embeddings finds least likely "
+                                       "(out of fold): suspected wrong labels.", min=0.0, max=0.5)
     merge: bool = _f(False, "Also export the base with the adapter merged in (a plain model folder).")
     gradient_checkpointing: bool = _f(False, "Trade compute for memory (long sequences on small GPUs).")
     group_by_length: bool = _f(True, "Batch examples of similar length together (shuffled in groups of 50 "

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from curation.embeddings.quality import out_of_sample_probabilities
 from curation.evaluation import stats as es
 
 PROBE_C = 10.0
@@ -62,6 +63,26 @@ def embeddings(model: Any, rows: list[dict[str, Any]], batch_size: int = 64) -> 
     device = next(model.parameters()).device
     model.eval()
     return _map_batches(rows, batch_size, lambda ids, mask: model.embed(ids.to(device), mask.to(device))).numpy()
+
+
+def drop_suspected(model: Any, rows: Any, share: float, seed: int = 0) -> int:
+    """Small-loss filter: remove from `rows` (an Encoded, changed in place) the `share` of its rows
+    whose given label is least likely under a linear probe's out-of-fold probabilities on the frozen
+    embeddings (curation's softmax regression, 5 folds). Returns how many were removed; nothing is
+    removed when a label has fewer than 2 rows (no folds) or share rounds to 0 rows."""
+    y = np.array([r["labels"] for r in rows.rows], dtype=np.int64)
+    count = int(round(share * len(y)))
+    if count == 0 or len(np.unique(y)) < 2 or np.bincount(y)[np.unique(y)].min() < 2:
+        return 0
+    x = embeddings(model, rows.rows)
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    classes = np.unique(y)
+    dense = np.searchsorted(classes, y)  # the probe's classes: only labels present in these rows
+    probs, _ = out_of_sample_probabilities(x, dense, seed=seed)
+    given = probs[np.arange(len(y)), dense]
+    drop = set(np.argsort(given, kind="stable")[:count].tolist())
+    rows.rows = [r for i, r in enumerate(rows.rows) if i not in drop]
+    return len(drop)
 
 
 def fit_probe(model: Any, train_rows: list[dict[str, Any]], eval_rows: list[dict[str, Any]] | None,
