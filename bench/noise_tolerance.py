@@ -21,11 +21,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import sys
 import tempfile
 import time
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -48,22 +46,6 @@ def held_out(rows: list[tuple[str, str]], kept: list[tuple[str, str]]) -> list[t
     return [row for row in rows if row[0] not in taken]
 
 
-def stratified(rows: list[tuple[str, str]], size: int, seed: int = 0) -> list[tuple[str, str]]:
-    """About `size` rows, the same share of each label (seeded); all rows when size >= len(rows)."""
-    if not size or size >= len(rows):
-        return rows
-    by_label: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for row in rows:
-        by_label[row[1]].append(row)
-    rng = random.Random(seed)
-    out = []
-    for label in sorted(by_label):
-        group = by_label[label][:]
-        rng.shuffle(group)
-        out += group[: max(2, round(size * len(group) / len(rows)))]
-    return out
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--train-size", type=int, default=4000, help="training rows (0: the whole 80%% part)")
@@ -83,7 +65,7 @@ def main() -> int:
     train = efficacy.read(efficacy.DATA / "train.csv")
     part = efficacy.validation_part(train)
     validation = held_out(train, part)
-    pool = stratified(part, args.train_size)
+    pool = efficacy.stratified(part, args.train_size)
     texts, clean = [t for t, _ in pool], [label for _, label in pool]
     vectors = embed_texts(texts, None).vectors
     noisy = efficacy.add_noise(clean, args.noise, vectors, seed=1)
