@@ -238,6 +238,7 @@ def test_label_issues_rows_are_chosen_by_clicking_them(engine: Engine, lead: Use
     with read_session(engine) as session:
         disputed = session.exec(select(Example).where(Example.status == "disputed")).all()
     assert sorted(e.external_id for e in disputed) == ["f13", "f26"]
+    _await_scoring(at)  # the labels changed: scored again
     assert by_label_prefix(at.button, "Send 0 selected").disabled  # the selection was cleared
 
 
