@@ -17,8 +17,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from curation.embeddings.encode import model_key
-from curation.embeddings.quality import LabelIssue, LabelIssueReport
+from curation.db import make_engine
+from curation.embeddings.encode import embed_texts, model_key, read_project_items
+from curation.embeddings.quality import LabelIssue, LabelIssueReport, label_issue_report
 from curation.embeddings.tasks import DONE, read_task, run_task, start_task, task_path
 from curation.settings import get_settings
 
@@ -71,10 +72,6 @@ def compute(project_id: int, fingerprint: str, progress: Any, model: str | None 
     """Score the project's current items (`progress(done, total, note)` per embedding batch and per
     fold) on `engine` (default: a new one from the settings). Refuses when the data changed since the
     caller read it (its fingerprint differs)."""
-    from curation.db import make_engine
-    from curation.embeddings.encode import embed_texts, read_project_items
-    from curation.embeddings.quality import label_issue_report
-
     own = engine is None
     engine = engine if engine is not None else make_engine()
     try:
