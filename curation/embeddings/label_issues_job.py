@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any
 from curation.db import make_engine
 from curation.embeddings.encode import embed_texts, model_key, read_project_items
 from curation.embeddings.quality import LabelIssue, LabelIssueReport, label_issue_report
-from curation.embeddings.tasks import DONE, read_task, run_task, start_task, task_path
+from curation.embeddings.tasks import DONE, RUNNING, read_task, run_task, start_task, task_path
 from curation.settings import get_settings
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-KIND = "label-issues"
+KIND = "label-issues"  # task files: DATA_DIR/jobs/label-issues-<project id>-<digest of the key>.json
 
 
 def label_issues_key(project_id: int, fingerprint: str, model: str | None = None) -> str:
@@ -36,7 +36,21 @@ def label_issues_key(project_id: int, fingerprint: str, model: str | None = None
 
 
 def label_issues_path(project_id: int, fingerprint: str, model: str | None = None) -> Path:
-    return task_path(KIND, label_issues_key(project_id, fingerprint, model))
+    return task_path(f"{KIND}-{project_id}", label_issues_key(project_id, fingerprint, model))
+
+
+def prune_old_reports(project_id: int, keep: Path) -> list[Path]:
+    """Delete the project's other finished or failed scorings (earlier data: each holds a full report,
+    megabytes at 10k items, and a new one comes after every batch of expert decisions); running ones
+    stay. Returns the files deleted."""
+    gone = []
+    for path in keep.parent.glob(f"{KIND}-{project_id}-*.json"):
+        state = read_task(path)
+        if path != keep and (state is None or state["status"] != RUNNING):
+            path.unlink(missing_ok=True)
+            path.with_suffix(".log").unlink(missing_ok=True)
+            gone.append(path)
+    return gone
 
 
 def label_issues_state(project_id: int, fingerprint: str, start: bool = True) -> dict[str, Any] | None:
@@ -44,12 +58,16 @@ def label_issues_state(project_id: int, fingerprint: str, start: bool = True) ->
     `report_from_result`), running (`done`/`total`, `note`) or failed (`error`). Starts the task when it
     never ran and `start` is set (a failed one is retried after a minute). The caller checks the role."""
     key = label_issues_key(project_id, fingerprint)
-    path = task_path(KIND, key)
+    path = label_issues_path(project_id, fingerprint)
     if not start:
         return read_task(path)
     argv = ["-m", "curation.embeddings.label_issues_job", "--project-id", str(project_id),
             "--fingerprint", fingerprint]
-    return {**start_task(path, key, argv), "path": str(path)}
+    known = read_task(path)
+    state = start_task(path, key, argv)
+    if known is None:  # a new scoring of new data: the earlier ones are stale
+        prune_old_reports(project_id, path)
+    return {**state, "path": str(path)}
 
 
 def report_to_result(report: LabelIssueReport) -> dict[str, Any]:
@@ -95,7 +113,7 @@ def score_now(engine: Engine, project_id: int, fingerprint: str, progress: Any,
     done for this data is returned as is (reused True). A task running elsewhere is not waited for:
     this process scores too, and the last to finish writes the file (the same report)."""
     key = label_issues_key(project_id, fingerprint, model)
-    path = task_path(KIND, key)
+    path = label_issues_path(project_id, fingerprint, model)
     state = read_task(path)
     reused = bool(state and state["status"] == DONE)
     if not reused:

@@ -292,6 +292,15 @@ def test_label_issues_score_in_a_background_task_with_progress(engine: Engine, l
     assert "f0" in set(at.dataframe[0].value["id"])
     again = _open("pages/label_issues.py", "Label issues")  # a reload reads the finished report at once
     assert _metric(again, "Labelled examples scored") == "36"
+    # New data (an expert decision) gets a new scoring; the stale report's file is deleted then.
+    from curation.review.adjudication import adjudicate
+
+    with read_session(engine) as session:
+        f0 = session.exec(select(Example).where(Example.external_id == "f0")).one()
+    adjudicate(engine, lead, f0.id, final_label="billing", reason="checked")
+    _await_scoring(_open("pages/label_issues.py", "Label issues"))
+    assert not path.exists()
+    assert len(list(path.parent.glob(f"label-issues-{project_id}-*.json"))) == 1
 
 
 def _await_diversity(at: AppTest, seconds: float = 180) -> AppTest:
