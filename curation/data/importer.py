@@ -75,6 +75,13 @@ REPEAT_POLICIES = {
     "latest": "the latest judgement kept",
     "history": "the latest judgement kept, every judgement in the audit log",
 }
+# What a generation file's responses are (issue 17): `review` (the default: experts review them
+# before any version includes them) or `final` (already reviewed elsewhere: the items are final and
+# experts never see them). Only an explicit choice skips review.
+RESPONSES_AS = {
+    "review": "responses for experts to review (a version includes an item once its response is reviewed)",
+    "final": "responses imported as final: experts will not see them",
+}
 
 
 @dataclass
@@ -99,6 +106,9 @@ class ImportReport:
     source_labels: int = 0  # votes or suggestions stored
     source_labels_skipped_existing: int = 0
     final_labels: int = 0  # labels set as final labels (labels_as final)
+    responses_as: str = "review"  # generation: review | final (issue 17)
+    final_responses: int = 0  # responses set as final responses (responses_as final)
+    responses_missing: int = 0  # responses_as final, but the item has no (non-empty) response: left for review
     suggestions_from_predictions: int = 0  # Label Studio predictions stored as suggestions
 
     def to_dict(self) -> dict[str, Any]:
@@ -136,6 +146,12 @@ class ImportReport:
             if self.source_labels_skipped_existing:
                 out.append(f"{self.source_labels_skipped_existing} {kind} of {self.label_source} already present "
                            "(skipped)")
+        if self.final_responses:
+            n = self.final_responses
+            out.append(f"{n} response{'s' if n != 1 else ''} imported as final: experts will not see them")
+        if self.responses_missing:
+            n = self.responses_missing
+            out.append(f"{n} item{'s' if n != 1 else ''} without a response left for experts to review")
         if self.suggestions_from_predictions:
             out.append(f"{self.suggestions_from_predictions} Label Studio predictions imported as suggestions")
         return out
@@ -181,6 +197,7 @@ def import_table(
     repeats: str = "latest",
     labels_as: str = "final",
     label_source: str | None = None,
+    responses_as: str = "review",
     labels: Sequence[str] | None = None,
     overlap_k: int | None = None,
     final_label_rule: FinalLabelRule | str | None = None,
@@ -198,6 +215,11 @@ def import_table(
     never see it), `vote` (one annotation by the source account `label_source`) or `suggestion`
     (a suggestion of `label_source`, with the `score` column when mapped). Label Studio predictions
     always become suggestions.
+
+    `responses_as` says what a generation file's responses are: `review` (the default: the items
+    wait for experts, and no version includes them until their response is reviewed) or `final`
+    (the response, or a chat's last assistant turn, becomes the item's final response; experts never
+    see it). One response per item (a wide file) only.
     """
     require_role(actor, *LEADS)
     settings = settings or get_settings()
@@ -214,10 +236,17 @@ def import_table(
             raise InputError("labels as votes or suggestions apply to one label per item (a wide file); in a "
                              "long-format file each annotator's label is already a vote", file=table.name,
                              field="labels_as")
+    if responses_as not in RESPONSES_AS:
+        raise InputError(f"responses as '{responses_as}': use one of {', '.join(RESPONSES_AS)}",
+                         field="responses_as")
+    if responses_as == "final" and mapping.long_format:
+        raise InputError("responses as final apply to one response per item (a wide file); in a long-format "
+                         "file each annotator's response is already a review", file=table.name,
+                         field="responses_as")
     if mapping.score and labels_as == "final":
         raise InputError("a score column goes with labels as votes or suggestions", file=table.name, field="score")
     report = ImportReport(project=project_name, file=table.name, warnings=mapping_warnings(table, mapping),
-                          repeat_policy=repeats, labels_as=labels_as,
+                          repeat_policy=repeats, labels_as=labels_as, responses_as=responses_as,
                           label_source=label_source if labels_as != "final" else None)
     with write_session(engine) as session:
         project = session.execute(select(Project).where(Project.name == project_name)).scalars().first()
@@ -233,12 +262,16 @@ def import_table(
         elif task_type is not None and TaskType(project.task_type) is not task_type:
             raise InputError(f"project '{project_name}' is a {project.task_type} project, not {task_type.value}")
         _check_task_fields(table, mapping, TaskType(project.task_type))
+        if responses_as == "final" and TaskType(project.task_type) is not TaskType.generation:
+            raise InputError("responses as final apply to generation projects; a classification file's labels "
+                             "are chosen with labels as", file=table.name, field="responses_as")
         record = ImportRecord(project_id=project.id, file_name=table.name, file_sha256=file_sha256(table.path),
                               file_format=table.file_format, mapping=mapping.to_dict(), actor_id=actor.id)
         session.add(record)
         session.flush()
         importer = _Importer(session, project, table, mapping, record, report, settings, progress, actor)
         importer.labels_as = labels_as
+        importer.responses_final = responses_as == "final"
         importer.run()
         _store_labels_of_sources(session, project, table, mapping, importer, report, record.id)
         record.examples_added, record.annotations_added = report.examples_added, report.annotations_added
@@ -406,6 +439,16 @@ def _first_nul(batch: pa.Table) -> tuple[int, str] | None:
     return found
 
 
+def _final_response(response: str | None, messages: list[dict[str, Any]] | None) -> str | None:
+    """The response a generation item is final with: its non-empty response, or its chat's last turn
+    when that is the assistant's; None when there is none."""
+    if messages is not None:
+        last = messages[-1] if messages else {}
+        content = str(last.get("content") or "") if last.get("role") == "assistant" else ""
+        return content if content.strip() else None
+    return response if response is not None and response.strip() else None
+
+
 class _Importer:
     """One import's row loop: validation, grouping of long-format rows, batched inserts."""
 
@@ -439,6 +482,7 @@ class _Importer:
         self.first_row: dict[str, int] = {}  # wide format: id -> its row, for duplicate ids across batches
         self.now = utcnow()
         self.labels_as = "final"  # issue 12: final | vote | suggestion (set by import_table)
+        self.responses_final = False  # issue 17: generation responses imported as final (set by import_table)
         self.source_rows: list[tuple[str, str, float | None]] = []  # (external id, label, score) of a source
         label_feature = table.dataset.features.get(mapping.label) if mapping.label else None
         self.class_names = label_feature.names if isinstance(label_feature, datasets.ClassLabel) else None
@@ -663,6 +707,13 @@ class _Importer:
         if label is not None and not self.long_format:
             values["status"], values["final_label"] = _LABELLED, label
             self.report.final_labels += 1
+        if self.responses_final:
+            final = _final_response(response, messages)
+            if final is None:  # nothing to be final with: the item waits for an expert to write one
+                self.report.responses_missing += 1
+            else:
+                values["status"], values["final_response"] = _LABELLED, final
+                self.report.final_responses += 1
         return values
 
     def _meta(self, row: dict[str, Any]) -> dict[str, Any]:
