@@ -280,7 +280,9 @@ def label_issue_report(
     y = np.array([index[items.labels[i]] for i in rows])
     x = np.asarray(vectors, dtype=np.float32)[rows]
     probs, report.folds = out_of_sample_probabilities(x, y, folds=folds, seed=seed, progress=progress)
-    flagged = find_label_issues(labels=y, pred_probs=probs, filter_by="prune_by_noise_rate")
+    # n_jobs=1: cleanlab otherwise forks worker processes, and a fork after torch has started its
+    # threads can deadlock (a test run hung in a forked child on a futex); one process is fast enough.
+    flagged = find_label_issues(labels=y, pred_probs=probs, filter_by="prune_by_noise_rate", n_jobs=1)
     nearest = nearest_neighbours(x, k)
     share, majority, distribution = _knn(nearest, y)
     given = probs[np.arange(len(y)), y]
