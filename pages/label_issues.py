@@ -5,7 +5,8 @@ annotators) and send items back; items experts decided are shown apart and not s
 import pandas as pd
 import streamlit as st
 
-from curation.embeddings.quality import LabelIssue, label_issue_report
+from curation.embeddings.label_issues_job import label_issues_state, report_from_result
+from curation.embeddings.quality import LabelIssue, LabelIssueReport
 from curation.errors import CurationError
 from curation.models import RereviewBy, Role
 from curation.review.rereview import (
@@ -29,17 +30,39 @@ items = current_items(user, project.id)
 if sum(1 for label in items.labels if label) < 4:
     st.info("Label issues need at least a few labelled examples in two or more labels.")
     st.stop()
-vectors = vectors_or_stop(project.id, items)
+vectors_or_stop(project.id, items)  # every text embedded (or the embedding job's panel, and stop)
 
 
-@st.cache_data(show_spinner="Cross-validating a classifier on the embeddings...", max_entries=8)
-def _report(fingerprint: str, _items: object, _vectors: object):  # type: ignore[no-untyped-def]
-    return label_issue_report(_items, _vectors)  # type: ignore[arg-type]
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _report(path: str, _result: dict) -> LabelIssueReport:  # type: ignore[type-arg]
+    return report_from_result(_result)  # one task file per data fingerprint: its path keys the report (read-only)
 
 
-# Scored again whenever a label changes (the fingerprint covers every final label), so after each
-# batch of expert decisions the rest is re-scored and the figures below are current.
-report = _report(items.fingerprint, items, vectors)
+# Scored in a background task per data fingerprint (it covers every final label), so after each batch
+# of expert decisions the rest is re-scored, with progress that survives a reload; a finished task is
+# the cache of its report (curation/embeddings/label_issues_job.py).
+state = label_issues_state(project.id, items.fingerprint)
+if state["status"] == "failed":
+    st.error(f"Scoring the label issues failed: {state.get('error')}. It is tried again when you reopen the "
+             "page in a minute.")
+    st.stop()
+if state["status"] != "done":
+    st.info("Scoring the labelled examples in the background (cross-validating a classifier on the "
+            "embeddings); the results appear here when ready (you may leave or reload this page).", icon="🔄")
+
+    @st.fragment(run_every=1.0)
+    def _wait() -> None:
+        now = label_issues_state(project.id, items.fingerprint, start=False) or {}
+        if now.get("status") != "running":
+            st.rerun()
+        total = int(now.get("total") or 0)
+        done = int(now.get("done") or 0)
+        st.progress(done / total if total else 0.0,
+                    text=f"{now.get('note') or 'starting'}: {done}/{total}" if total else "starting")
+
+    _wait()
+    st.stop()
+report = _report(state["path"], state["result"])
 freshness(items)
 confirmed = expert_confirmed_ids(engine, user, project.id)
 flagged = report.flagged

@@ -41,7 +41,6 @@ DOMAIN = ("curation.data", "curation.review", "curation.agreement", "curation.em
 FUNCTION_LEVEL_ALLOWED: set[tuple[str, str]] = {
     ("curation.cli.accounts", "curation.access.accounts"),
     ("curation.cli.embeddings", "curation.embeddings.dedup"),
-    ("curation.cli.embeddings", "curation.embeddings.quality"),
     ("curation.cli.embeddings", "curation.embeddings.splits"),
     ("curation.cli.review", "curation.agreement.report"),
     ("curation.cli.review", "curation.review.adjudication"),

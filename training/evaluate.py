@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from curation.embeddings.quality import out_of_sample_probabilities
 from curation.evaluation import stats as es
 
 PROBE_C = 10.0
@@ -62,6 +63,34 @@ def embeddings(model: Any, rows: list[dict[str, Any]], batch_size: int = 64) -> 
     device = next(model.parameters()).device
     model.eval()
     return _map_batches(rows, batch_size, lambda ids, mask: model.embed(ids.to(device), mask.to(device))).numpy()
+
+
+def small_loss_suspects(vectors: np.ndarray, labels: np.ndarray, count: int, seed: int = 0) -> np.ndarray:
+    """Indices (ascending) of the `count` rows whose given label is least likely under out-of-fold
+    probabilities of a softmax regression on `vectors` (n x d, unit rows; curation's label-issue
+    classifier, 5 folds): the small-loss filter's suspects. Empty when count is 0, fewer than 2
+    labels are present or a present label has a single row (no folds)."""
+    present, dense = np.unique(labels, return_inverse=True)
+    if count <= 0 or len(present) < 2 or np.bincount(dense).min() < 2:
+        return np.zeros(0, dtype=np.int64)
+    probs, _ = out_of_sample_probabilities(np.asarray(vectors, dtype=np.float32), dense, seed=seed)
+    given = probs[np.arange(len(dense)), dense]
+    return np.sort(np.argsort(given, kind="stable")[:count])
+
+
+def drop_suspected(model: Any, rows: Any, share: float, seed: int = 0) -> int:
+    """Small-loss filter: remove from `rows` (an Encoded, changed in place) the `share` of its rows
+    that `small_loss_suspects` finds on the frozen encoder's (normalised) embeddings. Returns how many
+    were removed."""
+    y = np.array([r["labels"] for r in rows.rows], dtype=np.int64)
+    count = int(round(share * len(y)))
+    if count == 0:
+        return 0
+    x = embeddings(model, rows.rows)
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    drop = set(small_loss_suspects(x, y, count, seed).tolist())
+    rows.rows = [r for i, r in enumerate(rows.rows) if i not in drop]
+    return len(drop)
 
 
 def fit_probe(model: Any, train_rows: list[dict[str, Any]], eval_rows: list[dict[str, Any]] | None,

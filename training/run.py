@@ -140,6 +140,7 @@ def train(engine: Engine, run_id: int, main: bool = True) -> RunStatus:
     has_eval = "eval" in dataset and len(dataset["eval"]) > 0
     names: list[str] = []
     probe: dict[str, Any] | None = None
+    dropped = 0  # training rows left out by the small-loss filter
     if generation:
         data.ensure_chat_template(tokenizer)
         train_rows = data.encode_generation(dataset["train"], tokenizer, config.max_length)
@@ -160,6 +161,8 @@ def train(engine: Engine, run_id: int, main: bool = True) -> RunStatus:
             if has_eval else None
         test_rows = data.encode_classification(test_data, tokenizer, names, config.max_length) if test_data else None
         model = models.load_classifier(base_path, len(names))
+        if config.small_loss_filter > 0:
+            dropped = evaluate.drop_suspected(model, train_rows, config.small_loss_filter, seed=config.seed)
         probe = evaluate.fit_probe(model, train_rows.rows, eval_rows.rows if eval_rows else None, len(names),
                                    test_rows.rows if test_rows else None)
         if config.probe_init and probe.get("weight") is not None:
@@ -205,6 +208,7 @@ def train(engine: Engine, run_id: int, main: bool = True) -> RunStatus:
         remove_unused_columns=False,
         report_to=[],
         seed=config.seed,
+        label_smoothing_factor=0.0 if generation else config.label_smoothing,
         bf16=precision == "bf16",
         fp16=precision == "fp16",
         use_cpu=not cuda,
@@ -271,7 +275,7 @@ def train(engine: Engine, run_id: int, main: bool = True) -> RunStatus:
 
     metrics["objective"] = objective_result(get_project_by_id(engine, run.project_id).objective, metrics)
     metrics.update({"train_seconds": round(train_seconds, 2), "trainable_params": trainable,
-                    "train_examples": len(train_rows.rows), "eval_examples": len(eval_rows.rows) if eval_rows else 0,
+                    "train_examples": len(train_rows.rows), "small_loss_dropped": dropped, "eval_examples": len(eval_rows.rows) if eval_rows else 0,
                     "precision": precision, "device": "cuda" if cuda else "cpu",
                     "tokens_per_s": progress.tokens_per_s, "final_step": progress.step,
                     "processes": int(args.world_size)})

@@ -15,7 +15,9 @@ if TYPE_CHECKING:
 
 from curation.cli.common import acting_user
 from curation.data.projects import get_project, get_project_by_id
+from curation.embeddings.encode import load_items
 from curation.embeddings.jobs import _send_choice, run_job
+from curation.embeddings.label_issues_job import score_now
 from curation.review.rereview import expert_confirmed_ids, send_for_rereview, suspected_left
 
 
@@ -100,23 +102,27 @@ def _dedup(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def _label_issues(engine: Engine, args: argparse.Namespace) -> int:
-    from curation.embeddings.quality import find_label_issues_in_project
-
     top = _send_choice(args.send) if args.send else None
     actor = acting_user(engine, args)
     project = get_project(engine, args.project)
+    items = load_items(engine, actor, project.id)  # leads and admins only
     started = time.monotonic()
+    shown = [""]
 
-    def stage(name: str):  # type: ignore[no-untyped-def]
-        def progress(done: int, total: int) -> None:
-            print(f"\r  {name}: {done}/{total} ({time.monotonic() - started:.0f} s)", end="", file=sys.stderr,
-                  flush=True)
-            if done >= total:
-                print(file=sys.stderr)
-        return progress
+    def progress(done: int, total: int, note: str) -> None:
+        if shown[0] and note != shown[0]:
+            print(file=sys.stderr)
+        shown[0] = note
+        print(f"\r  {note}: {done}/{total} ({time.monotonic() - started:.0f} s)", end="", file=sys.stderr, flush=True)
 
-    report = find_label_issues_in_project(engine, actor, project.id, args.model, progress=stage("embeddings"),
-                                          fold_progress=stage("cross-validation folds"))
+    # The same task file as the Label issues page: a page open meanwhile shows this progress, then
+    # this report; a report already computed for this data is reused.
+    report, reused = score_now(engine, project.id, items.fingerprint, progress, args.model)
+    if shown[0]:
+        print(file=sys.stderr)
+    if reused:
+        print(f"  reused the report already computed for this data (fingerprint {items.fingerprint})",
+              file=sys.stderr)
     confirmed = expert_confirmed_ids(engine, actor, project.id)
     left = suspected_left(report, confirmed)
     result = None

@@ -16,19 +16,32 @@ and its evidence (the classifier's 3 likeliest labels, the nearest neighbours wi
 Only labelled items (a final label) take part; classes with fewer than 2 items cannot be
 cross-validated and are left out (said in `LabelIssueReport.skipped_labels`).
 
-What was tried (`python bench/efficacy.py --validation --compare-rankings`: 80% of BANKING77 train,
-stratified, 15% noise, seed 1; precision at F / AUROC; test.csv never used):
-the candidates are the previous default (mean of 1 - p and the kNN share), the classifier alone, the
-kNN share alone, probabilities averaged over two fold seeds, the margin (best other p - p) alone and
-with the kNN share, 1 - the mean of p and the neighbours' share of the given label, k = 20, and the
-weights 0.7/0.3 and 0.3/0.7. On a 600-item slice (few intents) every one reached precision at F
-0.96-1.00 and AUROC >= 0.999 on both noise models: too easy to tell them apart. The full comparison on
-the 8,005-item validation part did not finish on the day (the shared machine ran at load 20 on 2
-cores), so the previous default stays until it does; the issue's own measurement of it on 10k
-confusable-noise items was precision at F 0.72, AUROC 0.957. Not tried yet: a second classifier (MLP),
-cleanlab's confident joint per class pair, a calibrated (fitted) combination, the adapter's own
-out-of-sample view. Re-scoring after each batch of expert decisions is in place (the Label issues page
-re-scores whenever a label changes; `bench/efficacy.py --rounds`).
+What was tried (`python bench/efficacy.py --validation --compare-rankings`, 29 Nov 2026): the 8,005-item
+stratified 80% part of BANKING77 train (seed 0; its test split never read), 15% noise (seed 1, F = 1,201
+flips), the same out-of-sample probabilities for every candidate; precision at F / AUROC:
+
+  | candidate                                          | uniform       | confusable    |
+  |----------------------------------------------------|---------------|---------------|
+  | mean(1 - p, kNN share) (the default, kept)         | 0.945 / 0.998 | 0.827 / 0.980 |
+  | 1 - p (classifier alone)                           | 0.953 / 0.997 | 0.798 / 0.975 |
+  | kNN share alone                                    | 0.865 / 0.986 | 0.786 / 0.972 |
+  | p averaged over 2 fold seeds, with kNN             | 0.944 / 0.998 | 0.827 / 0.980 |
+  | margin (best other p - p)                          | 0.872 / 0.991 | 0.843 / 0.984 |
+  | mean(margin, kNN share)                            | 0.910 / 0.995 | 0.870 / 0.988 |
+  | cleanlab normalized margin                         | 0.872 / 0.991 | 0.843 / 0.984 |
+  | cleanlab confident-joint flags first, then default | 0.895 / 0.994 | 0.807 / 0.983 |
+  | 1 - mean(p, kNN label distribution)                | 0.945 / 0.998 | 0.827 / 0.980 |
+  | k = 20 instead of 10                               | 0.942 / 0.998 | 0.817 / 0.980 |
+  | weights 0.7 / 0.3                                  | 0.945 / 0.998 | 0.825 / 0.980 |
+  | weights 0.3 / 0.7                                  | 0.945 / 0.998 | 0.820 / 0.979 |
+
+One binomial standard error of a precision at F here is about 0.01. No candidate is better on both
+noise models: the margin with kNN gains 0.043 on confusable noise and loses 0.035 on uniform noise, so
+the default stays; it meets the issue's target (>= 0.80 on confusable noise) on this split, and
+averaging two fold seeds changes nothing. Not tried: a second classifier (MLP), a fitted (calibrated)
+combination of the signals (it needs labelled flips to fit on), the adapter's own out-of-sample view.
+Re-scoring after each batch of expert decisions is in place (each label change gives a new data
+fingerprint, so the Label issues page scores again; `bench/efficacy.py --rounds`).
 Speed: scikit-learn's `LogisticRegression(C=10)` (lbfgs) took most of the 134 s that `label-issues`
 needed on 10k items with cached embeddings; the torch fit of the same objective is what
 `bench/efficacy.py` times (target < 60 s on 2 cores).
@@ -267,7 +280,9 @@ def label_issue_report(
     y = np.array([index[items.labels[i]] for i in rows])
     x = np.asarray(vectors, dtype=np.float32)[rows]
     probs, report.folds = out_of_sample_probabilities(x, y, folds=folds, seed=seed, progress=progress)
-    flagged = find_label_issues(labels=y, pred_probs=probs, filter_by="prune_by_noise_rate")
+    # n_jobs=1: cleanlab otherwise forks worker processes, and a fork after torch has started its
+    # threads can deadlock (a test run hung in a forked child on a futex); one process is fast enough.
+    flagged = find_label_issues(labels=y, pred_probs=probs, filter_by="prune_by_noise_rate", n_jobs=1)
     nearest = nearest_neighbours(x, k)
     share, majority, distribution = _knn(nearest, y)
     given = probs[np.arange(len(y)), y]

@@ -124,3 +124,19 @@ def test_cli_label_issues_json(
     assert main(["--user", "lena", "label-issues", "--project", "Flips", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["labelled"] == 80 and len({i["id"] for i in out["issues"]} & flipped_project[1]) >= 4
+
+
+def test_a_report_survives_the_task_file() -> None:
+    """The background task stores the report as JSON; the page reads back the same report."""
+    import json
+
+    from curation.embeddings.label_issues_job import report_from_result, report_to_result
+    from curation.embeddings.quality import LabelIssue, LabelIssueReport
+
+    issue = LabelIssue(example_id=7, external_id="x7", text="<b>t</b>", given_label="a", predicted_label="b",
+                       given_probability=0.1, knn_disagreement=0.8, neighbour_label="b", flagged_by_cleanlab=True,
+                       score=0.85, proposed_label="b", proposed_confidence=0.7, top_probabilities={"b": 0.9},
+                       disagreeing_neighbours=[("x1", "b"), ("x2", "b")])
+    report = LabelIssueReport(3, "fp", 40, [issue], ["rare"], 5)
+    again = report_from_result(json.loads(json.dumps(report_to_result(report))))
+    assert again == report and again.flagged == [issue]

@@ -20,6 +20,7 @@ from curation.data.importer import import_table
 from curation.data.mapping import ColumnMapping
 from curation.data.projects import create_project
 from curation.db import read_session
+from curation.embeddings.encode import read_project_items
 from curation.embeddings.jobs import RUNNING, job_path, write_job
 from curation.models import Example, User
 from curation.settings import get_settings
@@ -159,7 +160,7 @@ def test_label_issues_page_sends_suspects_back(engine: Engine, lead: User, tmp_p
         labels_set,
     )
     fill_cache(texts, vectors)
-    at = _open("pages/label_issues.py", "Label issues")
+    at = _await_scoring(_open("pages/label_issues.py", "Label issues"))
     assert _metric(at, "Labelled examples scored") == "36"
     suspected = int(_metric(at, "Suspected label errors"))
     table = at.dataframe[0].value
@@ -170,6 +171,7 @@ def test_label_issues_page_sends_suspects_back(engine: Engine, lead: User, tmp_p
     no_exception(at)
     assert any(f"Sent {suspected} items back for re-review (the leads' adjudication queue" in s
                for s in values(at.success))
+    _await_scoring(at)  # the labels changed: the rest is scored again in the background
     with read_session(engine) as session:
         disputed = session.exec(select(Example).where(Example.status == "disputed")).all()
     assert len(disputed) == suspected and all(e.priority is not None for e in disputed)
@@ -199,7 +201,7 @@ def test_label_issues_page_shows_expert_decisions_apart(engine: Engine, lead: Us
         f0 = session.exec(select(Example).where(Example.external_id == "f0")).one()
     # A lead looked at f0 and kept its (flipped) label: the page shows it apart and does not count it.
     adjudicate(engine, lead, f0.id, final_label="shipping", reason="checked")
-    at = _open("pages/label_issues.py", "Label issues")
+    at = _await_scoring(_open("pages/label_issues.py", "Label issues"))
     assert _metric(at, "Confirmed by experts") == "1"
     left = int(_metric(at, "Suspected label errors"))
     assert "f0" not in set(at.dataframe[1].value["id"]) and "f0" in set(at.dataframe[0].value["id"])
@@ -221,7 +223,7 @@ def test_label_issues_rows_are_chosen_by_clicking_them(engine: Engine, lead: Use
     _import(engine, lead, tmp_path, "Flips",
             [{"id": f"f{i}", "text": t, "label": lab} for i, (t, lab) in enumerate(zip(texts, labels))], labels_set)
     fill_cache(texts, vectors)
-    at = _open("pages/label_issues.py", "Label issues")
+    at = _await_scoring(_open("pages/label_issues.py", "Label issues"))
     assert not [m for m in at.multiselect if m.label == "Items to send back to expert review"]
     assert by_label_prefix(at.button, "Send 0 selected").disabled
     table = at.dataframe[0]
@@ -236,7 +238,69 @@ def test_label_issues_rows_are_chosen_by_clicking_them(engine: Engine, lead: Use
     with read_session(engine) as session:
         disputed = session.exec(select(Example).where(Example.status == "disputed")).all()
     assert sorted(e.external_id for e in disputed) == ["f13", "f26"]
+    _await_scoring(at)  # the labels changed: scored again
     assert by_label_prefix(at.button, "Send 0 selected").disabled  # the selection was cleared
+
+
+def _await_scoring(at: AppTest, seconds: float = 180) -> AppTest:
+    """Rerun until the background label-issue scoring is done (polling a process; no timing asserted)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while any("Scoring the labelled examples in the background" in v for v in values(at.info)):
+        assert time.monotonic() < deadline, values(at.info)
+        time.sleep(0.5)
+        at.run()
+        no_exception(at)
+    assert not at.error, values(at.error)
+    return at
+
+
+def test_label_issues_score_in_a_background_task_with_progress(engine: Engine, lead: User, tmp_path: Path) -> None:
+    """The page never scores in its script: it starts the task, shows the task file's progress (the same
+    after a reload), and shows the report once the task is done."""
+    from curation.embeddings.label_issues_job import label_issues_key, label_issues_path
+    from curation.embeddings.tasks import RUNNING as TASK_RUNNING
+    from curation.embeddings.tasks import read_task
+
+    labels_set = ["billing", "shipping", "refund"]
+    vectors, labels = labelled_clusters(12, labels_set, seed=3)
+    labels = [{0: "shipping"}.get(i, label) for i, label in enumerate(labels)]
+    texts = [f"ticket {i}" for i in range(len(labels))]
+    project_id = _import(engine, lead, tmp_path, "Flips",
+                         [{"id": f"f{i}", "text": t, "label": lab} for i, (t, lab) in enumerate(zip(texts, labels))],
+                         labels_set)
+    fill_cache(texts, vectors)
+    fingerprint = read_project_items(engine, project_id).fingerprint
+    path = label_issues_path(project_id, fingerprint)
+    # A scoring in progress (this process stands in for the worker, so it counts as alive).
+    write_job(path, {"status": TASK_RUNNING, "key": label_issues_key(project_id, fingerprint), "pid": os.getpid(),
+                     "started_at": 0, "updated_at": 0, "done": 2, "total": 5, "note": "cross-validation folds",
+                     "error": None, "result": None})
+    for at in (_open("pages/label_issues.py", "Label issues"), _open("pages/label_issues.py", "Label issues")):
+        assert any("Scoring the labelled examples in the background" in v for v in values(at.info))
+        bars = at.get("progress")
+        assert [(b.proto.value, b.proto.text) for b in bars] == [(40, "cross-validation folds: 2/5")]
+        assert not at.metric and not at.dataframe  # nothing scored in the page's script
+    path.unlink()  # that worker is gone: the next visit starts the real one
+    at = _open("pages/label_issues.py", "Label issues")
+    state = read_task(path)
+    assert state is not None and state["pid"] != os.getpid()  # a background process was started
+    _await_scoring(at)
+    assert read_task(path)["status"] == "done"
+    assert _metric(at, "Labelled examples scored") == "36"
+    assert "f0" in set(at.dataframe[0].value["id"])
+    again = _open("pages/label_issues.py", "Label issues")  # a reload reads the finished report at once
+    assert _metric(again, "Labelled examples scored") == "36"
+    # New data (an expert decision) gets a new scoring; the stale report's file is deleted then.
+    from curation.review.adjudication import adjudicate
+
+    with read_session(engine) as session:
+        f0 = session.exec(select(Example).where(Example.external_id == "f0")).one()
+    adjudicate(engine, lead, f0.id, final_label="billing", reason="checked")
+    _await_scoring(_open("pages/label_issues.py", "Label issues"))
+    assert not path.exists()
+    assert len(list(path.parent.glob(f"label-issues-{project_id}-*.json"))) == 1
 
 
 def _await_diversity(at: AppTest, seconds: float = 180) -> AppTest:
