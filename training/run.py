@@ -238,9 +238,13 @@ def train(engine: Engine, run_id: int, main: bool = True) -> RunStatus:
         return RunStatus.cancelled
 
     model.eval()
+    objective = get_project_by_id(engine, run.project_id).objective
     if generation:
+        # with a test set the held-out split only gets its loss and samples: responses are scored once, on the test set
         metrics = evaluate.evaluate_generation(model, tokenizer, eval_rows.rows if eval_rows else [],
-                                               data.eval_prompts(dataset["eval"]) if has_eval else [])
+                                               list(dataset["eval"]["messages"]) if has_eval else [],
+                                               score_generations=test_rows is None or not test_rows.rows,
+                                               **evaluate.generation_options(objective))
     else:
         metrics = evaluate.evaluate_classification(model, eval_rows.rows if eval_rows else [], names,
                                                    train_rows.rows, probe)
@@ -257,8 +261,8 @@ def train(engine: Engine, run_id: int, main: bool = True) -> RunStatus:
         # held-out split (which chose the early stopping and the probe fallback) goes under "validation".
         validation = {k: v for k, v in metrics.items() if k not in ("predictions", "samples")}
         if generation:
-            metrics = evaluate.evaluate_generation(model, tokenizer, test_rows.rows,
-                                                   data.eval_prompts(test_data))
+            metrics = evaluate.evaluate_generation(model, tokenizer, test_rows.rows, list(test_data["messages"]),
+                                                   **evaluate.generation_options(objective))
         else:
             metrics = evaluate.evaluate_classification(model, test_rows.rows, names, train_rows.rows, probe,
                                                        probe_pred=probe["test_pred"] if probe else None)
@@ -269,7 +273,7 @@ def train(engine: Engine, run_id: int, main: bool = True) -> RunStatus:
     metrics["scored_on"] = scored_on(test_version, len(eval_rows.rows) if eval_rows else 0)
     metrics["scored_on_text"] = metrics["scored_on"]["text"]
 
-    metrics["objective"] = objective_result(get_project_by_id(engine, run.project_id).objective, metrics)
+    metrics["objective"] = objective_result(objective, metrics)
     metrics.update({"train_seconds": round(train_seconds, 2), "trainable_params": trainable,
                     "train_examples": len(train_rows.rows), "eval_examples": len(eval_rows.rows) if eval_rows else 0,
                     "precision": precision, "device": "cuda" if cuda else "cpu",
