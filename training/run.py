@@ -16,6 +16,7 @@ included), then starts the next queued run.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import signal
@@ -120,7 +121,7 @@ def train(engine: Engine, run_id: int, main: bool = True) -> RunStatus:
 
     from curation.versions.records import verified_dataset_dict, version_provenance
     from training import card, data, evaluate, models
-    from training.config import TrainConfig, resolve_precision
+    from training.config import TrainConfig, planned_steps, resolve_precision
 
     run = get_run(engine, run_id)
     config = TrainConfig.from_dict(run.config)
@@ -179,6 +180,9 @@ def train(engine: Engine, run_id: int, main: bool = True) -> RunStatus:
 
     precision = resolve_precision(config)
     cuda = torch.cuda.is_available()
+    # the epochs' steps raised to the preset's floor (a small set needs several passes to move a LoRA)
+    steps = planned_steps(config, len(train_rows.rows), _world_size())
+    epoch_steps = planned_steps(dataclasses.replace(config, min_steps=0), len(train_rows.rows), _world_size())
     eval_strategy = "no" if eval_rows is None else ("steps" if config.eval_steps else "epoch")
     early = config.early_stopping and eval_rows is not None
     best_metric = "eval_loss" if generation else "eval_accuracy"
@@ -188,7 +192,7 @@ def train(engine: Engine, run_id: int, main: bool = True) -> RunStatus:
         per_device_eval_batch_size=max(config.batch_size, 32),
         learning_rate=config.learning_rate,
         num_train_epochs=config.epochs,
-        max_steps=config.max_steps if config.max_steps > 0 else -1,
+        max_steps=steps if steps > epoch_steps or config.max_steps > 0 else -1,
         warmup_steps=config.warmup_ratio,
         weight_decay=config.weight_decay,
         lr_scheduler_type="linear",
@@ -311,6 +315,11 @@ def train(engine: Engine, run_id: int, main: bool = True) -> RunStatus:
 
         shutil.rmtree(checkpoints, ignore_errors=True)
     return RunStatus.succeeded
+
+
+def _world_size() -> int:
+    """Processes sharing each step (accelerate/torchrun set WORLD_SIZE; a plain run is 1)."""
+    return max(1, int(os.environ.get("WORLD_SIZE", "1")))
 
 
 def export_merged(model: Any, tokenizer: Any, target: Path, generation: bool) -> Path:
