@@ -125,19 +125,19 @@ _CLASSIFICATION = {
                      batch_size=32, max_length=256, patience=3),
 }
 # Generation (SmolLM2-135M-Instruct): loss on responses only. Budgeted by optimiser steps: the epochs
-# give the steps of a large set, `min_steps` the floor a small one gets (100 examples at batch 16 are
-# 7 steps an epoch; 10 steps at 2e-4 did not move the model, issue 17). A LoRA on every linear layer
-# at 1e-3..2e-3 learns a checkable format within ~100 steps on 2 cores (bench/generation.py: the
+# give the steps of a large set, `min_steps` the floor a small one gets (100 examples at batch 8 are
+# 13 steps an epoch; 10 steps at 2e-4 did not move the model, issue 17). A LoRA on every linear layer
+# at 1e-3..2e-3 learns a checkable format within ~60 steps of 8 on 2 cores (bench/generation.py: the
 # settings and their evidence, chosen on a validation split of BANKING77 train, are in README
 # "Generation presets"). The max length only cuts long examples: batches are length-grouped.
 _GENERATION = {
-    "quick": dict(rank=8, alpha=16, dropout=0.05, target_modules="all-linear", epochs=1.0, min_steps=80,
-                  learning_rate=2e-3, batch_size=16, max_length=256, patience=1, train_head=False, probe_init=False),
+    "quick": dict(rank=8, alpha=16, dropout=0.05, target_modules="all-linear", epochs=1.0, min_steps=60,
+                  learning_rate=2e-3, batch_size=8, max_length=256, patience=1, train_head=False, probe_init=False),
     "balanced": dict(rank=16, alpha=32, dropout=0.05, target_modules="all-linear", epochs=2.0, min_steps=200,
-                     learning_rate=1e-3, batch_size=16, max_length=512, patience=2, train_head=False,
+                     learning_rate=1e-3, batch_size=8, max_length=512, patience=2, train_head=False,
                      probe_init=False),
     "thorough": dict(rank=32, alpha=64, dropout=0.05, target_modules="all-linear", epochs=3.0, min_steps=400,
-                     learning_rate=5e-4, batch_size=16, max_length=1024, patience=3, train_head=False,
+                     learning_rate=5e-4, batch_size=8, max_length=1024, patience=3, train_head=False,
                      probe_init=False),
 }
 

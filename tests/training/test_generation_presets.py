@@ -15,7 +15,7 @@ def test_steps_follow_the_epochs_with_a_floor_for_small_sets() -> None:
     assert planned_steps(config, 100, world=4) == 80
     for name in PRESETS:
         quick_enough = preset(name, "generation")
-        assert planned_steps(quick_enough, 100) >= 80
+        assert planned_steps(quick_enough, 100) >= 60
         assert planned_steps(quick_enough, 100) * quick_enough.learning_rate >= 0.05
 
 
@@ -38,7 +38,7 @@ def test_a_run_too_short_to_learn_is_warned_about() -> None:
 def test_the_new_presets_are_not_too_short() -> None:
     config = preset("quick", "generation")
     steps = planned_steps(config, 100)
-    assert short_run_warnings(_report(steps, supervised=steps * 16 * 10.0), config) == []
+    assert short_run_warnings(_report(steps, supervised=steps * config.batch_size * 12.0), config) == []
     # only the learning rate is too low
     warnings = short_run_warnings(_report(100), TrainConfig(learning_rate=1e-4))
     assert len(warnings) == 1 and "0.0001 x 100 = 0.01" in warnings[0] and "optimiser steps" not in warnings[0]
