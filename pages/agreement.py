@@ -202,5 +202,5 @@ if report.disputed:
 else:
     st.caption("No item has two different labels yet.")
 
-show_sources_section(engine, user, project, key)  # issue 12: blind items, sources against the experts
+show_sources_section(engine, user, project, key, version)  # issue 12: blind items, sources against the experts
 show_audits_section(engine, user, project, key)  # issue 12: sampled audits of a source's labels

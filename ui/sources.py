@@ -7,13 +7,15 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy.engine import Engine
 
-from curation.agreement.sources import blind_summary, set_source_settings, source_report
+from curation.agreement.sources import set_source_settings, sources_version
 from curation.db import read_session
 from curation.embeddings.suggest import PROBE_SOURCE, read_suggest_job, start_suggest_job
 from curation.errors import CurationError
 from curation.models import Project, SuggestionDisplay, User
 from curation.review.audits import close_audit, list_audits, sample_size, start_audit
 from curation.review.sources import list_sources
+from curation.settings import get_settings
+from ui.agreement import cached_sources
 from ui.widgets import escape_markdown, show_error
 
 DISPLAY_TEXT = {
@@ -27,11 +29,12 @@ def _interval(low: float | None, high: float | None, digits: str = ".0%") -> str
     return "—" if low is None or high is None else f"[{low:{digits}}, {high:{digits}}]"
 
 
-def show_sources_section(engine: Engine, user: User, project: Project, key: str) -> None:
+def show_sources_section(engine: Engine, user: User, project: Project, key: str, version: str) -> None:
+    """`version`: the agreement data version the page computed (curation.agreement.loading.data_version)."""
     st.subheader("Sources against the experts")
     try:
-        blind = blind_summary(engine, user, project.id or 0)
-        reports = source_report(engine, user, project.id or 0)
+        blind, reports = cached_sources(get_settings().resolved_database_url, project.id or 0, version,
+                                        sources_version(engine, project.id or 0), engine, user)
     except CurationError as error:
         show_error(error)
         return

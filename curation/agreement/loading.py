@@ -184,11 +184,13 @@ def data_version(engine: Engine, project_id: int) -> str:
             select(func.count(Annotation.id), func.max(Annotation.updated_at), func.sum(Annotation.row_version))
             .join(Example, Example.id == Annotation.example_id).where(Example.project_id == project_id)
         ).one()
+        # two queries, each answered from one covering index ((project, updated_at), (project, final_label))
         examples = session.execute(
-            select(func.count(Example.id), func.max(Example.updated_at),
-                   func.sum(func.length(func.coalesce(Example.final_label, ""))))
-            .where(Example.project_id == project_id)
+            select(func.count(Example.id), func.max(Example.updated_at)).where(Example.project_id == project_id)
         ).one()
+        final_labels = session.execute(
+            select(func.sum(func.length(func.coalesce(Example.final_label, "")))).where(Example.project_id == project_id)
+        ).scalar_one()
         excluded = session.execute(
             select(func.count(Example.id)).where(Example.project_id == project_id,
                                                  Example.status == ExampleStatus.excluded.value)
@@ -196,4 +198,5 @@ def data_version(engine: Engine, project_id: int) -> str:
         project = session.execute(
             select(Project.updated_at, Project.min_agreement, Project.labels).where(Project.id == project_id)
         ).one_or_none()
-    return "|".join(str(part) for part in (*annotations, *examples, excluded, *(project or ("missing",))))
+    return "|".join(str(part) for part in (*annotations, *examples, final_labels, excluded,
+                                              *(project or ("missing",))))

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -23,7 +23,17 @@ from curation.agreement.statistics import bootstrap_interval
 from curation.db import read_session
 from curation.errors import InputError
 from curation.lookup import get_or_not_found
-from curation.models import Example, ExampleStatus, Project, SuggestionDisplay, User, utcnow
+from curation.models import (
+    AuditStatus,
+    Example,
+    ExampleStatus,
+    LabelAudit,
+    Project,
+    Suggestion,
+    SuggestionDisplay,
+    User,
+    utcnow,
+)
 from curation.retry import run_write
 from curation.review.audits import wilson
 from curation.review.sources import blind_by_hash, expert_labels, list_sources, source_labels
@@ -99,9 +109,10 @@ def source_report(engine: Engine, actor: User, project_id: int, n_resamples: int
     require_role(actor, *LEADS)
     with read_session(engine) as session:
         get_or_not_found(session, Project, project_id)
-        experts = expert_labels(session, project_id)
+        sources = list_sources(session, project_id)
+        experts = expert_labels(session, project_id) if sources else {}  # one pass over every annotation
         out = []
-        for source in list_sources(session, project_id):
+        for source in sources:
             given = source_labels(session, project_id, source)
             pairs = [(given[i], experts[i]) for i in sorted(given) if i in experts]
             out.append(compare(pairs, source, n_resamples, seed))
@@ -128,6 +139,20 @@ def blind_summary(engine: Engine, actor: User, project_id: int, show: int = 50) 
              if audit_id is not None or blind_by_hash(project_id, e, float(project.blind_fraction))]
     return BlindSummary(fraction=float(project.blind_fraction), blind_items=len(blind), items=len(rows),
                         blind_external_ids=blind[:show])
+
+
+def sources_version(engine: Engine, project_id: int) -> str:
+    """A cheap fingerprint of what `source_report` and `blind_summary` read beyond the agreement data
+    (`curation.agreement.loading.data_version`): suggestions and label audits. A cache keyed on both
+    strings is never stale."""
+    with read_session(engine) as session:
+        suggestions = session.execute(select(func.count(Suggestion.id), func.max(Suggestion.id)).where(
+            Suggestion.project_id == project_id)).one()
+        audits = session.execute(select(  # closing an audit makes its items no longer blind
+            func.count(LabelAudit.id), func.max(LabelAudit.id),
+            func.sum(case((LabelAudit.status == AuditStatus.open.value, 1), else_=0))).where(
+            LabelAudit.project_id == project_id)).one()
+    return "|".join(str(part) for part in (*suggestions, *audits))
 
 
 def set_source_settings(engine: Engine, actor: User, project_id: int, *,

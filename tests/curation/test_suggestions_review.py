@@ -121,3 +121,24 @@ def test_blind_summary_counts_hash_chosen_and_audited_items(engine: Engine, lead
     summary = blind_summary(engine, lead, project.id)
     expected = [f"T-{i:03d}" for i in range(1, 21) if blind_by_hash(project.id, f"T-{i:03d}", 0.25)]
     assert (summary.blind_items, summary.items, summary.blind_external_ids) == (len(expected), 20, expected)
+
+
+def test_the_sources_fingerprint_moves_with_suggestions_votes_and_audits(engine: Engine, lead: User) -> None:
+    """The Agreement page caches the sources section on (data version, sources version): each change
+    it shows must change one of them."""
+    from curation.agreement.loading import data_version
+    from curation.agreement.sources import sources_version
+    from curation.review.audits import close_audit, start_audit
+    from curation.review.sources import list_sources
+
+    project = make_project(engine, lead, 12, k=1)
+    seen = {(data_version(engine, project.id), sources_version(engine, project.id))}
+    _with_sources(engine, project, 12)  # suggestions of "model", votes of "vendor"
+    seen.add((data_version(engine, project.id), sources_version(engine, project.id)))
+    with read_session(engine) as session:
+        assert list_sources(session, project.id) == ["model", "vendor"]
+    record = start_audit(engine, lead, project.id, "vendor", 4, 0)
+    seen.add((data_version(engine, project.id), sources_version(engine, project.id)))
+    close_audit(engine, lead, record.id)
+    seen.add((data_version(engine, project.id), sources_version(engine, project.id)))
+    assert len(seen) == 4
