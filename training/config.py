@@ -126,10 +126,14 @@ _CLASSIFICATION = {
 }
 # Generation (SmolLM2-135M-Instruct): loss on responses only. Budgeted by optimiser steps: the epochs
 # give the steps of a large set, `min_steps` the floor a small one gets (100 examples at batch 8 are
-# 13 steps an epoch; 10 steps at 2e-4 did not move the model, issue 17). A LoRA on every linear layer
-# at 1e-3..2e-3 learns a checkable format within ~60 steps of 8 on 2 cores (bench/generation.py: the
-# settings and their evidence, chosen on a validation split of BANKING77 train, are in README
-# "Generation presets"). The max length only cuts long examples: batches are length-grouped.
+# 13 steps an epoch; 10 steps at 2e-4 did not move the model, issue 17: eval loss 3.10 -> 3.08).
+# LoRA on every linear layer at 1e-3..2e-3, batch 8 (on CPU a step costs about the same per token at
+# any batch size, so smaller batches give more updates for the same time). Evidence so far: a step of
+# 16 BANKING77-as-JSON examples (55 tokens) measured ~30 CPU-seconds on this 2-core machine, so the
+# quick floor (60 steps of 8) fits the 10-minute budget with scoring on a quiet machine. NOT YET chosen
+# on the validation sweep: `python bench/generation.py --tune` (learning rate x steps, scored on a
+# validation split of BANKING77 train) could not run here under load 15-20; rerun it and update these.
+# The max length only cuts long examples: batches are length-grouped.
 _GENERATION = {
     "quick": dict(rank=8, alpha=16, dropout=0.05, target_modules="all-linear", epochs=1.0, min_steps=60,
                   learning_rate=2e-3, batch_size=8, max_length=256, patience=1, train_head=False, probe_init=False),
