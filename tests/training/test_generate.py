@@ -132,3 +132,28 @@ def test_without_generated_responses_the_loss_decides():
                "comparisons": {"base": {"eval_loss": diff.to_dict()}}}
     warnings = evaluate.verdict("generation", metrics)
     assert metrics["beats_baseline"] is False and "eval loss" in warnings[0]
+
+
+def test_runs_compare_pairs_generation_metrics_on_the_same_test_items():
+    from curation.models import TaskType, TrainingRun
+    from training.test_scoring import compare_runs
+
+    references = ['{"intent": "a"}'] * 30
+    scored_on = {"role": "test", "test_set_version_id": 7, "text": "test set v1"}
+
+    def run(run_id: int, responses: list[str]) -> TrainingRun:
+        scores = gm.item_scores(responses, references)
+        return TrainingRun(id=run_id, project_id=1, version_id=3, base_model="b", task_type=TaskType.generation,
+                           metrics={"scored_on": scored_on, "predictions": {
+                               "loss_sums": [1.0] * 30, "token_counts": [2] * 30, "references": references,
+                               "generation_scores": scores}})
+
+    a = run(1, ["no"] * 30)
+    b = run(2, references[:27] + ["no"] * 3)
+    result = compare_runs(None, None, a, b)  # same dataset version: no database read
+    assert result["comparable"] is True and result["dataset_diff"] == {"same_version": 3}
+    assert result["metrics"]["exact_match"]["value"] == pytest.approx(0.9)
+    assert result["metrics"]["exact_match"]["verdict"].startswith("better")
+    assert result["metrics"]["test_loss"]["verdict"] == "no detectable difference (p = 1.00)"
+    same = compare_runs(None, None, a, run(3, ["no"] * 30))["metrics"]["exact_match"]
+    assert (same["value"], same["verdict"]) == (0.0, "no detectable difference (p = 1.00)")
