@@ -49,6 +49,7 @@ else:
             st.Page("pages/test_set.py", title="Test set", icon="🧪"),
         ]
     pages.append(st.Page("pages/review.py", title="Review", icon="✍️"))
+    pages.append(st.Page("pages/preference.py", title="Preference", icon="🆚"))  # blind judging (issue 11)
     if leads:
         pages += [
             st.Page("pages/adjudicate.py", title="Adjudication", icon="⚖️"),

@@ -7,13 +7,12 @@ with `BEGIN IMMEDIATE`: a deferred transaction that later upgrades to a write lo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import StaticPool
@@ -64,12 +63,48 @@ def make_engine(url: str | None = None, *, settings: Settings | None = None) -> 
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision (creates it on an empty database)."""
+    """Bring the schema to the newest Alembic revision (creates it on an empty database).
+
+    A database already at the newest revision (every start of the CLI and the app after the first)
+    is left alone without loading Alembic, which costs a large part of a CLI command's start-up."""
+    head = _head_revision()
+    if head is not None and _current_revisions(engine) == [head]:
+        return
+    from alembic import command  # the migration runner: only when there is something to do
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+_REVISION = re.compile(r"""^(down_revision|revision)\s*(?::[^=]*)?=\s*(None|'[^']*'|"[^"]*")\s*$""", re.M)
+
+
+def _head_revision() -> str | None:
+    """The newest revision of curation/migrations/versions, read from the files' `revision` and
+    `down_revision` lines; None when that is not one plain chain end (Alembic then decides)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (_MIGRATIONS / "versions").glob("*.py"):
+        found = dict((key, value) for key, value in _REVISION.findall(path.read_text(encoding="utf-8")))
+        if "revision" not in found or "down_revision" not in found or found["revision"] == "None":
+            return None
+        revisions.add(found["revision"][1:-1])
+        if found["down_revision"] != "None":
+            parents.add(found["down_revision"][1:-1])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _current_revisions(engine: Engine) -> list[str]:
+    """The revisions the database is stamped with ([] for a new database)."""
+    with engine.connect() as connection:
+        if not engine.dialect.has_table(connection, "alembic_version"):
+            return []
+        return [row[0] for row in connection.exec_driver_sql("SELECT version_num FROM alembic_version")]
 
 
 @contextmanager

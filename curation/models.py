@@ -478,3 +478,76 @@ class LabelAudit(SQLModel, table=True):
     strata: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)  # source label -> {population, sampled}
     created_by_id: int | None = Field(default=None, foreign_key="user.id")
     created_at: datetime = _ts()
+
+
+class PreferenceRoundStatus(StrEnum):
+    generating = "generating"  # a background worker writes both systems' responses
+    open = "open"  # annotators judge
+    done = "done"  # every prompt has its k judgements
+    failed = "failed"  # generation failed (`error` says why)
+
+
+class PreferenceRound(SQLModel, table=True):
+    """A blind human comparison of two generation systems on `size` prompts (curation/evaluation/
+    preference.py): system A is run `run_id`'s adapter, system B run `other_run_id`'s adapter or, when
+    that is None, the base model of run `run_id`. Annotators never see which system wrote which."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    run_id: int = Field(index=True)  # TrainingRun.id of system A: the round is part of its record
+    other_run_id: int | None = Field(default=None)  # TrainingRun.id of system B; None: the base model
+    test_set_version_id: int | None = Field(default=None)  # where the prompts come from (None: eval split)
+    prompt_source: str = Field(default="", max_length=300)
+    size: int = 0
+    overlap_k: int = 2  # judgements per prompt
+    seed: int = 0
+    max_new_tokens: int = 64
+    status: PreferenceRoundStatus = Field(default=PreferenceRoundStatus.generating, sa_type=String(20))
+    error: str | None = Field(default=None, sa_type=Text)
+    created_by_id: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = _ts()
+    generated_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class PreferenceItem(SQLModel, table=True):
+    """One prompt of a round with the two systems' responses (None until the worker wrote them)."""
+
+    __table_args__ = (UniqueConstraint("round_id", "position", name="uq_preferenceitem_round_position"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(foreign_key="preferenceround.id", index=True)
+    position: int  # 0, 1, ... in the round
+    external_id: str = Field(max_length=200)
+    messages: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)  # the chat up to the answer
+    reference: str | None = Field(default=None, sa_type=Text)
+    response_a: str | None = Field(default=None, sa_type=Text)
+    response_b: str | None = Field(default=None, sa_type=Text)
+
+
+class PreferenceJudgement(SQLModel, table=True):
+    """One annotator's blind judgement of one prompt, stored in system terms (`a`, `b`, `tie`,
+    `both_bad`) with the order they were shown (`a_first`)."""
+
+    __table_args__ = (UniqueConstraint("item_id", "annotator_id", name="uq_preferencejudgement_item_annotator"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(foreign_key="preferenceround.id", index=True)
+    item_id: int = Field(foreign_key="preferenceitem.id", index=True)
+    annotator_id: int = Field(foreign_key="user.id")
+    choice: str = Field(max_length=20)
+    a_first: bool = True
+    created_at: datetime = _ts()
+
+
+class PreferenceLease(SQLModel, table=True):
+    """An annotator's hold on one of a prompt's k judgement slots until `expires_at` (the review
+    queue's lease pattern); deleted when they judge it."""
+
+    __table_args__ = (UniqueConstraint("item_id", "annotator_id", name="uq_preferencelease_item_annotator"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(foreign_key="preferenceround.id", index=True)
+    item_id: int = Field(foreign_key="preferenceitem.id", index=True)
+    annotator_id: int = Field(foreign_key="user.id")
+    created_at: datetime = _ts()
+    expires_at: datetime = Field(sa_type=DateTime(timezone=True))

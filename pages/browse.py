@@ -11,7 +11,6 @@ from curation.data.browse import (
     ExampleFilter,
     annotators_of,
     browse_examples,
-    distinct_values,
     example_annotations,
 )
 from curation.data.export import EXPORT_FORMATS, export_project, zip_folder
@@ -19,6 +18,7 @@ from curation.errors import CurationError
 from curation.icons import STATUS_ICONS
 from curation.models import ExampleStatus, Role
 from ui.page import open_project_page
+from ui.stats import filter_values
 from ui.widgets import escape_markdown, preview_text, show_error, show_example, show_json
 
 user, engine, project = open_project_page("Data browser", Role.lead, Role.admin)
@@ -27,9 +27,9 @@ key = f"browse.{project.id}"
 with st.container(border=True):
     c1, c2, c3, c4 = st.columns(4)
     statuses = c1.multiselect("Status", [s.value for s in ExampleStatus], key=f"{key}.status")
-    labels = c2.multiselect("Final label", distinct_values(engine, user, project.id, "final_label"), key=f"{key}.label")
-    sources = c3.multiselect("Source", distinct_values(engine, user, project.id, "source"), key=f"{key}.source")
-    splits = c4.multiselect("Split", distinct_values(engine, user, project.id, "split"), key=f"{key}.split")
+    labels = c2.multiselect("Final label", filter_values(engine, user, project.id, "final_label"), key=f"{key}.label")
+    sources = c3.multiselect("Source", filter_values(engine, user, project.id, "source"), key=f"{key}.source")
+    splits = c4.multiselect("Split", filter_values(engine, user, project.id, "split"), key=f"{key}.split")
     c5, c6, c7 = st.columns([2, 1, 1])
     search = c5.text_input("Search text", key=f"{key}.search", placeholder="words in the text, prompt, response or id")
     people = dict(annotators_of(engine, user, project.id))

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from curation.data.formats import Table, open_table
-from curation.data.importer import REPEAT_POLICIES, import_table
+from curation.data.importer import REPEAT_POLICIES, RESPONSES_AS, import_table
 from curation.data.mapping import ColumnMapping, guess_mapping
 from curation.data.projects import get_project
 from curation.errors import CurationError
@@ -102,6 +102,13 @@ labels_as = st.radio("The file's labels are", list(LABELS_AS), format_func=LABEL
 if labels_as == "final":
     st.warning("Labels imported as final labels skip the experts: nobody reviews them, and their accuracy is "
                "never measured. Choose votes or suggestions to put them in front of experts.")
+responses_as = "review"
+if task_type is TaskType.generation:  # issue 17: only an explicit choice skips the experts' review
+    responses_as = st.radio("The file's responses are", list(RESPONSES_AS), format_func=RESPONSES_AS.__getitem__,
+                            key=f"{key}.responses_as")
+    if responses_as == "final":
+        st.warning("Responses imported as final skip the experts: experts will not see them, and versions "
+                   "include them as they are. Keep them for review unless they were reviewed elsewhere.")
 label_source = ""
 if labels_as != "final":
     label_source = st.text_input("Source name (who gave these labels, e.g. vendor-2024)", key=f"{key}.label_source")
@@ -168,7 +175,7 @@ if submitted:
     try:
         report = import_table(engine, user, table, mapping, project_name, create=new_project,
                               task_type=task_type, progress=progress, repeats=repeats, labels_as=labels_as,
-                              label_source=label_source or None,
+                              label_source=label_source or None, responses_as=responses_as,
                               labels=[p for p in label_set.split(",") if p.strip()] or None,
                               overlap_k=overlap_k if new_project else None,
                               final_label_rule=rule if new_project else None)

@@ -3,12 +3,13 @@
 import pandas as pd
 import streamlit as st
 
-from curation.data.projects import create_project, list_projects, project_stats, update_project
+from curation.data.projects import create_project, list_projects, update_project
 from curation.errors import CurationError
 from curation.models import FinalLabelRule, Role, TaskType
 from ui.objective import objective_form
 from ui.page import open_page
 from ui.session import current_project, flash, show_flash, switch_project
+from ui.stats import current_project_stats
 from ui.widgets import escape_markdown, show_error
 
 user, engine = open_page("Projects")
@@ -19,7 +20,7 @@ if projects:
     rows = []
     all_stats = {}  # computed once per project per run: the current project's panel below reuses it
     for project in projects:
-        stats = all_stats[project.id] = project_stats(engine, user, project.id)
+        stats = all_stats[project.id] = current_project_stats(engine, user, project.id)
         rows.append({
             "project": project.name,
             "task": project.task_type,
@@ -36,7 +37,7 @@ project = current_project(required=False)
 if project is not None:
     st.subheader(project.name)
     stats = all_stats.get(project.id) if projects else None
-    stats = stats or project_stats(engine, user, project.id)
+    stats = stats or current_project_stats(engine, user, project.id)
     cols = st.columns(4)
     cols[0].metric("Examples", stats["examples"])
     cols[1].metric("Annotations", stats["annotations"])

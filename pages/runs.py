@@ -12,6 +12,7 @@ from training.config import TrainConfig
 from training.test_scoring import compare_runs
 from ui.links import link_caption, requested_id, show_in_url
 from ui.page import open_project_page
+from ui.preference import run_preference_view
 from ui.session import switch_project
 from ui.sources import show_suggest_section
 from ui.training import (
@@ -67,6 +68,7 @@ with tab_detail:
     else:
         progress_view(run)
         metrics_view(run)
+        run_preference_view(run)  # issue 11: the blind human preference round's result, when there is one
         if run.adapter_path:
             st.caption(f"Adapter (PEFT format): {run.adapter_path}")
             if run.merged_path:

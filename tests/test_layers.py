@@ -75,6 +75,8 @@ FUNCTION_LEVEL_ALLOWED: set[tuple[str, str]] = {
     ("training.jobs", "training.config"),
     ("training.jobs", "training.models"),
     ("training.models", "curation.settings"),
+    ("training.preference_job", "training.evaluate"),  # torch/transformers, loaded only by the worker
+    ("training.preference_job", "training.models"),
     ("training.preflight", "curation.versions.records"),
     ("training.preflight", "training.config"),
     ("training.preflight", "training.data"),

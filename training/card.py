@@ -1,6 +1,12 @@
-"""The model card: README.md with YAML metadata next to the adapter, recording the base model, the
-LoRA settings, the dataset version (id, hash, approver), counts per source and licence, agreement
-figures and the eval metrics, with any warning about baselines at the top."""
+"""The model card: README.md with YAML metadata next to the adapter.
+
+It opens with a short section for people (what the adapter is, its base, the dataset version, the
+verdict against the baselines, and any warning), then the details: how to load it, the base model's
+origin and precision, for generation the chat template (text and SHA-256) and the loss masking, the
+sample generations of base and adapter, the dataset version (id, hash, approver, counts per source
+and licence, agreement) and the evaluation with its intervals. `base_model` in the metadata is the
+hub id the weights correspond to (e.g. HuggingFaceTB/SmolLM2-135M-Instruct), with the local origin
+beside it (`base_model_origin`)."""
 
 from __future__ import annotations
 
@@ -16,7 +22,11 @@ def _plain(value: Any) -> Any:
 
 
 def card_metadata(run: Any, config: Any, provenance: dict[str, Any], metrics: dict[str, Any], base_path: str,
-                  labels: list[str]) -> dict[str, Any]:
+                  labels: list[str], meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The YAML metadata. `meta` is the run's metadata file (training.run: base origin, and for
+    generation the chat template and loss masking); without it the base is named as the run has it."""
+    meta = meta or {}
+    origin = meta.get("base_origin") or {"name": run.base_model, "local_path": base_path, "hub_id": None}
     task = str(run.task_type)
     licences = sorted((provenance.get("licences") or provenance.get("counts_per_licence") or {}).keys())
     summary: dict[str, Any] = {}
@@ -40,9 +50,19 @@ def card_metadata(run: Any, config: Any, provenance: dict[str, Any], metrics: di
                                    for m, d in comparison.items() if isinstance(d, dict) and "value" in d}
                              for key, comparison in (metrics.get("comparisons") or {}).items()},
     }
+    generation: dict[str, Any] = {}
+    if task == "generation":
+        template = meta.get("chat_template") or {}
+        generation = {
+            "chat_template": {"sha256": template.get("sha256"), "source": template.get("source")},
+            "loss_masking": {k: v for k, v in (meta.get("loss_masking") or {}).items()},
+            "samples": len(metrics.get("samples") or []),
+        }
     return _plain({
         "library_name": "peft",
-        "base_model": run.base_model,
+        # the hub id the weights correspond to; a local folder of unknown origin is named by its path
+        "base_model": origin.get("hub_id") or run.base_model or base_path,
+        "base_model_origin": origin,
         "pipeline_tag": "text-classification" if task == "classification" else "text-generation",
         "tags": ["lora", "peft", "lora-curation-workbench", task],
         "dataset_licences": licences,
@@ -58,6 +78,7 @@ def card_metadata(run: Any, config: Any, provenance: dict[str, Any], metrics: di
         "metrics": summary,
         "evaluation": evaluation,
         "beats_baseline": metrics.get("beats_baseline"),
+        **generation,
     })
 
 
@@ -66,18 +87,59 @@ def _interval_texts(intervals: dict[str, Any]) -> dict[str, str]:
             for key, v in intervals.items() if isinstance(v, dict) and "value" in v}
 
 
+def _verdict(meta: dict[str, Any], metrics: dict[str, Any], warnings: list[str]) -> str:
+    """One sentence for people: how the adapter compares with its baselines."""
+    task = meta.get("task_type") or ""
+    against = "the base model" if task == "generation" else "its baselines"
+    beats = metrics.get("beats_baseline")
+    if beats is True:
+        return f"beats {against} (the paired difference excludes 0 in the adapter's favour)."
+    if beats is False:
+        return f"does not beat {against}: see the warning below." if warnings else f"does not beat {against}."
+    return "not compared (no held-out data to compare on)."
+
+
+def _fence(text: str) -> str:
+    """A code fence long enough not to be closed by backticks inside `text`."""
+    ticks = 3
+    while "`" * ticks in text:
+        ticks += 1
+    return "`" * ticks
+
+
+def _sample_text(value: Any) -> str:
+    return str(value if value is not None else "").strip() or "(empty)"
+
+
 def write_model_card(adapter_dir: Path, *, run: Any, config: Any, provenance: dict[str, Any], metrics: dict[str, Any],
-                     warnings: list[str], base_path: str, labels: list[str]) -> Path:
-    meta = card_metadata(run, config, provenance, metrics, base_path, labels)
-    lines = ["---", yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).rstrip(), "---", ""]
-    lines.append(f"# LoRA adapter: training run {run.id}")
+                     warnings: list[str], base_path: str, labels: list[str],
+                     meta: dict[str, Any] | None = None) -> Path:
+    meta = {"task_type": str(run.task_type), **(meta or {})}
+    card_meta = card_metadata(run, config, provenance, metrics, base_path, labels, meta)
+    origin = card_meta["base_model_origin"]
+    generation = str(run.task_type) == "generation"
+    method = "DoRA" if config.dora else "LoRA"
+    lines = ["---", yaml.safe_dump(card_meta, sort_keys=False, allow_unicode=True).rstrip(), "---", ""]
+    lines.append(f"# {method} adapter: training run {run.id}")
     lines.append("")
+    # --- for people: what it is, base, data, verdict
+    version = f"{provenance.get('project') or 'project'} v{provenance.get('number')}"
+    lines += [
+        f"- **What it is:** a {method} adapter ({run.task_type}, preset {run.preset}) trained by the LoRA "
+        "Curation Workbench on an approved dataset version.",
+        f"- **Base model:** `{card_meta['base_model']}`"
+        + (f" (loaded from `{origin.get('local_path')}`)" if origin.get("local_path") else "")
+        + (f"; {origin['precision']}" if origin.get("precision") else "") + ".",
+        f"- **Data:** dataset version {version} (id {provenance.get('version_id')}, {provenance.get('item_count')} "
+        f"items, SHA-256 `{str(provenance.get('content_hash') or '')[:12]}…`), approved by "
+        f"{provenance.get('approved_by') or 'nobody'}.",
+        f"- **Verdict:** {_verdict(meta, metrics, warnings)}",
+        "",
+    ]
     for warning in warnings:
         lines.append(f"> **Warning:** {warning}")
         lines.append("")
     lines += [
-        f"A {'DoRA' if config.dora else 'LoRA'} adapter for `{run.base_model}` ({run.task_type}), trained by the "
-        "LoRA Curation Workbench on an approved dataset version.", "",
         "## Load it", "",
         "```python",
         "from peft import PeftModel",
@@ -87,11 +149,42 @@ def write_model_card(adapter_dir: Path, *, run: Any, config: Any, provenance: di
         f"# base = AutoModelForCausalLM.from_pretrained('{base_path}')",
         f"# model = PeftModel.from_pretrained(base, '{adapter_dir}')",
         "```", "",
-        "## Dataset version", "",
+        "## Base model", "",
     ]
-    for key, value in meta["dataset_version"].items():
+    for key, value in origin.items():
+        if value is not None:
+            lines.append(f"- **{key}**: {value}")
+    if generation:
+        template = meta.get("chat_template") or {}
+        masking = meta.get("loss_masking") or {}
+        text = str(template.get("template") or "")
+        fence = _fence(text)
+        lines += ["", "## Chat template and loss masking", "",
+                  f"Chats were rendered with this template ({template.get('source', 'source unknown')}), SHA-256 "
+                  f"`{template.get('sha256')}`; prompt the adapter through the same template.", "",
+                  f"{fence}jinja", text, fence, "",
+                  f"**Loss masking:** {masking.get('text', 'not recorded')}.", ""]
+        samples = metrics.get("samples") or []
+        lines += ["## Sample generations: base vs adapter", ""]
+        if not samples:
+            lines += ["No samples (no held-out prompts).", ""]
+        for number, sample in enumerate(samples, start=1):
+            prompt = sample.get("prompt")
+            prompt_text = "\n".join(f"{m.get('role')}: {m.get('content')}" for m in prompt) \
+                if isinstance(prompt, list) else str(prompt)
+            lines.append(f"### Sample {number}")
+            lines.append("")
+            for title, value in (("Prompt", prompt_text), ("Base", sample.get("base")),
+                                 ("Adapter", sample.get("adapter")), ("Reference", sample.get("reference"))):
+                if title == "Reference" and value is None:
+                    continue
+                body = _sample_text(value)
+                fence = _fence(body)
+                lines += [f"**{title}:**", "", f"{fence}text", body, fence, ""]
+    lines += ["## Dataset version", ""]
+    for key, value in card_meta["dataset_version"].items():
         lines.append(f"- **{key}**: {json.dumps(value, ensure_ascii=False, default=str)}")
-    evaluation = meta["evaluation"]
+    evaluation = card_meta["evaluation"]
     scored = evaluation["scored_on"]
     lines += ["", "## Evaluation", ""]
     if scored.get("role") == "test":
@@ -114,8 +207,49 @@ def write_model_card(adapter_dir: Path, *, run: Any, config: Any, provenance: di
               json.dumps({k: v for k, v in metrics.items() if k not in ("samples", "predictions")}, indent=2,
                          default=str)[:20000], "```", ""]
     path = adapter_dir / "README.md"
-    path.write_text("\n".join(lines), encoding="utf-8")
+    path.write_text(with_preference_section("\n".join(lines), metrics), encoding="utf-8")  # issue 11, item 7
     return path
+
+
+PREFERENCE_START, PREFERENCE_END = "<!-- human-preference -->", "<!-- /human-preference -->"
+
+
+def with_preference_section(card: str, metrics: dict[str, Any]) -> str:
+    """The card text with its blind human preference result (metrics["preference"], written by
+    curation/evaluation/preference.py) in the YAML front matter (`human_preference`) and as a section
+    between markers, replacing an earlier one; unchanged when the run has no round with judgements.
+    Used when the card is written and again when a round's result changes."""
+    record = metrics.get("preference") or {}
+    rate = record.get("win_rate")
+    if not rate:
+        return card
+    alpha = "undefined" if record.get("alpha") is None else f"{record['alpha']:.3f}"
+    summary = {"round_id": record.get("round_id"), "system_a": record.get("system_a"),
+               "system_b": record.get("system_b"), "prompts": record.get("prompts"),
+               "judgements": record.get("judgements"),
+               "win_rate": f"{rate['value']:.4f} [{rate['low']:.4f}, {rate['high']:.4f}] (95% bootstrap over prompts)",
+               "tie_rate": record.get("tie_rate"), "both_bad_rate": record.get("both_bad_rate"),
+               "krippendorff_alpha": record.get("alpha"), "verdict": record.get("verdict"),
+               "prompt_source": record.get("prompt_source")}
+    section = "\n".join([
+        PREFERENCE_START, "## Human preference (blind)", "",
+        f"Round {record.get('round_id')}: annotators compared **{record.get('system_a')}** (A) with "
+        f"**{record.get('system_b')}** (B) on {record.get('prompts')} prompts of {record.get('prompt_source')}, "
+        "without knowing which system wrote which response, in an order drawn per annotator.", "",
+        f"- win rate of A: {summary['win_rate']}, ties and 'both bad' counted as half; {record.get('verdict')}",
+        f"- judgements: {record.get('judgements')} (ties {record.get('tie_rate', 0):.3f}, both bad "
+        f"{record.get('both_bad_rate', 0):.3f}); Krippendorff's alpha {alpha}", PREFERENCE_END])
+    if PREFERENCE_START in card and PREFERENCE_END in card:
+        head, rest = card.split(PREFERENCE_START, 1)
+        card = head + section + rest.split(PREFERENCE_END, 1)[1]
+    else:
+        card = card.rstrip("\n") + "\n\n" + section + "\n"
+    if card.startswith("---\n"):
+        _, front, body = card.split("---\n", 2)
+        meta = yaml.safe_load(front) or {}
+        meta["human_preference"] = _plain(summary)
+        card = "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---\n" + body
+    return card
 
 
 def read_card_metadata(adapter_dir: Path) -> dict[str, Any]:

@@ -6,7 +6,8 @@
     python -m curation runs show ID [--json]
     python -m curation runs cancel ID
     python -m curation runs compare A B [--json]
-    python -m curation eval RUN [--testset N] [--json]
+    python -m curation eval RUN [--testset N] [--wait] [--status] [--json]   (generation: in the background)
+    python -m curation preference start|status|show|list ...               (training/preference_cli.py)
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from sqlalchemy.engine import Engine
 from curation.cli.common import acting_user
 from curation.cli.registry import CommandGroup
 from curation.data.projects import get_project
-from curation.errors import InputError
-from training import jobs
+from curation.errors import Conflict, InputError
+from training import jobs, preference_cli
 from training.config import PRESETS, TrainConfig
+from training.eval_job import eval_state, start_eval
 from training.eval_run import evaluate_run, summary
 from training.test_scoring import compare_runs
 
@@ -46,6 +48,8 @@ def add_commands(commands: Any) -> None:
     score.add_argument("run", type=int)
     score.add_argument("--testset", type=int, help="test-set version id")
     score.add_argument("--json", action="store_true")
+    score.add_argument("--wait", action="store_true", help="generation runs: follow the background scoring to its end")
+    score.add_argument("--status", action="store_true", help="generation runs: the background scoring's progress")
     runs = commands.add_parser("runs", help="training runs").add_subparsers(dest="runs_command", required=True)
     listing = runs.add_parser("list", help="list runs, newest first")
     listing.add_argument("--project", help="only this project's runs")
@@ -60,6 +64,7 @@ def add_commands(commands: Any) -> None:
     compare.add_argument("a", type=int)
     compare.add_argument("b", type=int)
     compare.add_argument("--json", action="store_true")
+    preference_cli.add_commands(commands)
 
 
 def parse_sets(items: list[str]) -> dict[str, Any]:
@@ -153,8 +158,41 @@ def _runs(engine: Engine, args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_in_background(engine: Engine, args: argparse.Namespace) -> dict[str, Any] | None:
+    """Generation runs are scored by a background task (training/eval_job.py); the state printed here.
+    Returns the finished summary when --wait saw it end, else None."""
+    state = eval_state(args.run) if args.status else start_eval(engine, acting_user(engine, args), args.run,
+                                                                args.testset)
+    if state is None:
+        print(f"run {args.run} has not been scored in the background here")
+        return None
+    if not args.status:
+        print(f"run {args.run} (generation) is being scored in the background on its test set; follow with "
+              f"`python -m curation eval {args.run} --status`; the scores land on the run (`runs show {args.run}`)",
+              file=sys.stderr)
+    last = None
+    while True:
+        line = f"{state['status']}: {state.get('note') or ''} ({state.get('done', 0)}/{state.get('total', 0)})"
+        if line != last:
+            print(line, file=sys.stderr)
+            last = line
+        if state["status"] != "running" or not args.wait:
+            break
+        time.sleep(2)
+        state = eval_state(args.run) or state
+    if state["status"] == "failed":
+        raise Conflict(f"the background scoring of run {args.run} failed: {state.get('error')}")
+    return state.get("result") if state["status"] == "done" and (args.wait or args.status) else None
+
+
 def _eval(engine: Engine, args: argparse.Namespace) -> int:
-    run = evaluate_run(engine, acting_user(engine, args), args.run, args.testset)
+    if str(jobs.get_run(engine, args.run).task_type) == "generation":
+        done = _eval_in_background(engine, args)
+        if done is None:
+            return 0
+        run = jobs.get_run(engine, args.run)
+    else:
+        run = evaluate_run(engine, acting_user(engine, args), args.run, args.testset)
     result = summary(run)
     if args.json:
         print(json.dumps(result, indent=2, default=str))
@@ -167,7 +205,7 @@ def _eval(engine: Engine, args: argparse.Namespace) -> int:
     return 0
 
 
-HANDLERS = {"train": _train, "runs": _runs, "eval": _eval}
+HANDLERS = {"train": _train, "runs": _runs, "eval": _eval, "preference": preference_cli.handle}
 
 # named by the `curation.commands` entry point in pyproject.toml; curation.cli.registry loads it
 COMMANDS = CommandGroup("training", add_commands, HANDLERS)

@@ -8,12 +8,14 @@ of each prefix, so it works for any template whose renderings of prefixes are pr
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 IGNORE = -100
+LOSS_ROLES = ("assistant",)  # the turns whose tokens carry the loss; every other token's label is IGNORE
 # ChatML, the format of SmolLM2's own template; used when a tokenizer has none (tiny test models).
 CHATML = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + "
@@ -24,6 +26,30 @@ CHATML = (
 def ensure_chat_template(tokenizer: Any) -> None:
     if not getattr(tokenizer, "chat_template", None):
         tokenizer.chat_template = CHATML
+
+
+def chat_template_facts(tokenizer: Any) -> dict[str, Any]:
+    """The chat template a generation run renders its chats with: its text, the SHA-256 of that text
+    (UTF-8) and where it came from (the base's tokenizer, or the ChatML fallback of this module)."""
+    own = getattr(tokenizer, "chat_template", None)
+    ensure_chat_template(tokenizer)
+    template = str(tokenizer.chat_template)
+    return {"template": template, "sha256": hashlib.sha256(template.encode("utf-8")).hexdigest(),
+            "source": "the base model's tokenizer" if own else "ChatML fallback (the base's tokenizer has none)"}
+
+
+def masking_facts(*splits: Encoded | None) -> dict[str, Any]:
+    """How the loss was masked in the encoded splits: the roles whose tokens are supervised, the
+    label of the others, and the supervised and total token counts (after truncation)."""
+    tokens = sum(s.tokens for s in splits if s is not None)
+    supervised = sum(s.loss_tokens for s in splits if s is not None)
+    roles = ", ".join(LOSS_ROLES)
+    return {"loss_on": list(LOSS_ROLES), "ignore_index": IGNORE, "tokens": tokens, "supervised_tokens": supervised,
+            "supervised_share": round(supervised / tokens, 4) if tokens else 0.0,
+            "text": f"loss on {roles} tokens only (each {roles} turn's content and its end-of-turn marker, "
+                    f"as the template renders them); every other token (other turns, the turn headers) is "
+                    f"labelled {IGNORE}: {supervised:,} of {tokens:,} tokens "
+                    f"({supervised / tokens if tokens else 0:.1%}) carry the loss"}
 
 
 def label_names(dataset: Any, labels: list[str] | None = None) -> list[str]:
@@ -74,12 +100,13 @@ def encode_classification(split: Any, tokenizer: Any, names: list[str], max_leng
 
 
 def render_chat(tokenizer: Any, messages: list[dict[str, str]]) -> tuple[str, list[tuple[int, int]]]:
-    """The chat rendered through the template, and the character spans of the assistant turns."""
+    """The chat rendered through the template, and the character spans of the turns that carry the
+    loss (LOSS_ROLES: the assistant's)."""
     ensure_chat_template(tokenizer)
     full = tokenizer.apply_chat_template(messages, tokenize=False)
     spans: list[tuple[int, int]] = []
     for i, message in enumerate(messages):
-        if message.get("role") != "assistant":
+        if message.get("role") not in LOSS_ROLES:
             continue
         prefix = tokenizer.apply_chat_template(messages[:i], tokenize=False, add_generation_prompt=True) if i else ""
         upto = tokenizer.apply_chat_template(messages[: i + 1], tokenize=False)

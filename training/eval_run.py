@@ -71,7 +71,8 @@ def evaluate_run(engine: Engine, actor: User, run_id: int, test_set_version_id: 
     metrics["scored_on"] = scored_on(test_version, 0)
     metrics["scored_on_text"] = metrics["scored_on"]["text"]
     metrics["objective"] = objective_result(get_project_by_id(engine, run.project_id).objective, metrics)
-    for key in ("train_seconds", "trainable_params", "train_examples", "precision", "device", "final_step"):
+    for key in ("train_seconds", "trainable_params", "train_examples", "precision", "device", "final_step",
+                "preference"):  # the blind human preference round stays on the run's record
         if key in previous:
             metrics[key] = previous[key]
     warnings = evaluate.verdict(str(run.task_type), metrics)

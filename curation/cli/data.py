@@ -91,11 +91,15 @@ def _import(engine: Engine, args: argparse.Namespace) -> int:
         raise InputError("--labels, --k and --rule set up a new project: use them with --create")
     report = import_table(engine, actor, table, mapping, args.project, create=args.create, task_type=task_type,
                           progress=progress, repeats=args.repeats, labels_as=args.labels_as, label_source=args.source,
+                          responses_as=args.responses_as,
                           labels=[p for p in (args.labels or "").split(",") if p.strip()] or None,
                           overlap_k=args.k, final_label_rule=args.rule)
     if report.final_labels and not args.json:
         print("warning: labels imported as final labels: experts will not review them "
               "(--labels-as vote|suggestion --source NAME puts them in front of experts)", file=sys.stderr)
+    if report.final_responses and not args.json:
+        print("warning: responses imported as final: experts will not see them "
+              "(--responses-as review puts them in front of experts)", file=sys.stderr)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:

@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--labels-as", choices=["final", "vote", "suggestion"], default="final",
                      help="what the file's labels are: final labels (experts never see them), votes of the "
                           "source account --source, or suggestions of --source (score: --map score=COLUMN)")
+    imp.add_argument("--responses-as", choices=["review", "final"], default="review",
+                     help="generation: what the file's responses are: for experts to review (default; a version "
+                          "includes an item once its response is reviewed) or final (experts will not see them)")
     imp.add_argument("--labels", help="with --create: the project's label set, comma-separated, in this order")
     imp.add_argument("--k", type=int, help="with --create: labels per item (default 2)")
     imp.add_argument("--rule", choices=["majority", "unanimous"], help="with --create: the final-label rule")

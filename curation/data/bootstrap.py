@@ -81,7 +81,8 @@ def demo_loaded(engine: Engine) -> bool:
 
 def load_demo(engine: Engine, actor: User | None = None) -> None:
     """Demo users, a support-ticket classification project with imported multi-annotator labels,
-    and a support-reply generation project. Data: curation/demo (synthetic, CC0-1.0).
+    and a support-reply generation project (94 published macros imported as final, 6 weak drafts for
+    review). Data: curation/demo (synthetic, CC0-1.0).
 
     Into a database without accounts `actor` may be None (the demo admin creates the rest); otherwise
     `actor` must be an admin. Demo accounts whose username is taken already (e.g. an `admin` created
@@ -116,9 +117,13 @@ def load_demo(engine: Engine, actor: User | None = None) -> None:
     load_demo_test_set(engine, DEMO_CLASSIFICATION)
     curate_demo(engine, admin)
     create_project(engine, admin, DEMO_GENERATION, TaskType.generation, guidelines=REPLY_GUIDELINES, overlap_k=2)
-    replies = open_table(DEMO_DIR / "instructions.jsonl")
-    import_table(engine, admin, replies, ColumnMapping(id=["id"], prompt="prompt", response="response",
-                                                       source="source", licence="licence"), DEMO_GENERATION)
+    # The support team's published macros were reviewed before publication: imported as final (experts
+    # will not see them). The six weak drafts wait for the reviewers; a version includes them once reviewed.
+    reply_mapping = ColumnMapping(id=["id"], prompt="prompt", response="response", source="source",
+                                  licence="licence")
+    import_table(engine, admin, open_table(DEMO_DIR / "instructions.jsonl"), reply_mapping, DEMO_GENERATION,
+                 responses_as="final")
+    import_table(engine, admin, open_table(DEMO_DIR / "instruction_drafts.jsonl"), reply_mapping, DEMO_GENERATION)
 
 
 def curate_demo(engine: Engine, lead: User) -> DatasetVersion:

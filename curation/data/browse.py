@@ -94,10 +94,11 @@ def annotators_of(engine: Engine, actor: User, project_id: int) -> list[tuple[in
     """(user id, username) of everyone who annotated in the project, for the annotator filter (leads)."""
     require_role(actor, *LEADS)
     with read_session(engine) as session:
-        rows = session.execute(
-            select(User.id, User.username).where(User.id.in_(
-                select(Annotation.annotator_id).join(Example).where(Example.project_id == project_id).distinct()))
-            .order_by(User.username)).all()
+        # From the (few) accounts to their annotations (index on annotator, example): stops at the first
+        # hit per account instead of reading every annotation of a 100k-item project.
+        annotated = (select(Annotation.id).join(Example, Example.id == Annotation.example_id)
+                     .where(Annotation.annotator_id == User.id, Example.project_id == project_id).exists())
+        rows = session.execute(select(User.id, User.username).where(annotated).order_by(User.username)).all()
     return [(int(i), str(name)) for i, name in rows]
 
 

@@ -17,10 +17,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import operator
 import os
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -31,7 +30,6 @@ import datasets  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 from sqlalchemy import bindparam, insert, select, update  # noqa: E402
-from sqlalchemy import types as sa_types  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
@@ -57,9 +55,14 @@ from curation.settings import Settings, get_settings  # noqa: E402
 datasets.disable_progress_bars()
 datasets.logging.set_verbosity_error()
 
+from curation.data.bulk import drop_example_indexes, rebuild_indexes  # noqa: E402
+from curation.data.columnar import columnar_batch, duplicate_groups, fast_path_applies  # noqa: E402
 from curation.data.formats import ProgressCallback, Table, file_sha256  # noqa: E402
 from curation.data.import_checks import id_conflicts  # noqa: E402
 from curation.data.mapping import MESSAGE_ROLES, ColumnMapping, _truthy  # noqa: E402
+from curation.data.rows import content_hash, executemany_parameters  # noqa: E402
+from curation.data.rows import jsonable as _jsonable  # noqa: E402
+from curation.data.rows import text_of as _text  # noqa: E402
 from curation.review.sources import (  # noqa: E402  # noqa: E402
     LABELS_AS,
     check_source_name,
@@ -74,6 +77,13 @@ REPEAT_POLICIES = {
     "first": "the first judgement kept",
     "latest": "the latest judgement kept",
     "history": "the latest judgement kept, every judgement in the audit log",
+}
+# What a generation file's responses are (issue 17): `review` (the default: experts review them
+# before any version includes them) or `final` (already reviewed elsewhere: the items are final and
+# experts never see them). Only an explicit choice skips review.
+RESPONSES_AS = {
+    "review": "responses for experts to review (a version includes an item once its response is reviewed)",
+    "final": "responses imported as final: experts will not see them",
 }
 
 
@@ -99,6 +109,9 @@ class ImportReport:
     source_labels: int = 0  # votes or suggestions stored
     source_labels_skipped_existing: int = 0
     final_labels: int = 0  # labels set as final labels (labels_as final)
+    responses_as: str = "review"  # generation: review | final (issue 17)
+    final_responses: int = 0  # responses set as final responses (responses_as final)
+    responses_missing: int = 0  # responses_as final, but the item has no (non-empty) response: left for review
     suggestions_from_predictions: int = 0  # Label Studio predictions stored as suggestions
 
     def to_dict(self) -> dict[str, Any]:
@@ -136,6 +149,12 @@ class ImportReport:
             if self.source_labels_skipped_existing:
                 out.append(f"{self.source_labels_skipped_existing} {kind} of {self.label_source} already present "
                            "(skipped)")
+        if self.final_responses:
+            n = self.final_responses
+            out.append(f"{n} response{'s' if n != 1 else ''} imported as final: experts will not see them")
+        if self.responses_missing:
+            n = self.responses_missing
+            out.append(f"{n} item{'s' if n != 1 else ''} without a response left for experts to review")
         if self.suggestions_from_predictions:
             out.append(f"{self.suggestions_from_predictions} Label Studio predictions imported as suggestions")
         return out
@@ -149,22 +168,6 @@ class _Item:
     annotations: dict[str, dict[str, Any]] = field(default_factory=dict)  # annotator -> annotation values
     history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # annotator -> every judgement (repeats)
     inserted: bool = False
-
-
-_HASH_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False)  # = json.dumps(..., sort_keys, ensure_ascii=False)
-
-_json_string = json.encoder.encode_basestring  # how that encoder writes a str (ensure_ascii=False)
-
-
-def content_hash(text: str | None, prompt: str | None, response: str | None, messages: Any) -> str:
-    """SHA-256 of the example's content in a canonical JSON form (exact duplicates share it)."""
-    if messages is not None:
-        canonical = _HASH_JSON.encode({"messages": messages})
-    elif prompt is not None:  # the same text as the encoder makes for {"prompt": ..., "response": ...}
-        canonical = f'{{"prompt": {_json_string(prompt)}, "response": {_json_string(response or "")}}}'
-    else:
-        canonical = "{\"text\": null}" if text is None else f'{{"text": {_json_string(text)}}}'
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def import_table(
@@ -181,6 +184,7 @@ def import_table(
     repeats: str = "latest",
     labels_as: str = "final",
     label_source: str | None = None,
+    responses_as: str = "review",
     labels: Sequence[str] | None = None,
     overlap_k: int | None = None,
     final_label_rule: FinalLabelRule | str | None = None,
@@ -198,6 +202,11 @@ def import_table(
     never see it), `vote` (one annotation by the source account `label_source`) or `suggestion`
     (a suggestion of `label_source`, with the `score` column when mapped). Label Studio predictions
     always become suggestions.
+
+    `responses_as` says what a generation file's responses are: `review` (the default: the items
+    wait for experts, and no version includes them until their response is reviewed) or `final`
+    (the response, or a chat's last assistant turn, becomes the item's final response; experts never
+    see it). One response per item (a wide file) only.
     """
     require_role(actor, *LEADS)
     settings = settings or get_settings()
@@ -214,10 +223,17 @@ def import_table(
             raise InputError("labels as votes or suggestions apply to one label per item (a wide file); in a "
                              "long-format file each annotator's label is already a vote", file=table.name,
                              field="labels_as")
+    if responses_as not in RESPONSES_AS:
+        raise InputError(f"responses as '{responses_as}': use one of {', '.join(RESPONSES_AS)}",
+                         field="responses_as")
+    if responses_as == "final" and mapping.long_format:
+        raise InputError("responses as final apply to one response per item (a wide file); in a long-format "
+                         "file each annotator's response is already a review", file=table.name,
+                         field="responses_as")
     if mapping.score and labels_as == "final":
         raise InputError("a score column goes with labels as votes or suggestions", file=table.name, field="score")
     report = ImportReport(project=project_name, file=table.name, warnings=mapping_warnings(table, mapping),
-                          repeat_policy=repeats, labels_as=labels_as,
+                          repeat_policy=repeats, labels_as=labels_as, responses_as=responses_as,
                           label_source=label_source if labels_as != "final" else None)
     with write_session(engine) as session:
         project = session.execute(select(Project).where(Project.name == project_name)).scalars().first()
@@ -233,12 +249,16 @@ def import_table(
         elif task_type is not None and TaskType(project.task_type) is not task_type:
             raise InputError(f"project '{project_name}' is a {project.task_type} project, not {task_type.value}")
         _check_task_fields(table, mapping, TaskType(project.task_type))
+        if responses_as == "final" and TaskType(project.task_type) is not TaskType.generation:
+            raise InputError("responses as final apply to generation projects; a classification file's labels "
+                             "are chosen with labels as", file=table.name, field="responses_as")
         record = ImportRecord(project_id=project.id, file_name=table.name, file_sha256=file_sha256(table.path),
                               file_format=table.file_format, mapping=mapping.to_dict(), actor_id=actor.id)
         session.add(record)
         session.flush()
         importer = _Importer(session, project, table, mapping, record, report, settings, progress, actor)
         importer.labels_as = labels_as
+        importer.responses_final = responses_as == "final"
         importer.run()
         _store_labels_of_sources(session, project, table, mapping, importer, report, record.id)
         record.examples_added, record.annotations_added = report.examples_added, report.annotations_added
@@ -406,6 +426,16 @@ def _first_nul(batch: pa.Table) -> tuple[int, str] | None:
     return found
 
 
+def _final_response(response: str | None, messages: list[dict[str, Any]] | None) -> str | None:
+    """The response a generation item is final with: its non-empty response, or its chat's last turn
+    when that is the assistant's; None when there is none."""
+    if messages is not None:
+        last = messages[-1] if messages else {}
+        content = str(last.get("content") or "") if last.get("role") == "assistant" else ""
+        return content if content.strip() else None
+    return response if response is not None and response.strip() else None
+
+
 class _Importer:
     """One import's row loop: validation, grouping of long-format rows, batched inserts."""
 
@@ -433,12 +463,15 @@ class _Importer:
         self.items: dict[str, _Item] = {}  # long format: the items, with their annotations
         self.wide_rows: list[dict[str, Any]] = []  # wide format: example values waiting for the batch insert
         self.connection: Any = None  # the session's connection, taken once before the first write
+        self.insert_plan: Any = None  # the column path's compiled INSERT (curation.data.columnar)
         self.writer: Future[Any] | None = None  # the batch insert in flight (wide format)
         self.writer_pool: ThreadPoolExecutor | None = None
-        self.by_hash: dict[str, list[int]] = defaultdict(list)
+        self.by_hash: dict[str, list[int]] = defaultdict(list)  # content hash -> rows (row path)
+        self.hash_chunks: list[tuple[list[str], list[int]]] = []  # (content hashes, rows) per column-path batch
         self.first_row: dict[str, int] = {}  # wide format: id -> its row, for duplicate ids across batches
         self.now = utcnow()
         self.labels_as = "final"  # issue 12: final | vote | suggestion (set by import_table)
+        self.responses_final = False  # issue 17: generation responses imported as final (set by import_table)
         self.source_rows: list[tuple[str, str, float | None]] = []  # (external id, label, score) of a source
         label_feature = table.dataset.features.get(mapping.label) if mapping.label else None
         self.class_names = label_feature.names if isinstance(label_feature, datasets.ClassLabel) else None
@@ -467,9 +500,25 @@ class _Importer:
     def _run(self) -> None:
         total = self.table.n_rows
         row_number = 0
+        columnar = fast_path_applies(self)
+        dropped_indexes: list[str] = []
+        if columnar:  # a large wide import into SQLite: indexes built once after the rows (curation.data.bulk)
+            self.connection = self.session.connection()
+            dropped_indexes = drop_example_indexes(self.connection, total)
         # Arrow batches to Python rows in one call each (much cheaper than the per-value formatter).
         for batch in self.table.dataset.with_format("arrow").iter(batch_size=self.settings.import_batch_rows):
             nul = _first_nul(batch)  # (row in batch, column) of the first text holding a NUL, found by Arrow
+            # A wide batch goes column by column (curation.data.columnar) unless a row in it needs the
+            # row path, which then raises that row's error exactly as it always has.
+            ready = columnar_batch(self, batch, row_number + 1) if columnar and nul is None else None
+            if ready is not None:
+                row_number += batch.num_rows
+                if ready.params:
+                    self._write(ready.statement, ready.params)
+                    self.report.examples_added += ready.added
+                if self.progress:
+                    self.progress(row_number, total)
+                continue
             for index, row in enumerate(batch.to_pylist()):
                 row_number += 1
                 if nul is not None and nul[0] == index:
@@ -483,6 +532,7 @@ class _Importer:
         self.report.rows = row_number
         self._flush_examples()
         self._wait_for_writer()
+        rebuild_indexes(self.connection, dropped_indexes)
         if self.mapping.long_format:
             self._insert_annotations()
         if self.new_labels:
@@ -490,7 +540,7 @@ class _Importer:
             self.project.updated_at = self.now
             self.session.add(self.project)
         self.report.labels = list(self.allowed_labels)
-        self.report.exact_duplicate_groups = [rows for rows in self.by_hash.values() if len(rows) > 1]
+        self.report.exact_duplicate_groups = duplicate_groups(self.by_hash, self.hash_chunks)
 
     # -- one row
 
@@ -663,6 +713,13 @@ class _Importer:
         if label is not None and not self.long_format:
             values["status"], values["final_label"] = _LABELLED, label
             self.report.final_labels += 1
+        if self.responses_final:
+            final = _final_response(response, messages)
+            if final is None:  # nothing to be final with: the item waits for an expert to write one
+                self.report.responses_missing += 1
+            else:
+                values["status"], values["final_response"] = _LABELLED, final
+                self.report.final_responses += 1
         return values
 
     def _meta(self, row: dict[str, Any]) -> dict[str, Any]:
@@ -692,18 +749,22 @@ class _Importer:
             return
         if self.connection is None:
             self.connection = self.session.connection()
-        statement, params = _executemany_parameters(self.connection.dialect, Example.__table__, rows)
-        self._wait_for_writer()
+        statement, params = executemany_parameters(self.connection.dialect, Example.__table__, rows)
         if self.long_format:
+            self._wait_for_writer()
             self.connection.exec_driver_sql(statement, params)
         else:
-            # The database writes this batch in a thread (sqlite3 and psycopg release the GIL while
-            # they work) while this thread reads and checks the next one. Nothing else touches the
-            # session until the writer is waited for.
-            if self.writer_pool is None:
-                self.writer_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer")
-            self.writer = self.writer_pool.submit(self.connection.exec_driver_sql, statement, params)
+            self._write(statement, params)
         self.report.examples_added += len(rows)
+
+    def _write(self, statement: str, params: list[Any]) -> None:
+        """Insert a wide batch: the database writes it in a thread (sqlite3 and psycopg release the GIL
+        while they work) while this thread reads and checks the next one. Nothing else touches the
+        session until the writer is waited for."""
+        self._wait_for_writer()
+        if self.writer_pool is None:
+            self.writer_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer")
+        self.writer = self.writer_pool.submit(self.connection.exec_driver_sql, statement, params)
 
     def _wait_for_writer(self) -> None:
         """Wait for the batch being written; its error, if any, is raised here."""
@@ -811,86 +872,6 @@ def _judgement_json(judgement: dict[str, Any]) -> dict[str, Any]:
             "annotated_at": stamp.isoformat() if stamp is not None else None}
 
 
-def _executemany_parameters(dialect: Any, table: Any, rows: list[dict[str, Any]]) -> tuple[str, list[Any]]:
-    """The INSERT statement and driver parameters for many rows (all with the same keys).
-
-    SQLAlchemy compiles the statement once for the dialect (placeholders, casts) and every value goes
-    through its column type's own bind processor, so the driver's executemany stores exactly what
-    `session.execute(insert(table), rows)` stores; only the per-row parameter machinery, which cost
-    more than the database itself on large imports, is skipped. A value that is the same object as
-    in the first row (the import's timestamp, None) is converted once."""
-    compiled = insert(table).compile(dialect=dialect, column_keys=list(rows[0]), for_executemany=True)
-    names = list(compiled.positiontup) if compiled.positional else list(compiled.params)
-    plan = []  # (position, processor, value in the first row, that value processed)
-    for position, name in enumerate(names):
-        if name not in rows[0]:  # a column the rows leave out that has a Python-side default
-            default = table.c[name].default
-            value = default.arg(None) if default.is_callable else default.arg
-            rows = [{**row, name: value} for row in rows]
-        processor = table.c[name].type._cached_bind_processor(dialect)
-        if processor is not None:
-            if isinstance(table.c[name].type, sa_types.JSON):
-                processor = _memoised_json(processor)
-            plan.append((position, processor, rows[0][name], processor(rows[0][name])))
-    pick = operator.itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
-
-    def convert(row: dict[str, Any]) -> tuple[Any, ...]:
-        values = pick(row)
-        if not plan:
-            return values
-        values = list(values)
-        for position, processor, first, done in plan:
-            value = values[position]
-            values[position] = done if value is first else processor(value)
-        return tuple(values)
-
-    params: list[Any] = [convert(row) for row in rows]
-    if not compiled.positional:
-        params = [dict(zip(names, values, strict=True)) for values in params]
-    return compiled.string, params
-
-
-def _memoised_json(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """`processor` for a JSON column, remembering the result for flat dicts of strings: metadata such as
-    {"tier": "pro"} repeats across many rows, and serialising it each time was a large part of an import.
-    Only all-string dicts are remembered (the key must not confuse 1 with True or "1")."""
-    memo: dict[tuple[tuple[str, str], ...], Any] = {}
-
-    def process(value: Any) -> Any:
-        if value.__class__ is not dict or len(value) > 8:
-            return processor(value)
-        for item in value.values():
-            if item.__class__ is not str:
-                return processor(value)
-        key = tuple(value.items())
-        done = memo.get(key)
-        if done is None:
-            if len(memo) > 100_000:
-                memo.clear()
-            done = memo[key] = processor(value)
-        return done
-
-    return process
-
-
-def _text(value: Any, *, strip: bool = True) -> str | None:
-    """A cell as text, or None when empty. Numbers written as floats by spreadsheets lose '.0'."""
-    if value.__class__ is str:  # the common case first: the import calls this several times per row
-        stripped = value.strip()
-        return (stripped if strip else value) if stripped else None
-    if value is None:
-        return None
-    if isinstance(value, float):
-        if value != value:
-            return None
-        value = int(value) if value.is_integer() else value
-    text = str(value)
-    stripped = text.strip()
-    if not stripped:
-        return None
-    return stripped if strip else text
-
-
 def _timestamp(value: Any) -> Any:
     from datetime import datetime, timezone
 
@@ -904,18 +885,6 @@ def _timestamp(value: Any) -> Any:
         return None
     # Stored in UTC: SQLite keeps no offset, so 05:00+01:00 must be written as 04:00.
     return parsed.astimezone(timezone.utc) if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, (str, int, bool)) or value is None:
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None  # JSON has no NaN or Infinity
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    return str(value)
 
 
 def _messages(value: Any, file: str, row: int, column: str) -> list[dict[str, str]]:

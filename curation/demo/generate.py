@@ -6,8 +6,10 @@ Running ``python3 curation/demo/generate.py`` writes, next to this script:
   fictional company Northwind Cloud (no label field);
 * ``support_ticket_labels.csv``  -- labels for about 220 of those tickets from three
   imported annotators, in long format (ticket_id, annotator, label, labelled_at);
-* ``instructions.jsonl``         -- 100 instruction/response pairs (support macros)
-  in the same company's voice;
+* ``instructions.jsonl``         -- 94 instruction/response pairs: the support team's published
+  macros in the same company's voice, which the app imports as final (reviewed before publication);
+* ``instruction_drafts.jsonl``   -- 6 more pairs with deliberately weak draft responses, which the
+  app imports for its reviewers to fix (a dataset version includes them once reviewed);
 * ``curation_decisions.jsonl``   -- a lead's decisions on the tickets (exclusions of re-sent copies,
   off-task and personal-data tickets; an adjudication for every disputed ticket), which the app
   replays so that the demo ends in an approved dataset version.
@@ -828,7 +830,11 @@ def main():
         writer.writerow(["ticket_id", "annotator", "label", "labelled_at"])
         writer.writerows(rows)
     instructions = build_instructions(rng)
-    write_jsonl(OUT_DIR / "instructions.jsonl", instructions, ["id", "prompt", "response", "source", "licence"])
+    # One sequence of ids over all 100 pairs; the weak drafts go to their own file, so the app can import
+    # the published macros as final and the drafts for review (issue 17: reviewed means reviewed).
+    fields = ["id", "prompt", "response", "source", "licence"]
+    write_jsonl(OUT_DIR / "instructions.jsonl", [i for i in instructions if not i["_weak"]], fields)
+    write_jsonl(OUT_DIR / "instruction_drafts.jsonl", [i for i in instructions if i["_weak"]], fields)
     decisions = build_decisions(tickets, rows)
     with open(OUT_DIR / "curation_decisions.jsonl", "w", encoding="utf-8", newline="\n") as fh:
         for decision in decisions:

@@ -20,7 +20,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.stats import beta, norm
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -50,10 +49,19 @@ def clopper_pearson(errors: int, n: int, confidence: float = CONFIDENCE) -> tupl
         raise ValueError(f"need 0 <= errors <= n, got errors={errors}, n={n}")
     if n == 0:
         return 0.0, 1.0
+    from scipy.stats import beta  # scipy.stats costs a second at start-up: loaded when an interval is needed
+
     alpha = 1 - confidence
     low = 0.0 if errors == 0 else float(beta.ppf(alpha / 2, errors, n - errors + 1))
     high = 1.0 if errors == n else float(beta.ppf(1 - alpha / 2, errors + 1, n - errors))
     return low, high
+
+
+def _z(confidence: float) -> float:
+    """The two-sided standard normal quantile of `confidence` (1.96 for 0.95)."""
+    from scipy.stats import norm  # lazy, as in clopper_pearson
+
+    return float(norm.ppf(1 - (1 - confidence) / 2))
 
 
 def wilson(successes: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
@@ -62,7 +70,7 @@ def wilson(successes: int, n: int, confidence: float = CONFIDENCE) -> tuple[floa
         raise ValueError(f"need 0 <= successes <= n, got successes={successes}, n={n}")
     if n == 0:
         return 0.0, 1.0
-    z = float(norm.ppf(1 - (1 - confidence) / 2))
+    z = _z(confidence)
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
@@ -87,7 +95,7 @@ def sample_size(expected_rate: float, half_width: float, confidence: float = CON
 
     # The normal approximation is a good first guess; the exact width is not monotone in n by a hair
     # (rounding of the error count), so walk up from a bit below it.
-    z = float(norm.ppf(1 - (1 - confidence) / 2))
+    z = _z(confidence)
     guess = max(1, int(z * z * max(expected_rate * (1 - expected_rate), 1e-4) / half_width**2 * 0.8))
     n = guess
     while n > 1 and wide_enough(n - 1):

@@ -2,7 +2,8 @@
 a lead approves it, and from then on it never changes.
 
 - `create_candidate` snapshots the items a version holds: final labels (classification) or final
-  responses (generation) after adjudication; excluded, unlabelled and disputed items left out; exact
+  responses (generation: reviewed by experts, settled by a lead, or imported as final explicitly)
+  after adjudication; excluded, unlabelled (unreviewed) and disputed items left out; exact
   duplicates collapsed to one item; a seeded train/eval split that keeps near-duplicate groups on one
   side and stratifies by label; statistics; and the checklist (`curation.checklist`).
 - `approve_version` (leads and admins): records who, when and the note. A failing checklist item
@@ -64,6 +65,7 @@ from curation.versions.test_sets import test_texts
 NEVER_OVERRIDDEN = ("test_leakage",)  # a version that contains a test item (or a copy of one) is never approved
 
 _EVAL_NAMES = {"eval", "validation", "valid", "dev", "test"}
+UNREVIEWED = "response not reviewed"  # the left-out reason of a generation item without a final response
 
 
 @dataclass(frozen=True)
@@ -336,6 +338,9 @@ def measure(engine: Engine, actor: User, project: Project, drafts: list[_Draft],
         off_task_items=len(off_task), k_labelled_items=sum(n_labels[i] >= project.overlap_k for i in ids),
         overlap_k=project.overlap_k, adjudicated_items=len(adjudicated & included),
         disputed_left_out=info.get("disputed", 0),
+        unreviewed_left_out=info.get("unreviewed", 0),
+        imported_final=sum(1 for i in ids if not n_labels[i] and i not in adjudicated)
+        if task_type is TaskType.generation else 0,
         suspected_left=len(flagged & included),
         suspected_method=suspected_method,
         agreement=agreement, project_min_agreement=project.min_agreement,
@@ -406,6 +411,12 @@ def create_candidate(engine: Engine, actor: User, project_id: int, options: Buil
         if task_type is TaskType.classification and not example.final_label:
             left_out[f"no final label ({status.value})"] += 1
             continue
+        if task_type is TaskType.generation and (status is not ExampleStatus.labelled
+                                                 or example.final_response is None):
+            # Reviewed means reviewed: the imported response alone is a draft until experts (or a
+            # lead) settle it, or the import said explicitly that it is final.
+            left_out[f"{UNREVIEWED} ({status.value})"] += 1
+            continue
         if options.drop_exact_duplicates:
             if example.content_hash in seen:
                 left_out["exact duplicate"] += 1
@@ -420,6 +431,8 @@ def create_candidate(engine: Engine, actor: User, project_id: int, options: Buil
     split_method = _assign_splits(drafts, analysis, options, threshold)
     measures, agreement = measure(engine, actor, project, drafts, analysis, thresholds,
                                   {"disputed": left_out.get("disputed", 0), "seed": options.seed,
+                                   "unreviewed": sum(n for reason, n in left_out.items()
+                                                     if reason.startswith(UNREVIEWED)),
                                    "embedding_model": options.embedding_model})
     dup_method = analysis.method
     checks = evaluate(measures, thresholds)

@@ -120,6 +120,8 @@ class Measures:
     overlap_k: int = 1
     adjudicated_items: int = 0
     disputed_left_out: int = 0
+    unreviewed_left_out: int = 0  # generation items left out because no expert reviewed their response
+    imported_final: int = 0  # generation items included with a response imported as final (no annotation)
     suspected_left: int = 0
     suspected_method: str = ""
     agreement: dict[str, Any] = field(default_factory=dict)  # alpha, low, high, reason, n_scored
@@ -237,6 +239,8 @@ def evaluate(m: Measures, t: ChecklistThresholds) -> list[CheckItem]:
                   f"{adj_share:.1%} ({count(m.adjudicated_items, 'item')})", "warn while disputed items wait",
                   detail=f"{count(m.disputed_left_out, 'disputed item')} left out of the version" if m.disputed_left_out else "",
                   measured=adj_share))
+    if generation:
+        add(reviewed_item(m))
     suspected = _share(m.suspected_left, m.n_items)
     add(CheckItem("suspected_errors", "label_accuracy", "Suspected label errors left",
                   FAIL if suspected > t.max_suspected_share else WARN if m.suspected_left else PASS,
@@ -305,6 +309,20 @@ def evaluate(m: Measures, t: ChecklistThresholds) -> list[CheckItem]:
                       detail=(f"too long: {_ids(m.token_over)} · " if m.token_over else "") + m.token_method,
                       measured=float(m.token_max)))
     return items
+
+
+def reviewed_item(m: Measures) -> CheckItem:
+    """Generation: every included response was reviewed by experts (or settled by a lead), or imported
+    as final by an explicit choice; items whose response nobody reviewed are left out and counted
+    here (a warning: the version is sound, but smaller than the project)."""
+    reviewed = m.n_items - m.imported_final
+    left = m.unreviewed_left_out
+    return CheckItem("reviewed_responses", "label_accuracy", "Responses reviewed", WARN if left else PASS,
+                     f"{reviewed} reviewed by experts, {m.imported_final} imported as final",
+                     "only reviewed or imported-as-final responses enter; warn when items are left out",
+                     detail=(f"{count(left, 'item')} left out: response not reviewed" if left else
+                             "no item left out for want of review"),
+                     measured=float(left))
 
 
 def source_label_items(m: Measures) -> list[CheckItem]:

@@ -85,3 +85,30 @@ def test_the_demo_story_ends_in_an_approved_version_that_passes_its_checklist(en
     assert excluded["T-00017"] == "duplicate: re-send of T-00015; the first ticket is kept"
     assert excluded["T-00209"].startswith("personal_data") and excluded["T-00064"].startswith("off_task")
     assert version.stats["left_out"].get("disputed", 0) == 0
+
+
+def test_the_demo_reply_project_builds_an_approvable_version_of_reviewed_responses(engine: Engine) -> None:
+    """Issue 17: the published macros are imported as final, the six weak drafts wait for review; a
+    version built on first start holds the macros only and says what it left out."""
+    from curation.data.projects import get_project
+    from curation.review.queue import next_item
+    from curation.versions.approve import approve_version
+    from curation.versions.build import BuildOptions, create_candidate
+    from curation.versions.checklist import FAIL, items_of
+
+    load_demo(engine)
+    lead, alice = get_user(engine, "lead"), get_user(engine, "alice")
+    project = get_project(engine, DEMO_GENERATION)
+    assert project.id is not None
+    candidate = create_candidate(engine, lead, project.id, BuildOptions(use_embeddings=False))
+    assert candidate.item_count == 94
+    assert candidate.stats["left_out"] == {"response not reviewed (new)": 6}
+    checks = {item.key: item for item in items_of(candidate.checklist)}
+    assert checks["reviewed_responses"].value == "0 reviewed by experts, 94 imported as final"
+    assert checks["reviewed_responses"].detail == "6 items left out: response not reviewed"
+    assert [key for key, item in checks.items() if item.status == FAIL] == ["attestation"]
+    approved = approve_version(engine, lead, candidate.id, attest=True, note="published macros")
+    assert approved.status == "approved"
+    # the drafts are what the reviewers see
+    item = next_item(engine, alice, project.id)
+    assert item is not None and item.example.external_id in {"I-008", "I-029", "I-069", "I-070", "I-085", "I-088"}

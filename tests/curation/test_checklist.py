@@ -119,6 +119,16 @@ def test_generation_format_items_and_not_applicable_label_items() -> None:
     assert status(replace(gen, empty_content=["x"]), "empty") == FAIL
 
 
+def test_responses_reviewed_counts_the_items_left_out_for_want_of_review() -> None:
+    gen = measures(task_type="generation", project_labels=[], chat_templates={"user/assistant": 100})
+    assert status(gen, "reviewed_responses") == PASS
+    assert "reviewed_responses" not in {i.key for i in evaluate(measures(), ChecklistThresholds())}
+    item = {i.key: i for i in evaluate(replace(gen, unreviewed_left_out=1, imported_final=40),
+                                       ChecklistThresholds())}["reviewed_responses"]
+    assert (item.status, item.value, item.detail, item.measured) == (
+        WARN, "60 reviewed by experts, 40 imported as final", "1 item left out: response not reviewed", 1.0)
+
+
 def test_attestation_required_or_optional() -> None:
     assert attestation_item(False, ChecklistThresholds()).status == FAIL
     assert attestation_item(False, ChecklistThresholds(require_attestation=False)).status == WARN

@@ -144,7 +144,8 @@ def test_jsonl_wide_import_guess_report_rows_and_provenance(engine: Engine, lead
         "repeat_annotations": 0, "repeat_policy": "latest", "annotators_created": [], "labels": ["shipping", "billing"],
         "exact_duplicate_groups": [[1, 4]], "warnings": [], "import_id": report.import_id,
         "labels_as": "final", "label_source": None, "source_labels": 0, "source_labels_skipped_existing": 0,
-        "final_labels": 3, "suggestions_from_predictions": 0,
+        "final_labels": 3, "responses_as": "review", "final_responses": 0, "responses_missing": 0,
+        "suggestions_from_predictions": 0,
     }
     project = get_project(engine, "tickets")
     assert (project.task_type, project.labels) == (TaskType.classification, ["shipping", "billing"])

@@ -224,20 +224,70 @@ def test_generation_version_columns_and_format_checks(engine: Engine, lead: User
              "source": "macros", "licence": "CC0-1.0" if i != 4 else None} for i in range(1, 11)]
     path = tmp_path / "replies.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    import_table(engine, lead, open_table(path), ColumnMapping(id=["id"], prompt="prompt", response="response",
-                                                                source="source", licence="licence", metadata=[]),
-                 "Replies")
+    report = import_table(engine, lead, open_table(path), ColumnMapping(
+        id=["id"], prompt="prompt", response="response", source="source", licence="licence", metadata=[]),
+        "Replies", responses_as="final")
+    assert (report.final_responses, report.responses_missing) == (9, 1)
+    assert "9 responses imported as final: experts will not see them" in report.summary()
     with read_session(engine) as session:
         project_id = session.execute(text("select id from project where name = 'Replies'")).scalar_one()
     version = create_candidate(engine, lead, project_id, EXACT)
     checks = {c["key"]: c for c in version.checklist["items"]}
-    assert checks["empty"]["status"] == "fail" and "r3" in checks["empty"]["detail"]
+    # r3 has no response: nothing to be final with, so it waits for review and stays out
+    assert version.item_count == 9 and version.stats["left_out"] == {"response not reviewed (new)": 1}
+    assert checks["empty"]["status"] == "pass"
+    assert checks["reviewed_responses"]["status"] == "warn"
+    assert checks["reviewed_responses"]["value"] == "0 reviewed by experts, 9 imported as final"
+    assert checks["reviewed_responses"]["detail"] == "1 item left out: response not reviewed"
     assert checks["provenance"]["status"] == "fail" and "r4" in checks["provenance"]["detail"]
     assert checks["chat_template"]["status"] == "pass" and checks["label_coverage"]["status"] == "n/a"
     dd = version_dataset_dict(engine, version.id)
     assert dd["train"].column_names == ["id", "messages", "source", "licence"]
     first = dd["train"][0]["messages"]
     assert [m["role"] for m in first] == ["user", "assistant"]
+
+
+def test_a_generation_version_leaves_out_unreviewed_responses(engine: Engine, admin: User, lead: User,
+                                                             tmp_path: Path) -> None:
+    """Reviewed means reviewed (issue 17): imported responses are drafts until experts agree on them,
+    a lead settles them, or the import says they are final; the checklist counts the rest."""
+    from curation.access.accounts import create_user
+    from curation.models import Role
+    from curation.review.annotate import submit_annotation
+
+    project = create_project(engine, lead, "Drafts", TaskType.generation, overlap_k=2)
+    rows = [{"id": f"r{i}", "prompt": f"Question number {i}?", "response": f"Answer number {i}.",
+             "source": "macros", "licence": "CC0-1.0"} for i in range(1, 7)]
+    path = tmp_path / "drafts.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    mapping = ColumnMapping(id=["id"], prompt="prompt", response="response", source="source", licence="licence",
+                            metadata=[])
+    report = import_table(engine, lead, open_table(path), mapping, "Drafts")
+    assert report.final_responses == 0 and "imported as final" not in report.summary()
+    with pytest.raises(Conflict, match="no items ready"):  # nothing reviewed yet: no version at all
+        create_candidate(engine, lead, project.id, EXACT)
+    ids = {r["external_id"]: r["id"] for r in _examples(engine, project.id)}
+    alice = create_user(engine, admin, "alice", Role.annotator, "alice-password")
+    bob = create_user(engine, admin, "bob", Role.annotator, "bob-password")
+    for annotator in (alice, bob):  # r1 and r2: two experts keep the response (k = 2 agree)
+        submit_annotation(engine, annotator, ids["r1"], response="Answer number 1.", rating=5)
+        submit_annotation(engine, annotator, ids["r2"], response="Answer number 2, reviewed.", rating=4)
+    submit_annotation(engine, alice, ids["r3"], response="Answer number 3.", rating=5)  # one of two: still in review
+    adjudicate(engine, lead, ids["r4"], final_response="Answer number 4, settled.", reason="checked by the lead")
+    version = create_candidate(engine, lead, project.id, EXACT)
+    items = by_id(engine, version.id, lead)
+    assert sorted(items) == ["r1", "r2", "r4"]
+    assert items["r2"].messages[-1]["content"] == "Answer number 2, reviewed."
+    assert version.stats["left_out"] == {"response not reviewed (in_review)": 1, "response not reviewed (new)": 2}
+    check = {c["key"]: c for c in version.checklist["items"]}["reviewed_responses"]
+    assert (check["status"], check["value"], check["detail"], check["measured"]) == (
+        "warn", "3 reviewed by experts, 0 imported as final", "3 items left out: response not reviewed", 3.0)
+
+
+def _examples(engine: Engine, project_id: int) -> list[dict[str, Any]]:
+    with read_session(engine) as session:
+        return [dict(r._mapping) for r in session.execute(
+            text("select id, external_id from example where project_id = :p"), {"p": project_id})]
 
 
 def test_cli_create_approve_and_list(engine: Engine, lead: User, tmp_path: Path,

@@ -436,3 +436,28 @@ def test_labels_as_suggestions_of_a_source_with_label_set_k_and_rule(engine: Eng
                                                ("t2", "vendor-2024", "shipping", 0.4),
                                                ("t3", "vendor-2024", "billing", None),
                                                ("t4", "vendor-2024", "shipping", 0.9)]
+
+
+def test_generation_responses_are_for_review_unless_imported_as_final(engine: Engine, lead: User) -> None:
+    """Issue 17: a generation file's responses wait for the experts by default; importing them as
+    final is an explicit choice, warned about and said in the summary."""
+    _server_file("replies.csv", "id,prompt,response\nr1,Where is my parcel?,It ships today.\n"
+                                "r2,Can I pay by card?,Yes.\nr3,Hello?,\n")
+    at = _open_import_page(logged_in("lena", "lead-password"), "replies.csv")
+    by_label(at.radio, "Task type").set_value("generation").run()
+    no_exception(at)
+    responses_as = by_label(at.radio, "The file's responses are")
+    assert responses_as.value == "review"
+    assert not any("skip the experts: experts will not see them" in w for w in values(at.warning))
+    responses_as.set_value("final").run()
+    no_exception(at)
+    assert any("Responses imported as final skip the experts" in w for w in values(at.warning))
+    by_label(at.button, "Import").click().run()
+    no_exception(at)
+    assert values(at.error) == []
+    assert values(at.success) == [
+        "Imported into 'replies': 3 rows read; 3 examples added; 0 annotations added; "
+        "2 responses imported as final: experts will not see them; "
+        "1 item without a response left for experts to review."]
+    assert {e["id"]: e["status"] for e in _examples(engine, "replies")} == {
+        "r1": "labelled", "r2": "labelled", "r3": "new"}
