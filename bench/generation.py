@@ -117,7 +117,8 @@ class Bench:
         return time.perf_counter() - started
 
     def version(self, train: list[tuple[str, str]], val: list[tuple[str, str]]) -> int:
-        """Import (messages, responses as final), build and approve a version: train + eval (validation)."""
+        """Import (messages; the responses explicitly as final: they are BANKING77's own labels, so a
+        version includes them without expert review), build and approve a version: train + eval."""
         from curation.data.formats import open_table
         from curation.data.importer import import_table
         from curation.data.mapping import ColumnMapping
@@ -136,7 +137,7 @@ class Bench:
         project = create_project(self.engine, self.lead, name, task_type=TaskType.generation)
         import_table(self.engine, self.lead, open_table(path),
                      ColumnMapping(id=["id"], messages="messages", split="split", source="source", licence="licence",
-                                   metadata=[]), name, task_type=TaskType.generation, labels_as="final")
+                                   metadata=[]), name, task_type=TaskType.generation, responses_as="final")
         # the file's train/eval split is kept; no embeddings (near-duplicate checks are not what is measured)
         version = create_candidate(self.engine, self.lead, project.id,
                                    BuildOptions(seed=0, keep_existing_splits=True, use_embeddings=False))
