@@ -112,6 +112,7 @@ with st.expander("Advanced settings"):
                                             help=field_help("target_modules"))
     number(c2, "epochs", "Epochs", step=0.5)
     number(c2, "max_steps", "Max steps (0: epochs)")
+    number(c2, "min_steps", "Min steps (floor)")
     number(c2, "learning_rate", "Learning rate", step=1e-4, fmt="%.5f")
     number(c2, "batch_size", "Batch size")
     number(c3, "max_length", "Max length (tokens)")

@@ -5,7 +5,7 @@ they can be compared. The adapter, the majority class of the run's train split a
 refitted on the same frozen embeddings (deterministic: the same probe the run trained against) are
 scored on the same items, each with intervals and paired comparisons. The run's top-level scores
 become these test scores; what it held before is kept under "earlier_scores". Runs synchronously
-(generation: loss-based scores on the test items, as at the end of a run).
+(generation: the loss and the generated responses scored on the test items, as at the end of a run).
 """
 
 from __future__ import annotations
@@ -56,7 +56,9 @@ def evaluate_run(engine: Engine, actor: User, run_id: int, test_set_version_id: 
                                                    probe_pred=probe["test_pred"])
     else:
         test_rows = data.encode_generation(test_data, tokenizer, config.max_length).rows
-        metrics = evaluate.evaluate_generation(model, tokenizer, test_rows, data.eval_prompts(test_data))
+        metrics = evaluate.evaluate_generation(model, tokenizer, test_rows, list(test_data["messages"]),
+                                               **evaluate.generation_options(
+                                                   get_project_by_id(engine, run.project_id).objective))
     previous = dict(run.metrics or {})
     metrics["predictions"] = {**metrics.get("predictions", {}), "item_ids": list(test_data["external_id"])}
     metrics["validation"] = previous.get("validation") or {

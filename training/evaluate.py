@@ -2,24 +2,31 @@
 
 Classification: accuracy, macro-F1, per-label F1 and the confusion matrix of the adapter, a
 majority-class baseline and a logistic regression on the frozen base's embeddings (the linear
-probe). Generation: eval loss and perplexity of the base and of the adapter, and greedy
-generations of both on fixed eval prompts. `verdict` turns a loss against a baseline into a warning
-the pages and the model card show prominently.
+probe). Generation: the loss of the reference responses, and batched greedy responses of the base
+(adapter disabled) and of the adapter to every prompt, scored against the references (exact match,
+chrF, ROUGE-L, JSON/format validity) with intervals and paired differences. `verdict` says whether
+the adapter beats its baselines by a detectable margin, and warns prominently when it does not.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import torch
 
 from curation.embeddings.quality import out_of_sample_probabilities
+from curation.evaluation import generation_metrics as gm
 from curation.evaluation import stats as es
+from training.generate import generate_responses, max_new_tokens_for
 
 PROBE_C = 10.0
+GENERATION_BATCH = 16  # prompts per generate() call: enough to fill 2 cores, little padding when sorted by length
+SAMPLE_COUNT = 5  # side-by-side samples kept for the page and the model card
 
 
 def classification_metrics(y_true: list[int], y_pred: list[int], names: list[str]) -> dict[str, Any]:
@@ -201,25 +208,68 @@ def _loss(model: Any, rows: list[dict[str, Any]], batch_size: int = 8) -> float:
 
 @torch.no_grad()
 def generate(model: Any, tokenizer: Any, messages: list[dict[str, str]], max_new_tokens: int = 64) -> str:
-    from training.data import ensure_chat_template
+    """One greedy response (the playground's single prompt); evaluation uses the batched
+    `training.generate.generate_responses`."""
+    return generate_responses(model, tokenizer, [messages], max_new_tokens=max_new_tokens).texts[0]
 
-    ensure_chat_template(tokenizer)
-    device = next(model.parameters()).device
-    prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt").to(device)
-    out = model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False,
-                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-    return tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+
+def generation_options(objective: dict[str, Any] | None) -> dict[str, Any]:
+    """evaluate_generation's keyword arguments from the project's objective: the metric the verdict
+    follows, the response format (for format validity) and whether to embed (embedding cosine)."""
+    objective = objective or {}
+    fmt = objective.get("format")
+    return {"objective_metric": objective.get("metric"),
+            "response_format": gm.parse_format(fmt["kind"], fmt["spec"]) if fmt else None,
+            "embeddings": objective.get("metric") == "embedding_cosine"}
+
+
+@contextmanager
+def merged(model: Any) -> Iterator[None]:
+    """The LoRA update merged into the base weights while inside (decoding then runs one matmul per
+    linear layer instead of three and the LoRA bookkeeping: on CPU each decode step is dominated by
+    small ops), unmerged after. Not for quantised bases (merging into 4-bit weights loses precision)."""
+    quantised = any(p.dtype in (torch.uint8, torch.int8) for p in model.parameters())
+    if quantised or not hasattr(model, "merge_adapter"):
+        yield
+        return
+    model.merge_adapter()
+    try:
+        yield
+    finally:
+        model.unmerge_adapter()
+
+
+def split_chats(chats: list[Any]) -> tuple[list[list[dict[str, str]]], list[str]]:
+    """Prompts (each chat up to its last assistant turn) and references (that turn's content) of the
+    chats that have an assistant turn after some other turn; others are skipped."""
+    prompts, references = [], []
+    for messages in chats:
+        if not messages:
+            continue
+        last = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=None)
+        if not last:
+            continue
+        prompts.append(list(messages[:last]))
+        references.append(str(messages[last].get("content") or ""))
+    return prompts, references
 
 
 @torch.no_grad()
 def evaluate_generation(model: Any, tokenizer: Any, eval_rows: list[dict[str, Any]],
-                        prompts: list[list[dict[str, str]]], max_new_tokens: int = 64) -> dict[str, Any]:
-    """Eval loss/perplexity (response tokens only) and generations, base (adapter disabled) vs adapter."""
+                        chats: list[Any], *, objective_metric: str | None = None,
+                        response_format: Any = None, embeddings: bool = False, score_generations: bool = True,
+                        batch_size: int = GENERATION_BATCH, sample_count: int = SAMPLE_COUNT) -> dict[str, Any]:
+    """Base (adapter disabled) vs adapter on the same items: the loss of the reference responses
+    (token-weighted, with intervals) and, when `score_generations`, greedy responses to every chat's
+    prompt scored against its reference (exact match, chrF, ROUGE-L; JSON validity for JSON
+    references; format validity with a `response_format`; embedding cosine when `embeddings`), each
+    with a 95% interval and the paired difference adapter - base. `chats`: the split's message lists
+    (in the order of `eval_rows`). `objective_metric` names the metric the verdict follows; when it
+    is not a generation metric measured here, exact match for JSON/short references, else chrF.
+    Without `score_generations` only `sample_count` prompts are generated, as side-by-side samples."""
     model.eval()
     metrics: dict[str, Any] = {}
     if eval_rows:
-
         adapter_sums, counts = _item_losses(model, eval_rows)
         with model.disable_adapter():
             base_sums, _ = _item_losses(model, eval_rows)
@@ -230,20 +280,91 @@ def evaluate_generation(model: Any, tokenizer: Any, eval_rows: list[dict[str, An
         metrics["comparisons"] = {"base": {"eval_loss": es.ratio_difference(
             base_sums, counts, adapter_sums, counts, name="eval_loss").to_dict()}}
         metrics["predictions"] = {"loss_sums": adapter_sums, "base_loss_sums": base_sums, "token_counts": counts}
-    samples = []
-    for messages in prompts:
+    prompts, references = split_chats(chats)
+    if not score_generations:
+        prompts, references = prompts[:sample_count], references[:sample_count]
+    if prompts:
+        stop_json = [gm.parse_json(r)[0] or getattr(response_format, "kind", None) == "json_schema"
+                     for r in references]
+        max_new = max_new_tokens_for(tokenizer, references)
         with model.disable_adapter():
-            base_text = generate(model, tokenizer, messages, max_new_tokens)
-        samples.append({"prompt": messages, "base": base_text,
-                        "adapter": generate(model, tokenizer, messages, max_new_tokens)})
-    metrics["samples"] = samples
-    if not eval_rows:
+            base = generate_responses(model, tokenizer, prompts, max_new_tokens=max_new, stop_at_json=stop_json,
+                                      batch_size=batch_size)
+        with merged(model):
+            adapter = generate_responses(model, tokenizer, prompts, max_new_tokens=max_new, stop_at_json=stop_json,
+                                         batch_size=batch_size)
+        metrics["samples"] = [{"prompt": p, "reference": r, "base": b, "adapter": a} for p, r, b, a in
+                              zip(prompts[:sample_count], references, base.texts, adapter.texts)]
+        metrics["generation"] = {"items": len(prompts), "batch_size": batch_size, "max_new_tokens": max_new,
+                                 "kv_cache": True, "stops_at_json": sum(stop_json),
+                                 "tokens_per_s": round(adapter.tokens_per_s, 1),
+                                 "base_tokens_per_s": round(base.tokens_per_s, 1),
+                                 "new_tokens": adapter.new_tokens + base.new_tokens,
+                                 "seconds": round(adapter.seconds + base.seconds, 2)}
+        if score_generations:
+            scores = {"base": gm.item_scores(base.texts, references, response_format=response_format,
+                                             embeddings=embeddings),
+                      "adapter": gm.item_scores(adapter.texts, references, response_format=response_format,
+                                                embeddings=embeddings)}
+            for key in ("base", "adapter"):
+                entry = metrics.setdefault(key, {"intervals": {}})
+                for metric, interval in gm.intervals(scores[key]).items():
+                    entry[metric] = interval.value
+                    entry["intervals"][metric] = interval.to_dict()
+            comparisons = metrics.setdefault("comparisons", {}).setdefault("base", {})
+            comparisons.update(es.to_plain(gm.compare(scores["base"], scores["adapter"])))
+            chosen = objective_metric if objective_metric in scores["adapter"] else gm.default_metric(references)
+            reason = "the project's objective" if chosen == objective_metric else (
+                "JSON references" if gm.references_are_json(references) else
+                "short references" if chosen == "exact_match" else "free-text references")
+            metrics["verdict_metric"] = {"metric": chosen, "name": gm.METRIC_NAMES[chosen], "reason": reason}
+            predictions = metrics.setdefault("predictions", {})
+            predictions.update(responses=adapter.texts, base_responses=base.texts, references=references,
+                               generation_scores=scores["adapter"], base_generation_scores=scores["base"])
+    else:
+        metrics["samples"] = []
+    if not eval_rows and not prompts:
         metrics["note"] = "no eval split: nothing to evaluate on"
     return metrics
 
 
 def _ppl(loss: float) -> float:
     return float(math.exp(min(loss, 50.0))) if loss == loss else float("nan")
+
+
+def _generation_verdict(metrics: dict[str, Any]) -> list[str]:
+    """"beats the base model" only when the paired bootstrap difference on the verdict metric (the
+    project's objective, else exact match for JSON/short references, else chrF) excludes 0 in the
+    adapter's favour; otherwise the words of the test. Without generated responses (no prompts), the
+    eval loss decides the same way. Sets `beats_baseline` and `verdict_text`."""
+    adapter, base = metrics.get("adapter"), metrics.get("base")
+    comparisons = (metrics.get("comparisons") or {}).get("base") or {}
+    chosen = metrics.get("verdict_metric") or {}
+    key = chosen.get("metric") if chosen.get("metric") in comparisons else "eval_loss"
+    if not (adapter and base and key in comparisons):
+        metrics["beats_baseline"] = None
+        metrics["verdict_text"] = "Not compared with the base model: no eval or test items."
+        return [metrics["verdict_text"]]
+    higher = key != "eval_loss"
+    diff = es.Difference.from_dict(comparisons[key])
+    name = chosen.get("name", key) if key != "eval_loss" else "eval loss"
+    why = f" ({chosen.get('reason')})" if key != "eval_loss" and chosen.get("reason") else ""
+    where = metrics.get("scored_on_text") or f"{diff.n} items"
+    figures = (f"{name}{why}: adapter {diff.b:.3f} vs base {diff.a:.3f}, difference {diff.value:+.3f} "
+               f"[{diff.low:+.3f}, {diff.high:+.3f}] on {where}")
+    beats = es.beats(diff, higher_is_better=higher)
+    metrics["beats_baseline"] = beats
+    if beats:
+        metrics["verdict_text"] = f"The adapter beats the base model ({es.format_p(diff.p_value)}, paired " \
+                                  f"bootstrap) on {figures}."
+        return []
+    words = es.verdict(diff, higher_is_better=higher)
+    metrics["verdict_text"] = f"The adapter vs the base model: {words} on {figures}."
+    if es.detectable(diff):
+        return [f"The adapter is WORSE than the base model on {figures}, {es.format_p(diff.p_value)}. Do not use "
+                "it; revise the data or settings."]
+    return [f"The adapter does not beat the base model: {words}, on {figures}. A tie is not a win: it did not "
+            "learn anything measurable. Revise the data or settings (more steps, a higher learning rate)."]
 
 
 def loses_to_probe(metrics: dict[str, Any]) -> bool:
@@ -272,23 +393,7 @@ def verdict(task_type: str, metrics: dict[str, Any]) -> list[str]:
     (its interval excludes 0); a tie is not a win."""
     warnings: list[str] = []
     if str(task_type) == "generation":
-
-        adapter, base = metrics.get("adapter"), metrics.get("base")
-        comparison = ((metrics.get("comparisons") or {}).get("base") or {}).get("eval_loss")
-        if adapter and base and comparison:
-            diff = es.Difference.from_dict(comparison)
-            if not es.beats(diff, higher_is_better=False):
-                warnings.append(f"The adapter does not detectably lower the eval loss of the base model "
-                                f"({adapter['eval_loss']:.3f} vs {base['eval_loss']:.3f}, difference "
-                                f"{diff.value:+.3f} [{diff.low:+.3f}, {diff.high:+.3f}]; "
-                                f"{es.verdict(diff, higher_is_better=False)}): it did not learn anything that "
-                                "generalises. Do not use it; revise the data or settings.")
-        elif adapter and base and not adapter["eval_loss"] < base["eval_loss"]:
-            warnings.append(f"The adapter does not lower the eval loss of the base model "
-                            f"({adapter['eval_loss']:.3f} vs {base['eval_loss']:.3f}): it did not learn "
-                            "anything that generalises. Do not use it; revise the data or settings.")
-        metrics["beats_baseline"] = not warnings if adapter else None
-        return warnings
+        return _generation_verdict(metrics)
     adapter = metrics.get("adapter")
     if not adapter:
         metrics["beats_baseline"] = None

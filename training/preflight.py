@@ -16,6 +16,12 @@ from sqlalchemy.engine import Engine
 
 OVERFIT_PARAMS_PER_EXAMPLE = 1_000
 SMALL_TRAIN = 50
+# Too short to learn. Measured on the generation bench (bench/generation.py, BANKING77 as JSON): 10
+# steps at 2e-4 (the old quick preset, lr x steps 0.002) left SmolLM2 where it was; the LoRA moved
+# from about 60 steps at 2e-3 (0.12) on ~10 response tokens per example.
+MIN_STEPS_TO_LEARN = 30
+MIN_RATE_X_STEPS = 0.05  # sum of the peak learning rate over the steps
+MIN_SUPERVISED_TOKENS = 5_000  # generation: response tokens that carry loss, summed over the steps
 
 
 @dataclass
@@ -30,6 +36,7 @@ class Preflight:
     truncation_share: float
     mean_tokens: float
     loss_share: float | None = None  # generation: share of tokens that carry loss
+    supervised_tokens: float | None = None  # generation: tokens with loss the run's steps go through
     example_rendered: str | None = None  # generation: one example through the chat template
     example_loss_text: str | None = None  # ... and the part of it that carries loss
     labels: list[str] = field(default_factory=list)
@@ -56,10 +63,9 @@ def _rss_mb() -> float:
 
 
 def total_steps(config: Any, train_examples: int, world: int = 1) -> int:
-    if config.max_steps > 0:
-        return config.max_steps
-    per_epoch = math.ceil(train_examples / (config.batch_size * world))
-    return max(1, math.ceil(per_epoch * config.epochs))
+    from training.config import planned_steps
+
+    return planned_steps(config, train_examples, world)
 
 
 def padded_tokens_per_epoch(lengths: list[int], batch_size: int, grouped: bool, seed: int = 0) -> int:
@@ -162,10 +168,32 @@ def run_preflight(engine: Engine, version_id: int, config: Any, base: str | None
         params_per_example=trainable / len(train.rows) if train.rows else float("inf"), steps=steps,
         seconds_per_step=seconds, estimated_seconds=seconds * steps + eval_seconds if seconds else None,
         estimated_memory_mb=memory, device="cuda" if cuda else "cpu")
+    if generation and train.rows:
+        report.supervised_tokens = train.loss_tokens / len(train.rows) * config.batch_size * steps
     report.qlora_available, report.qlora_reason = qlora_available()
-    report.warnings = overfit_warnings(report, config)
+    report.warnings = short_run_warnings(report, config) + overfit_warnings(report, config)
     del model
     return report
+
+
+def short_run_warnings(report: Preflight, config: Any) -> list[str]:
+    """Warnings that the run is too short to learn: too few optimiser steps, too little learning rate
+    over them (peak rate x steps), or (generation) too few response tokens carrying loss."""
+    if not report.train_examples:
+        return []
+    reasons = []
+    if report.steps < MIN_STEPS_TO_LEARN:
+        reasons.append(f"only {report.steps} optimiser steps (fewer than {MIN_STEPS_TO_LEARN})")
+    if report.steps * config.learning_rate < MIN_RATE_X_STEPS:
+        reasons.append(f"learning rate x steps = {config.learning_rate:g} x {report.steps} = "
+                       f"{config.learning_rate * report.steps:.3g} (below {MIN_RATE_X_STEPS:g})")
+    if report.supervised_tokens is not None and report.supervised_tokens < MIN_SUPERVISED_TOKENS:
+        reasons.append(f"about {report.supervised_tokens:,.0f} response tokens carry loss over the whole run "
+                       f"(below {MIN_SUPERVISED_TOKENS:,})")
+    if not reasons:
+        return []
+    return [f"Too short to learn: {'; '.join(reasons)}. The adapter will likely stay where the base model is. "
+            "Raise the steps (min steps or max steps) or the learning rate, or add data."]
 
 
 def overfit_warnings(report: Preflight, config: Any) -> list[str]:

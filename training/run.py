@@ -16,6 +16,7 @@ included), then starts the next queued run.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import signal
@@ -120,7 +121,7 @@ def train(engine: Engine, run_id: int, main: bool = True) -> RunStatus:
 
     from curation.versions.records import verified_dataset_dict, version_provenance
     from training import card, data, evaluate, models
-    from training.config import TrainConfig, resolve_precision
+    from training.config import TrainConfig, planned_steps, resolve_precision
 
     run = get_run(engine, run_id)
     config = TrainConfig.from_dict(run.config)
@@ -182,6 +183,9 @@ def train(engine: Engine, run_id: int, main: bool = True) -> RunStatus:
 
     precision = resolve_precision(config)
     cuda = torch.cuda.is_available()
+    # the epochs' steps raised to the preset's floor (a small set needs several passes to move a LoRA)
+    steps = planned_steps(config, len(train_rows.rows), _world_size())
+    epoch_steps = planned_steps(dataclasses.replace(config, min_steps=0), len(train_rows.rows), _world_size())
     eval_strategy = "no" if eval_rows is None else ("steps" if config.eval_steps else "epoch")
     early = config.early_stopping and eval_rows is not None
     best_metric = "eval_loss" if generation else "eval_accuracy"
@@ -191,7 +195,7 @@ def train(engine: Engine, run_id: int, main: bool = True) -> RunStatus:
         per_device_eval_batch_size=max(config.batch_size, 32),
         learning_rate=config.learning_rate,
         num_train_epochs=config.epochs,
-        max_steps=config.max_steps if config.max_steps > 0 else -1,
+        max_steps=steps if steps > epoch_steps or config.max_steps > 0 else -1,
         warmup_steps=config.warmup_ratio,
         weight_decay=config.weight_decay,
         lr_scheduler_type="linear",
@@ -242,9 +246,13 @@ def train(engine: Engine, run_id: int, main: bool = True) -> RunStatus:
         return RunStatus.cancelled
 
     model.eval()
+    objective = get_project_by_id(engine, run.project_id).objective
     if generation:
+        # with a test set the held-out split only gets its loss and samples: responses are scored once, on the test set
         metrics = evaluate.evaluate_generation(model, tokenizer, eval_rows.rows if eval_rows else [],
-                                               data.eval_prompts(dataset["eval"]) if has_eval else [])
+                                               list(dataset["eval"]["messages"]) if has_eval else [],
+                                               score_generations=test_rows is None or not test_rows.rows,
+                                               **evaluate.generation_options(objective))
     else:
         metrics = evaluate.evaluate_classification(model, eval_rows.rows if eval_rows else [], names,
                                                    train_rows.rows, probe)
@@ -261,8 +269,8 @@ def train(engine: Engine, run_id: int, main: bool = True) -> RunStatus:
         # held-out split (which chose the early stopping and the probe fallback) goes under "validation".
         validation = {k: v for k, v in metrics.items() if k not in ("predictions", "samples")}
         if generation:
-            metrics = evaluate.evaluate_generation(model, tokenizer, test_rows.rows,
-                                                   data.eval_prompts(test_data))
+            metrics = evaluate.evaluate_generation(model, tokenizer, test_rows.rows, list(test_data["messages"]),
+                                                   **evaluate.generation_options(objective))
         else:
             metrics = evaluate.evaluate_classification(model, test_rows.rows, names, train_rows.rows, probe,
                                                        probe_pred=probe["test_pred"] if probe else None)
@@ -273,7 +281,7 @@ def train(engine: Engine, run_id: int, main: bool = True) -> RunStatus:
     metrics["scored_on"] = scored_on(test_version, len(eval_rows.rows) if eval_rows else 0)
     metrics["scored_on_text"] = metrics["scored_on"]["text"]
 
-    metrics["objective"] = objective_result(get_project_by_id(engine, run.project_id).objective, metrics)
+    metrics["objective"] = objective_result(objective, metrics)
     metrics.update({"train_seconds": round(train_seconds, 2), "trainable_params": trainable,
                     "train_examples": len(train_rows.rows), "small_loss_dropped": dropped, "eval_examples": len(eval_rows.rows) if eval_rows else 0,
                     "precision": precision, "device": "cuda" if cuda else "cpu",
@@ -318,6 +326,11 @@ def train(engine: Engine, run_id: int, main: bool = True) -> RunStatus:
 
         shutil.rmtree(checkpoints, ignore_errors=True)
     return RunStatus.succeeded
+
+
+def _world_size() -> int:
+    """Processes sharing each step (accelerate/torchrun set WORLD_SIZE; a plain run is 1)."""
+    return max(1, int(os.environ.get("WORLD_SIZE", "1")))
 
 
 def export_merged(model: Any, tokenizer: Any, target: Path, generation: bool) -> Path:

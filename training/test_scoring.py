@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from curation.errors import Conflict, CurationError, InputError
+from curation.evaluation import generation_metrics as gm
 from curation.evaluation import stats as es
 from curation.models import TestSetVersion, TrainingRun, User
 from curation.versions import test_sets
@@ -101,6 +102,7 @@ def compare_runs(engine: Engine, actor: User, a: TrainingRun, b: TrainingRun) ->
                                        name="test_loss")
             out.update(comparable=True, metrics={"test_loss": {**diff.to_dict(),
                                                                "verdict": es.verdict(diff, higher_is_better=False)}})
+            out["metrics"].update(_generation_differences(pa, pb))
         else:
             out["reason"] = "A run has no per-item test predictions stored (scored before they were kept)."
     if a.version_id == b.version_id:
@@ -112,3 +114,12 @@ def compare_runs(engine: Engine, actor: User, a: TrainingRun, b: TrainingRun) ->
         except CurationError as error:
             out["dataset_diff"] = {"error": str(error)}
     return out
+
+
+def _generation_differences(pa: dict[str, Any], pb: dict[str, Any]) -> dict[str, Any]:
+    """B - A of each generation metric both runs scored per item on the same prompts (paired
+    bootstrap), with the test's words; {} when either has no per-item scores or the prompts differ."""
+    sa, sb = pa.get("generation_scores") or {}, pb.get("generation_scores") or {}
+    if not sa or not sb or pa.get("references") != pb.get("references"):
+        return {}
+    return {metric: {**diff.to_dict(), "verdict": diff.verdict} for metric, diff in gm.compare(sa, sb).items()}

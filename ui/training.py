@@ -212,10 +212,14 @@ def metrics_view(run: TrainingRun) -> None:
             heat.update_layout(height=320, margin=dict(l=10, r=10, t=10, b=10), yaxis_autorange="reversed")
             st.plotly_chart(heat, key=f"confusion.{run.id}")
     elif str(run.task_type) == "generation" and metrics.get("adapter"):
-        st.dataframe(pd.DataFrame([
-            {"model": "base", "eval loss": metrics["base"]["eval_loss"], "perplexity": metrics["base"]["perplexity"]},
-            {"model": "LoRA adapter", "eval loss": metrics["adapter"]["eval_loss"],
-             "perplexity": metrics["adapter"]["perplexity"]}]), hide_index=True)
+        st.dataframe(pd.DataFrame(generation_rows(metrics)), hide_index=True)
+        if metrics.get("verdict_text"):
+            (st.success if metrics.get("beats_baseline") else st.info)(escape_markdown(metrics["verdict_text"]))
+        speed = metrics.get("generation") or {}
+        if speed:
+            st.caption(f"Generated {speed['items']} responses per model in batches of {speed['batch_size']} with the "
+                       f"KV cache (at most {speed['max_new_tokens']} new tokens, JSON answers stop at their end): "
+                       f"{speed['tokens_per_s']:,.1f} tokens/s for the adapter on {metrics.get('device', 'cpu')}.")
         for i, sample in enumerate(metrics.get("samples", [])):
             with st.expander(f"Eval prompt {i + 1}"):
                 st.text(sample["prompt"][-1]["content"] if sample["prompt"] else "")
@@ -224,6 +228,34 @@ def metrics_view(run: TrainingRun) -> None:
                 left.text(sample["base"])
                 right.caption("Adapter")
                 right.text(sample["adapter"])
+                if sample.get("reference") is not None:
+                    st.caption("Reference")
+                    st.text(sample["reference"])
+
+
+GENERATION_COLUMNS = (("exact_match", "exact match"), ("json_valid", "JSON valid"),
+                      ("format_validity", "format valid"), ("chrf", "chrF"), ("rouge_l", "ROUGE-L"),
+                      ("embedding_cosine", "embedding cosine"), ("eval_loss", "loss"))
+
+
+def generation_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per metric: base and adapter with their 95% intervals, and the paired difference
+    adapter - base with the test's words (loss: lower is better)."""
+    rows = []
+    comparisons = (metrics.get("comparisons") or {}).get("base") or {}
+    for key, name in GENERATION_COLUMNS:
+        if key not in (metrics.get("adapter") or {}) or key not in (metrics.get("base") or {}):
+            continue
+        row = {"metric": name}
+        for model in ("base", "adapter"):
+            row[model] = round(float(metrics[model][key]), 4)
+            row[f"{model} 95% CI"] = _ci((metrics[model].get("intervals") or {}).get(key))
+        diff = comparisons.get(key)
+        row["adapter - base"] = "—" if not diff else (
+            f"{diff['value']:+.3f} [{diff['low']:+.3f}, {diff['high']:+.3f}]: "
+            f"{es.verdict(es.Difference.from_dict(diff), higher_is_better=key != 'eval_loss')}")
+        rows.append(row)
+    return rows
 
 
 def probability_chart(table: pd.DataFrame) -> go.Figure:

@@ -292,3 +292,30 @@ def test_lead_states_the_objective_before_review(engine: Engine, lead: User) -> 
     assert any("between 0 and 1" in e for e in values(at.error))
     with read_session(engine) as session:
         assert session.exec(select(Project)).one().objective["metric"] == "label_f1"
+
+
+def test_lead_states_a_format_validity_objective_for_generation(engine: Engine, lead: User) -> None:
+    create_project(engine, lead, "Replies", TaskType.generation)
+    at = logged_in("lena", "lead-password")
+    metric = by_label(at.selectbox, "Objective metric")
+    assert metric.options[:3] == ["Exact match", "chrF", "ROUGE-L"] and "Win rate in blind human comparison" in \
+        metric.options
+    assert not [s for s in at.selectbox if s.label == "Label (for F1 of one label)"]
+    metric.set_value("format_validity")
+    by_label(at.selectbox, "Format (for format validity)").set_value("json_schema")
+    by_label(at.text_area, "Regular expression or JSON schema").set_value('{"type": "nonsense"}')
+    by_label(at.number_input, "Target").set_value(0.9)
+    by_label(at.button, "Save objective").click().run()
+    assert any("field 'format'" in e and "not a valid JSON schema" in e for e in values(at.error))
+    with read_session(engine) as session:
+        assert session.exec(select(Project)).one().objective is None or \
+            not session.exec(select(Project)).one().objective
+    by_label(at.text_area, "Regular expression or JSON schema").set_value(
+        '{"type": "object", "required": ["intent"]}')
+    by_label(at.button, "Save objective").click().run()
+    no_exception(at)
+    with read_session(engine) as session:
+        objective = session.exec(select(Project)).one().objective
+    assert objective["metric"] == "format_validity" and objective["target"] == 0.9
+    assert objective["format"] == {"kind": "json_schema", "spec": {"type": "object", "required": ["intent"]}}
+    assert any("format_validity ≥ 0.9 on the test set (format: json schema" in m for m in values(at.markdown))

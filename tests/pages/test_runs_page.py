@@ -141,3 +141,46 @@ def test_suggest_job_launches_from_the_runs_page_and_shows_its_state(engine: Eng
             os.kill(int(state["pid"]), signal.SIGTERM)  # the process this test started, by its id
         except ProcessLookupError:
             pass
+
+
+def test_a_generation_run_shows_its_metrics_with_intervals_and_the_verdict(engine: Engine, lead: User) -> None:
+    """A finished generation run's record (metrics as evaluate_generation writes them, from hand-made
+    responses): every metric of base and adapter with its interval, the paired difference, the verdict."""
+    from curation.evaluation import generation_metrics as gm
+    from curation.evaluation import stats as es
+    from curation.models import DatasetVersion, TaskType
+    from tests.training.helpers import generation_rows, make_version
+    from training import evaluate
+
+    version_id = make_version(engine, lead, "Replies", TaskType.generation, generation_rows())
+    references = ['{"intent": "a"}', '{"intent": "b"}'] * 20
+    base = gm.item_scores(["no"] * 40, references)
+    adapter = gm.item_scores(references[:36] + ["no"] * 4, references)
+    metrics: dict = {"base": {"intervals": {}}, "adapter": {"intervals": {}},
+                     "comparisons": {"base": es.to_plain(gm.compare(base, adapter))},
+                     "verdict_metric": {"metric": "exact_match", "name": "exact match", "reason": "JSON references"},
+                     "generation": {"items": 40, "batch_size": 16, "max_new_tokens": 14, "tokens_per_s": 123.4},
+                     "samples": [{"prompt": [{"role": "user", "content": "<b>card</b>"}], "reference": references[0],
+                                  "base": "no", "adapter": references[0]}]}
+    for key, scores in (("base", base), ("adapter", adapter)):
+        for metric, interval in gm.intervals(scores).items():
+            metrics[key][metric] = interval.value
+            metrics[key]["intervals"][metric] = interval.to_dict()
+    warnings = evaluate.verdict("generation", metrics)
+    assert warnings == [] and metrics["beats_baseline"] is True
+    with write_session(engine) as session:
+        project_id = session.get(DatasetVersion, version_id).project_id
+        session.add(TrainingRun(project_id=project_id, version_id=version_id, base_model="SmolLM2-135M-Instruct",
+                                task_type=TaskType.generation, status=RunStatus.succeeded, preset="quick",
+                                metrics=metrics, warnings=warnings))
+    at = _page()
+    table = next(d.value for d in at.dataframe if "adapter - base" in d.value.columns).set_index("metric")
+    assert table.index.tolist() == ["exact match", "JSON valid", "chrF", "ROUGE-L"]
+    assert table.loc["exact match", "base"] == 0.0 and table.loc["exact match", "adapter"] == 0.9
+    assert table.loc["exact match", "adapter 95% CI"].startswith("[") and table.loc["exact match", "base 95% CI"] == \
+        "[0.000, 0.000]"
+    assert table.loc["exact match", "adapter - base"].startswith("+0.900 [") and "better" in \
+        table.loc["exact match", "adapter - base"]
+    assert any(s.startswith("The adapter beats the base model") and "exact match (JSON references)" in s
+               for s in values(at.success))
+    assert any("123.4 tokens/s" in c for c in values(at.caption))

@@ -82,8 +82,18 @@ def test_generation_run_compares_base_and_adapter(engine: Engine, lead: User, ge
     assert done.status == RunStatus.succeeded, done.error
     metrics = done.metrics
     assert metrics["adapter"]["eval_loss"] < metrics["base"]["eval_loss"]
-    assert metrics["adapter"]["perplexity"] > 1 and metrics["beats_baseline"] is True
-    assert len(metrics["samples"]) == 4 and {"prompt", "base", "adapter"} <= set(metrics["samples"][0])
+    assert metrics["adapter"]["perplexity"] > 1
+    # responses to every eval prompt, scored against the references with intervals; the verdict follows
+    # the paired difference on the verdict metric (exact match: the references are short), not the loss
+    assert metrics["generation"]["items"] == 4 and metrics["generation"]["tokens_per_s"] > 0
+    assert {"exact_match", "chrf", "rouge_l"} <= set(metrics["adapter"]["intervals"])
+    assert metrics["verdict_metric"]["metric"] == "exact_match"
+    from curation.evaluation import stats as es
+
+    diff = es.Difference.from_dict(metrics["comparisons"]["base"]["exact_match"])
+    assert metrics["beats_baseline"] is es.beats(diff)
+    assert "exact match (short references)" in metrics["verdict_text"]
+    assert len(metrics["samples"]) == 4 and {"prompt", "base", "adapter", "reference"} <= set(metrics["samples"][0])
     assert Path(done.merged_path, "config.json").exists()
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
