@@ -106,6 +106,8 @@ with tab_compare:
                                         "95% CI": f"[{d['low']:+.4f}, {d['high']:+.4f}]", "test": d["test"],
                                         "p": d["p_value"], "verdict": d["verdict"]}
                                        for m, d in comparison["metrics"].items()]), hide_index=True)
+            for m, d in comparison["metrics"].items():  # the table is a canvas: the same in words, readable at a glance
+                st.text(f"{m}: B − A = {d['value']:+.4f}, 95% CI [{d['low']:+.4f}, {d['high']:+.4f}]: {d['verdict']}")
             if comparison.get("per_label_f1"):
                 left, right = st.columns(2)
                 with left:

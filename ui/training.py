@@ -154,6 +154,8 @@ def dataset_diff_view(diff: dict[str, Any]) -> None:
     if "error" in diff:
         st.error(diff["error"])
         return
+    st.caption(f"{len(diff['added'])} added · {len(diff['removed'])} removed · {len(diff['relabelled'])} relabelled · "
+               f"{len(diff['content_changed'])} text changed")
     st.dataframe(pd.DataFrame([{"change": "added", "items": len(diff["added"])},
                                {"change": "removed", "items": len(diff["removed"])},
                                {"change": "relabelled", "items": len(diff["relabelled"])},
