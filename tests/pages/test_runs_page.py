@@ -107,6 +107,10 @@ def test_compare_two_versions_on_the_same_test_set(engine: Engine, lead: User, c
     assert sorted(per_label["label"]) == ["billing", "shipping"]
     changes = next(d.value for d in at.dataframe if "change" in d.value.columns).set_index("change")["items"]
     assert (changes["added"], changes["removed"], changes["relabelled"]) == (0, 1, 1)
+    assert "0 added · 1 removed · 1 relabelled · 0 text changed" in values(at.caption)
+    row = compared.set_index("metric").loc["accuracy"]  # the same difference in words beside the canvas table
+    low, high = (float(x) for x in row["95% CI"].strip("[]").split(", "))
+    assert f"accuracy: B − A = {row['B − A']:+.4f}, 95% CI [{low:+.4f}, {high:+.4f}]: {row['verdict']}" in values(at.text)
     assert {first, second} == set(table["#"])
 
 
