@@ -146,7 +146,8 @@ def _open(page: Any, title: str) -> Any:
 
 
 def _item(main: Any) -> int:
-    caption = main.get_by_text(re.compile(r"^Item #\d+ · K-\d$")).inner_text()
+    # .first: until a rerun ends, its stale copy of the caption can sit beside the new one (same text)
+    caption = main.get_by_text(re.compile(r"^Item #\d+ · K-\d$")).first.inner_text()
     return int(caption.split("#")[1].split(" ")[0])
 
 

@@ -201,7 +201,9 @@ def test_a_link_opened_while_signed_out_opens_its_page_after_the_log_in(
     expect(page).to_have_url(re.compile(r"/review$"))  # the address stays the link
     _log_in_here(page, "bob", "bob-demo")
     expect(page.get_by_test_id("stMain").get_by_role("heading", name="Review")).to_be_visible()
-    expect(page).to_have_url(re.compile(r"/review\?item=\d+$"))
+    # The linked page, not the front page; whether an item follows depends on bob's queue on this shared
+    # demo server (earlier modules label on it), so the item link is checked on the Data browser below.
+    expect(page).to_have_url(re.compile(r"/review(\?item=\d+)?$"))
 
 
 def test_a_data_browser_link_opened_while_signed_out_shows_its_item(
