@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, Page, expect
 
 from tests.e2e.conftest import save_screenshot
@@ -147,21 +148,20 @@ def test_lead_journey_create_import_browse(page: Page, tmp_path: Path) -> None:
     expect(page_input).to_have_value("2")
     # A click on the first row's selection box (left of the cells) opens that example. The grid is
     # drawn on a canvas: the box sits in the first column, one header row (35 px) down.
-    settled(page)
-    table = page.get_by_test_id("stDataFrame").first
-    table.scroll_into_view_if_needed()
-    box = table.bounding_box()
-    assert box is not None
     opened = page.get_by_text(re.compile(r"^#\d+ · T-00051 · "))
-    for attempt in range(3):  # a click during a rerun still in flight can be lost: click again
-        page.mouse.click(box["x"] + 16, box["y"] + 35 + 17)
+    for attempt in range(3):  # a rerun still in flight can replace the table or swallow the click: again
+        settled(page)
         try:
+            table = page.get_by_test_id("stDataFrame").first
+            table.scroll_into_view_if_needed()
+            box = table.bounding_box()
+            assert box is not None
+            page.mouse.click(box["x"] + 16, box["y"] + 35 + 17)
             expect(opened).to_be_visible(timeout=20_000)
             break
-        except AssertionError:
+        except (AssertionError, PlaywrightError):
             if attempt == 2:
                 raise
-            settled(page)
     search.fill("refund")
     search.press("Enter")
     refunds = _demo_tickets_matching("refund")
