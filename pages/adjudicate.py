@@ -2,13 +2,11 @@
 annotator and comment. The lead sets the final label or response with a reason, and can relabel,
 exclude or include any item. Other pages open an item here by setting `adjudicate.example_id`."""
 
-import json
 from collections import Counter
 
 import pandas as pd
 import streamlit as st
 
-from curation.access.audit import example_history
 from curation.errors import CurationError
 from curation.models import ExampleStatus, QueueOrder, Role, TaskType
 from curation.review.adjudication import (
@@ -25,7 +23,7 @@ from ui.keyboard import label_key
 from ui.links import link_caption, requested_id, show_in_url
 from ui.page import open_project_page
 from ui.session import flash, show_flash, switch_project
-from ui.widgets import escape_markdown, show_error, show_example, show_word_diff
+from ui.widgets import escape_markdown, show_error, show_example, show_history, show_word_diff
 
 REQUEST = "adjudicate.example_id"  # the contract with other pages: open this example first
 OPEN = "adjudicate.open"  # the example on screen
@@ -222,13 +220,4 @@ with st.expander("Exclude or include" if example.status != ExampleStatus.exclude
             except CurationError as error:
                 show_error(error)
 
-with st.expander("History"):
-    history = example_history(engine, user, example.id)
-    if history:
-        st.dataframe(pd.DataFrame([{"at": row.event.at, "by": row.actor or "system",
-                                    "action": row.event.action,
-                                    "before": json.dumps(row.event.before, ensure_ascii=False, default=str),
-                                    "after": json.dumps(row.event.after, ensure_ascii=False, default=str)}
-                                   for row in history]), hide_index=True, width="stretch")
-    else:
-        st.caption("Nothing recorded yet (imported labels arrive with their import).")
+show_history(engine, user, example.id)

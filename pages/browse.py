@@ -2,14 +2,12 @@
 through, open one example (click its row, or a link `?item=123`) with its annotations and history,
 and export the selection. The URL names the example on screen, so a reload keeps it."""
 
-import json
 import tempfile
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-from curation.access.audit import example_history
 from curation.data.browse import (
     ExampleFilter,
     annotators_of,
@@ -25,7 +23,7 @@ from ui.links import link_caption, requested_id, show_in_url
 from ui.page import open_project_page
 from ui.session import switch_project
 from ui.stats import filter_values
-from ui.widgets import escape_markdown, preview_text, show_error, show_example, show_json
+from ui.widgets import escape_markdown, preview_text, show_error, show_example, show_history, show_json
 
 user, engine, project = open_project_page("Data browser", Role.lead, Role.admin)
 key = f"browse.{project.id}"
@@ -105,16 +103,7 @@ if example is not None:
         if example.meta:
             with st.expander("Metadata"):
                 show_json(example.meta)
-        with st.expander("History"):
-            history = example_history(engine, user, example.id)
-            if history:
-                st.dataframe(pd.DataFrame([{"at": row.event.at, "by": row.actor or "system",
-                                            "action": row.event.action,
-                                            "before": json.dumps(row.event.before, ensure_ascii=False, default=str),
-                                            "after": json.dumps(row.event.after, ensure_ascii=False, default=str)}
-                                           for row in history]), hide_index=True, width="stretch")
-            else:
-                st.caption("Nothing recorded yet (imported labels arrive with their import).")
+        show_history(engine, user, example.id)
 
 with st.expander(f"Export these {page.total:,} examples"):
     fmt = st.selectbox("Format", EXPORT_FORMATS, key=f"{key}.format",

@@ -7,9 +7,12 @@ import json
 import re
 from typing import Any
 
+import pandas as pd
 import streamlit as st
+from sqlalchemy.engine import Engine
 
-from curation.models import Example
+from curation.access.audit import example_history
+from curation.models import Example, User
 from curation.review.textdiff import word_diff_text
 
 _MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:=\"'&%^@,;?/])")
@@ -64,3 +67,18 @@ def escape_markdown(text: str) -> str:
 def show_error(error: Exception) -> None:
     """A core error as an alert, its message shown literally (it may quote the data)."""
     st.error(escape_markdown(str(error)))
+
+
+def show_history(engine: Engine, user: User, example_id: int) -> None:
+    """The example's audit trail (who did what, before and after) in an expander; the role is checked
+    by the core (`curation.access.audit.example_history`)."""
+    with st.expander("History"):
+        history = example_history(engine, user, example_id)
+        if history:
+            st.dataframe(pd.DataFrame([{"at": row.event.at, "by": row.actor or "system",
+                                        "action": row.event.action,
+                                        "before": json.dumps(row.event.before, ensure_ascii=False, default=str),
+                                        "after": json.dumps(row.event.after, ensure_ascii=False, default=str)}
+                                       for row in history]), hide_index=True, width="stretch")
+        else:
+            st.caption("Nothing recorded yet (imported labels arrive with their import).")
