@@ -165,23 +165,40 @@ def select_tab(main: Any, name: str, shows: Any, attempts: int = 3) -> None:
                 raise
 
 
-@pytest.fixture(scope="module")
-def browser(app_url: str) -> Iterator[object]:
-    """Chromium for one test module. Module scope, not session: Playwright's sync API allows one
-    running instance per thread, and a module that starts its own must not find this one alive."""
+@contextmanager
+def launched_chromium(timeout_ms: int = 30_000) -> Iterator[Any]:
+    """Debian's Chromium through Playwright, with `expect`'s wait set to `timeout_ms` (a Streamlit rerun
+    on a loaded 2-core machine can take a while). Modules that serve their own app use it in their
+    own module-scoped fixture: Playwright's sync API allows one running instance per thread."""
     from playwright.sync_api import expect, sync_playwright
 
-    expect.set_options(timeout=30_000)  # a Streamlit rerun on a loaded 2-core machine can take a while
+    expect.set_options(timeout=timeout_ms)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
         browser.close()
 
 
+@contextmanager
+def opened_page(browser: Any, base_url: str, timeout_ms: int = 30_000) -> Iterator[Any]:
+    """A page in a fresh browser context (own cookies) on `base_url`; the context closes after."""
+    context = browser.new_context(viewport=VIEWPORT, base_url=base_url)
+    context.set_default_timeout(timeout_ms)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def browser(app_url: str) -> Iterator[object]:
+    """Chromium for one test module. Module scope, not session: Playwright's sync API allows one
+    running instance per thread, and a module that starts its own must not find this one alive."""
+    with launched_chromium() as browser:
+        yield browser
+
+
 @pytest.fixture
 def page(browser: object, app_url: str) -> Iterator[object]:
-    context = browser.new_context(viewport=VIEWPORT, base_url=app_url)  # type: ignore[attr-defined]
-    context.set_default_timeout(30_000)
-    page = context.new_page()
-    yield page
-    context.close()
+    with opened_page(browser, app_url) as page:
+        yield page

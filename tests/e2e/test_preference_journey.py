@@ -21,7 +21,13 @@ from curation.evaluation import preference
 from curation.models import Role
 from curation.settings import get_settings
 from tests.curation.preference_helpers import generation_project
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, _require_chromium, serve_app
+from tests.e2e.conftest import (
+    VIEWPORT,
+    _require_chromium,
+    launched_chromium,
+    opened_page,
+    serve_app,
+)
 from tests.pages.training_fixtures import trained
 from tests.training.helpers import build_tiny_models
 
@@ -68,22 +74,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def chromium(server: Server) -> Iterator[Any]:
-    from playwright.sync_api import expect, sync_playwright
-
-    expect.set_options(timeout=90_000)  # a 2-core machine under load: reruns can be slow
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with launched_chromium(90_000) as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture
 def page(chromium: Any, server: Server) -> Iterator[Any]:
-    context = chromium.new_context(viewport=VIEWPORT, base_url=server.url)
-    context.set_default_timeout(90_000)
-    page = context.new_page()
-    yield page
-    context.close()
+    with opened_page(chromium, server.url, 90_000) as page:
+        yield page
 
 
 def _log_in(page: Any, username: str) -> Any:

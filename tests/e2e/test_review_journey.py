@@ -25,7 +25,12 @@ from curation.access.accounts import create_user
 from curation.data.projects import create_project
 from curation.db import make_engine, migrate, read_session, write_session
 from curation.models import Adjudication, Annotation, Example, ExampleStatus, Role, User
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, _require_chromium, serve_app
+from tests.e2e.conftest import (
+    _require_chromium,
+    launched_chromium,
+    opened_page,
+    serve_app,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -93,25 +98,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def chromium(server: Server) -> Iterator[Any]:
-    from playwright.sync_api import expect, sync_playwright
-
-    expect.set_options(timeout=30_000)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with launched_chromium(30_000) as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture
 def page(chromium: Any, server: Server) -> Iterator[Any]:
-    context = chromium.new_context(viewport=VIEWPORT, base_url=server.url)
-    context.set_default_timeout(30_000)
-    page = context.new_page()
-    dialogs: list[str] = []  # any alert() that dataset text managed to run would land here
-    page.dialogs = dialogs  # type: ignore[attr-defined]
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-    yield page
-    context.close()
+    with opened_page(chromium, server.url, 30_000) as page:
+        dialogs: list[str] = []  # any alert() that dataset text managed to run would land here
+        page.dialogs = dialogs  # type: ignore[attr-defined]
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        yield page
 
 
 # --------------------------------------------------------------------------- helpers

@@ -28,7 +28,12 @@ from curation.access.accounts import create_user
 from curation.agreement.sources import set_source_settings
 from curation.db import make_engine, migrate, read_session
 from curation.models import Example, Project, Role, User
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, _require_chromium, serve_app
+from tests.e2e.conftest import (
+    _require_chromium,
+    launched_chromium,
+    opened_page,
+    serve_app,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -80,22 +85,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def chromium(server: Server) -> Iterator[Any]:
-    from playwright.sync_api import expect, sync_playwright
-
-    expect.set_options(timeout=30_000)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with launched_chromium(30_000) as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture
 def page(chromium: Any, server: Server) -> Iterator[Any]:
-    context = chromium.new_context(viewport=VIEWPORT, base_url=server.url)
-    context.set_default_timeout(30_000)
-    page = context.new_page()
-    yield page
-    context.close()
+    with opened_page(chromium, server.url, 30_000) as page:
+        yield page
 
 
 def _idle(page: Any) -> None:

@@ -40,7 +40,13 @@ from curation.versions import test_sets
 from curation.versions.approve import approve_version
 from curation.versions.build import BuildOptions, create_candidate
 from curation.versions.records import version_items
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, _require_chromium, select_tab, serve_app
+from tests.e2e.conftest import (
+    _require_chromium,
+    launched_chromium,
+    opened_page,
+    select_tab,
+    serve_app,
+)
 from tests.training.helpers import build_tiny_models, texts
 
 pytestmark = pytest.mark.browser
@@ -109,22 +115,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def chromium(server: Server) -> Iterator[Any]:
-    from playwright.sync_api import expect, sync_playwright
-
-    expect.set_options(timeout=TIMEOUT_MS)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with launched_chromium(TIMEOUT_MS) as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture
 def page(chromium: Any, server: Server) -> Iterator[Any]:
-    context = chromium.new_context(viewport=VIEWPORT, base_url=server.url)
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    yield page
-    context.close()
+    with opened_page(chromium, server.url, TIMEOUT_MS) as page:
+        yield page
 
 
 def _idle(page: Any) -> None:
