@@ -35,7 +35,6 @@ from curation.settings import get_settings
 
 USER_KEY = "auth.user_id"
 TOKEN_KEY = "auth.token"  # this session's sign-in token (also in the browser's cookie)
-_COOKIE_WRITTEN = "auth.cookie_written"
 _CLEAR_COOKIE = "auth.clear_cookie"
 _OIDC_ERROR = "auth.oidc_error"
 PROJECT_KEY = "project.id"
@@ -88,7 +87,6 @@ def _resume() -> int | None:
         if user is not None:
             st.session_state[USER_KEY] = user.id
             st.session_state[TOKEN_KEY] = token
-            st.session_state[_COOKIE_WRITTEN] = True  # the browser has it already
             return user.id
     claims = _oidc_claims() if _oidc_configured() else None
     if claims:
@@ -146,13 +144,16 @@ def log_out() -> None:
 
 
 def session_cookie_script() -> None:
-    """Write (after a log in) or delete (after a log out) the session cookie in this browser. Runs in
-    the app's document, so the cookie is first-party; zero-size, no output."""
+    """Write (while signed in) or delete (after a log out) the session cookie in this browser. Runs in
+    the app's document, so the cookie is first-party; zero-size, no output.
+
+    The same element is sent on every run, not once after the log in: a page switch right after the
+    log in can replace that run's elements before the browser mounts them, and a script that never
+    ran leaves a reload signed out. An unchanged element is not remounted, so it runs once per page."""
     token = st.session_state.get(TOKEN_KEY)
-    if token and not st.session_state.get(_COOKIE_WRITTEN):
+    if token:
         max_age = int(get_settings().session_hours * 3600)
         value = f"{sessions.COOKIE_NAME}={token}; path=/; max-age={max_age}; SameSite=Strict"
-        st.session_state[_COOKIE_WRITTEN] = True
     elif st.session_state.pop(_CLEAR_COOKIE, False):
         value = f"{sessions.COOKIE_NAME}=; path=/; max-age=0; SameSite=Strict"
     else:

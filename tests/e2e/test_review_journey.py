@@ -160,6 +160,22 @@ _SETTLED = """([before, last]) => {
 }"""
 
 
+_FLAG_SET = """(name) => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') { return false; }
+  const main = document.querySelector('[data-testid="stMain"]');
+  if (main.querySelector('[data-stale="true"]')) { return false; }
+  const boxes = main.querySelectorAll(`input[type="checkbox"][aria-label="${name}"]`);
+  return boxes.length === 1 && boxes[0].checked;
+}"""
+
+
+def _wait_flag_set(page: Any, name: str) -> None:
+    """Wait until the rerun a flag's click started has ended with exactly one, checked, box named `name`
+    (until then a stale copy of the box sits beside the new one)."""
+    page.wait_for_function(_FLAG_SET, arg=name)
+
+
 def _press_and_wait(page: Any, key: str, before: int, last: bool = False) -> None:
     """Press `key` and wait until the page shows another item (or the end of the queue), rendered
     completely: a rerun shows stale and new elements side by side until it ends."""
@@ -209,8 +225,7 @@ def test_alice_labels_five_items_by_keyboard_alone(page: Any, server: Server) ->
             page.keyboard.press("Tab")  # leaves the text box (the comment is kept) for the first flag
             _idle(page)
             page.keyboard.press("Space")
-            expect(main.get_by_role("checkbox", name="Ambiguous")).to_be_checked()
-            _idle(page)
+            _wait_flag_set(page, "Ambiguous")
             assert _item(main) == current
         _press_and_wait(page, keys[index], current, last=index == 4)
     expect(main.get_by_text("5 done · 0 remaining")).to_be_visible()
