@@ -161,10 +161,10 @@ class Example(SQLModel, table=True):
 
     __table_args__ = (
         UniqueConstraint("project_id", "external_id", name="uq_example_project_external_id"),
-        Index("ix_example_project_status", "project_id", "status"),
         Index("ix_example_project_label", "project_id", "final_label"),
         Index("ix_example_project_hash", "project_id", "content_hash"),
-        # The review queue walks this index: items of one status in id order (no sort, no scan).
+        # The review queue walks this index: items of one status in id order (no sort, no scan); it also
+        # serves every other lookup by (project, status).
         Index("ix_example_queue", "project_id", "status", "id"),
         Index("ix_example_project_priority", "project_id", "priority"),
         # project_stamp and edits_since: the latest change of a project's examples from the index

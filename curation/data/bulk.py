@@ -1,7 +1,7 @@
 """SQLite bulk loading for large imports: the example table's secondary indexes are dropped before
 the rows go in and built again after them, inside the import's transaction.
 
-Inserting 100k rows into a table with eight secondary indexes updates every index row by row, and
+Inserting 100k rows into a table with seven secondary indexes updates every index row by row, and
 the content-hash index in random order: that cost more than the rows themselves. Building an index
 over rows already in the table sorts once instead. SQLite's schema changes are transactional, so the
 import stays atomic: an error anywhere rolls the drop back with the rows, and a reader (WAL mode)

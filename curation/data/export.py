@@ -8,23 +8,23 @@ import shutil
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")  # local files only; never reach for a hub here
 
-import datasets  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
 
 from curation.access.roles import LEADS, require_role  # noqa: E402
 from curation.data.browse import ExampleFilter, filtered_query  # noqa: E402
+from curation.data.formats import hf_datasets  # noqa: E402
 from curation.data.projects import get_project_by_id  # noqa: E402
 from curation.db import read_session  # noqa: E402
 from curation.errors import InputError  # noqa: E402
 from curation.lookup import get_or_not_found  # noqa: E402
 from curation.models import Example, ExampleStatus, Project, TaskType, User  # noqa: E402
 
-datasets.disable_progress_bars()
-datasets.logging.set_verbosity_error()
+if TYPE_CHECKING:
+    import datasets
 
 EXPORT_FORMATS = ("jsonl", "csv", "parquet", "hf")
 
@@ -99,7 +99,7 @@ def export_project(engine: Engine, actor: User, project_id: int, out: str | Path
                 by_split: dict[str, list[dict[str, Any]]] = defaultdict(list)
                 for record in records:
                     by_split[record["split"] or "train"].append(record)
-                dataset_dict = datasets.DatasetDict({name: _dataset(part, features)
+                dataset_dict = hf_datasets().DatasetDict({name: _dataset(part, features)
                                                      for name, part in sorted(by_split.items())})
                 dataset_dict.save_to_disk(str(partial))
             else:
@@ -122,6 +122,7 @@ def export_project(engine: Engine, actor: User, project_id: int, out: str | Path
 def _export_features(task_type: TaskType) -> datasets.Features:
     """The export schema, fixed per task type: a column that happens to be empty keeps its type, and
     every split of an `hf` export has the same features."""
+    datasets = hf_datasets()
     string = datasets.Value("string")
     common = {"split": string, "source": string, "licence": string, "metadata": string}
     if task_type is TaskType.generation:
@@ -131,6 +132,7 @@ def _export_features(task_type: TaskType) -> datasets.Features:
 
 
 def _dataset(records: list[dict[str, Any]], features: datasets.Features) -> datasets.Dataset:
+    datasets = hf_datasets()
     if not records:  # from_list cannot take features without rows
         return datasets.Dataset.from_dict({name: [] for name in features}, features=features)
     return datasets.Dataset.from_list(records, features=features)

@@ -72,7 +72,7 @@ def id_conflicts(table: Table, mapping: ColumnMapping) -> IdConflict | None:
     every id's rows agree (or the mapping is wide: there a repeated id is an error of its own)."""
     if not mapping.long_format or not mapping.id or any(c not in table.columns for c in mapping.id):
         return None
-    arrow = table.dataset.with_format("arrow")[:]
+    arrow = table.arrow
     skip = _per_judgement_columns(mapping, table) | set(mapping.id)
     candidates = [c for c in table.columns if c not in skip and _is_text_column(arrow, c)]
     if not candidates:

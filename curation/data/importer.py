@@ -1,7 +1,8 @@
 """Import and export of examples and annotations.
 
-Reading goes through `datasets` (Arrow files, memory-mapped), so a file larger than memory streams
-in batches. An import is one transaction: it either adds everything or leaves the database as it was.
+Reading gives an Arrow table (curation.data.formats: Arrow reads JSON Lines and Parquet directly,
+`datasets` the rest through its memory-mapped cache), imported in batches. An import is one
+transaction: it either adds everything or leaves the database as it was.
 
 Shapes
 - wide: one row per example (`text`, or `prompt`/`response`, or `messages`), with an optional
@@ -26,7 +27,6 @@ from typing import Any
 
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")  # local files only; never reach for a hub here
 
-import datasets  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 from sqlalchemy import bindparam, insert, select, update  # noqa: E402
@@ -35,6 +35,14 @@ from sqlmodel import Session  # noqa: E402
 
 from curation.access import audit  # noqa: E402
 from curation.access.roles import LEADS, require_role  # noqa: E402
+from curation.data.bulk import drop_example_indexes, rebuild_indexes  # noqa: E402
+from curation.data.columnar import columnar_batch, duplicate_groups, fast_path_applies  # noqa: E402
+from curation.data.formats import ProgressCallback, Table, file_sha256  # noqa: E402
+from curation.data.import_checks import id_conflicts  # noqa: E402
+from curation.data.mapping import MESSAGE_ROLES, ColumnMapping, _truthy  # noqa: E402
+from curation.data.rows import content_hash, executemany_parameters, final_response_of  # noqa: E402
+from curation.data.rows import jsonable as _jsonable  # noqa: E402
+from curation.data.rows import text_of as _text  # noqa: E402
 from curation.db import write_session  # noqa: E402
 from curation.errors import InputError, NotFound  # noqa: E402
 from curation.models import (  # noqa: E402
@@ -50,19 +58,6 @@ from curation.models import (  # noqa: E402
     utcnow,
 )
 from curation.review.rules import resolve_status  # noqa: E402
-from curation.settings import Settings, get_settings  # noqa: E402
-
-datasets.disable_progress_bars()
-datasets.logging.set_verbosity_error()
-
-from curation.data.bulk import drop_example_indexes, rebuild_indexes  # noqa: E402
-from curation.data.columnar import columnar_batch, duplicate_groups, fast_path_applies  # noqa: E402
-from curation.data.formats import ProgressCallback, Table, file_sha256  # noqa: E402
-from curation.data.import_checks import id_conflicts  # noqa: E402
-from curation.data.mapping import MESSAGE_ROLES, ColumnMapping, _truthy  # noqa: E402
-from curation.data.rows import content_hash, executemany_parameters, final_response_of  # noqa: E402
-from curation.data.rows import jsonable as _jsonable  # noqa: E402
-from curation.data.rows import text_of as _text  # noqa: E402
 from curation.review.sources import (  # noqa: E402
     LABELS_AS,
     check_source_name,
@@ -70,6 +65,7 @@ from curation.review.sources import (  # noqa: E402
     store_predictions,
     store_source_labels,
 )
+from curation.settings import Settings, get_settings  # noqa: E402
 
 # What an import keeps when one annotator judged one item more than once (by annotated_at when both
 # judgements have one, else by row order).
@@ -309,7 +305,7 @@ def _store_labels_of_sources(session: Session, project: Project, table: Table, m
             # Task id -> the item's external id under this import's mapping (rows keep the task id).
             external: dict[str, str] = {}
             number = 0
-            for batch in table.dataset.with_format("arrow").iter(batch_size=10_000):
+            for batch in table.batches(10_000):
                 for row in batch.to_pylist():
                     number += 1
                     external.setdefault(str(row["id"]), importer._external_id(number, row))
@@ -336,24 +332,24 @@ def _check_mapping(table: Table, mapping: ColumnMapping) -> None:
     if mapping.long_format and not mapping.id:
         raise InputError("a long-format file (one row per annotator) needs id column(s) that identify the item",
                          file=table.name, field="id")
-    features = table.dataset.features
+    kinds = table.kinds
     for field_name in ("text", "prompt", "response", "source", "licence", "split", "annotator", "label"):
         column = getattr(mapping, field_name)
-        if field_name == "label" and column and isinstance(features[column], datasets.ClassLabel):
+        if field_name == "label" and column and kinds[column] == "classlabel":
             continue  # class ids, read as their names
-        if column and not _is_scalar_feature(features[column]):
+        if column and kinds[column] not in _SCALAR_KINDS:
             row, value = _first_odd_value(table, column, text_only=False)
-            raise InputError(f"column '{column}' holds {_describe(features[column])}, not text; the first "
+            raise InputError(f"column '{column}' holds {kinds[column]}, not text; the first "
                              f"such value is {_value_preview(value)}", file=table.name, row=row, field=field_name)
     for field_name in ("text", "prompt", "response"):
         # Content is text: a typed column of numbers or booleans is a mis-mapped column, not content.
         column = getattr(mapping, field_name)
-        if column and features[column].dtype not in ("string", "large_string", "null"):
+        if column and kinds[column] not in ("string", "large_string", "null"):
             row, value = _first_odd_value(table, column, text_only=True)
-            raise InputError(f"column '{column}' holds {_describe(features[column])} values, not text; the first "
+            raise InputError(f"column '{column}' holds {kinds[column]} values, not text; the first "
                              f"is {_value_preview(value)}", file=table.name, row=row, field=field_name)
-    if mapping.messages and not isinstance(features[mapping.messages], (datasets.List, datasets.LargeList, list)):
-        raise InputError(f"column '{mapping.messages}' holds {_describe(features[mapping.messages])}, "
+    if mapping.messages and kinds[mapping.messages] not in ("list", "largelist"):
+        raise InputError(f"column '{mapping.messages}' holds {kinds[mapping.messages]}, "
                          "not a list of {role, content} messages", file=table.name, field="messages")
 
 
@@ -375,7 +371,7 @@ def _first_odd_value(table: Table, column: str, *, text_only: bool) -> tuple[int
     single value: a JSON object or list, or (in a column of mixed JSON types) a value of another type
     than the column's first one. (None, None) when no row stands out."""
     first_type: type | None = None
-    for number, value in enumerate(table.dataset[column], start=1):
+    for number, value in enumerate(table.values(column), start=1):
         if value is None:
             continue
         if isinstance(value, (dict, list)) or (text_only and not isinstance(value, str)):
@@ -395,16 +391,9 @@ def _value_preview(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _is_scalar_feature(feature: Any) -> bool:
-    return isinstance(feature, datasets.Value) and feature.dtype in (
-        "string", "large_string", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-        "bool", "float32", "float64", "null")
-
-
-def _describe(feature: Any) -> str:
-    if isinstance(feature, datasets.Value):
-        return feature.dtype
-    return type(feature).__name__.lower()
+# Column kinds (curation.data.formats.Table.kinds) that hold one value per cell.
+_SCALAR_KINDS = frozenset({"string", "large_string", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
+                           "uint64", "bool", "float32", "float64", "null"})
 
 
 _MAX_LENGTHS = {"source": 500, "licence": 200, "split": 20}
@@ -420,8 +409,11 @@ def _first_nul(batch: pa.Table) -> tuple[int, str] | None:
         column = batch.column(name)
         if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
             continue
-        index = pc.index(pc.match_substring(column, "\x00"), True).as_py()
-        if index >= 0 and (found is None or index < found[0]):
+        holds_nul = pc.match_substring(column, "\x00")
+        if not pc.any(holds_nul).as_py():  # (pc.index would build a scalar, and that imports pandas: 0.8 s)
+            continue
+        index = holds_nul.to_pylist().index(True)
+        if found is None or index < found[0]:
             found = (index, name)
     return found
 
@@ -463,8 +455,7 @@ class _Importer:
         self.labels_as = "final"  # issue 12: final | vote | suggestion (set by import_table)
         self.responses_final = False  # issue 17: generation responses imported as final (set by import_table)
         self.source_rows: list[tuple[str, str, float | None]] = []  # (external id, label, score) of a source
-        label_feature = table.dataset.features.get(mapping.label) if mapping.label else None
-        self.class_names = label_feature.names if isinstance(label_feature, datasets.ClassLabel) else None
+        self.class_names = table.class_names.get(mapping.label) if mapping.label else None
         # Per-row constants, looked up once (the row loop runs 100k times and more).
         self.project_id, self.import_id, self.long_format = project.id, record.id, mapping.long_format
         self.single_id = mapping.id[0] if len(mapping.id) == 1 else None
@@ -496,7 +487,7 @@ class _Importer:
             self.connection = self.session.connection()
             dropped_indexes = drop_example_indexes(self.connection, total)
         # Arrow batches to Python rows in one call each (much cheaper than the per-value formatter).
-        for batch in self.table.dataset.with_format("arrow").iter(batch_size=self.settings.import_batch_rows):
+        for batch in self.table.batches(self.settings.import_batch_rows):
             nul = _first_nul(batch)  # (row in batch, column) of the first text holding a NUL, found by Arrow
             # A wide batch goes column by column (curation.data.columnar) unless a row in it needs the
             # row path, which then raises that row's error exactly as it always has.

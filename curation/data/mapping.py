@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import pyarrow.compute as pc
+
 from curation.data.formats import Table
 from curation.models import TaskType
 
@@ -159,8 +161,7 @@ def _guess_label_studio_controls(table: Table, mapping: ColumnMapping, task_type
 
 
 def _unique(table: Table, column: str) -> bool:
-    values = table.dataset.unique(column)
-    return len(values) == table.n_rows
+    return len(pc.unique(table.arrow.column(column))) == table.n_rows
 
 
 def _first_onehot_group(table: Table) -> list[str]:

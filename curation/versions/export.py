@@ -10,7 +10,6 @@ from pathlib import Path
 
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-import datasets  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
@@ -90,6 +89,7 @@ def push_version_to_hub(engine: Engine, actor: User, version_id: int, repo_id: s
     if not repo_id.strip():
         raise InputError("name the Hub repository (owner/name)", field="repo_id")
     version, dataset_dict = verified_dataset_dict(engine, version_id, "Refusing to push")
+    import datasets
     from huggingface_hub import HfApi
 
     offline = datasets.config.HF_HUB_OFFLINE

@@ -207,10 +207,10 @@ def test_bulk_load_rebuilds_the_indexes_and_a_failed_one_keeps_them(engine: Engi
     monkeypatch.setattr(curation.data.importer, "drop_example_indexes",
                         lambda connection, rows: dropped.append(real_drop(connection, rows)) or dropped[-1])
     indexes = example_indexes(engine)
-    assert len(indexes) == 9  # the unique (project, external id) index and eight secondary ones
+    assert len(indexes) == 8  # the unique (project, external id) index and seven secondary ones
 
     report = do_import(engine, lead, write_jsonl(tmp_path / "ok.jsonl", FIRST), "bulk")
-    assert report.examples_added == 7 and len(dropped[-1]) == 8
+    assert report.examples_added == 7 and len(dropped[-1]) == 7
     assert example_indexes(engine) == indexes
     with engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA integrity_check").scalar_one() == "ok"
@@ -222,7 +222,7 @@ def test_bulk_load_rebuilds_the_indexes_and_a_failed_one_keeps_them(engine: Engi
     rows = [{"id": f"z{i}", "text": f"z {i}"} for i in range(8)] + [{"id": "z8", "text": ""}]
     with pytest.raises(InputError, match="row 9, field 'text': empty content"):
         do_import(engine, lead, write_jsonl(tmp_path / "bad.jsonl", rows), "bulk-doomed")
-    assert len(dropped[-1]) == 8  # 9 rows coming, 7 in the table: dropped, then rolled back
+    assert len(dropped[-1]) == 7  # 9 rows coming, 7 in the table: dropped, then rolled back
     assert table_counts(engine) == before and example_indexes(engine) == indexes
 
     do_import(engine, lead, write_jsonl(tmp_path / "small.jsonl", SECOND), "bulk-small")

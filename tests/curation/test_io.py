@@ -1032,3 +1032,96 @@ def test_unknown_repeat_policy_is_refused(engine: Engine, lead: User, tmp_path: 
     with pytest.raises(InputError, match="repeat judgements: use one of first, latest, history"):
         import_table(engine, lead, table, mapping, "rep", create=True, repeats="newest")
     assert table_counts(engine)["example"] == 0
+
+
+# --------------------------------------------------------------------------- how files are read
+
+
+def _rich_rows() -> list[dict[str, Any]]:
+    """Rows with every kind of cell the direct Arrow read must agree with `datasets` on: nulls, numbers,
+    booleans, nested metadata, a field only some rows have, and enough rows for several batches."""
+    rows: list[dict[str, Any]] = []
+    for i in range(23):
+        row: dict[str, Any] = {"id": f"r{i}", "text": f"  ticket {i} about {'billing' if i % 3 else 'shipping'} ",
+                               "label": None if i % 5 == 0 else ("billing" if i % 3 else "shipping"),
+                               "score": i / 4, "urgent": i % 2 == 0, "tags": [f"t{i % 4}"],
+                               "customer": {"tier": "pro" if i % 2 else "free", "years": i}}
+        if i % 7 == 0:
+            row["note"] = f"note {i}"
+        rows.append(row)
+    rows[4]["text"] = rows[3]["text"]  # an exact duplicate
+    return rows
+
+
+@pytest.mark.parametrize("file_format", ["jsonl", "parquet"])
+def test_arrow_reads_jsonl_and_parquet_directly_and_imports_what_datasets_would(
+        engine: Engine, lead: User, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, file_format: str) -> None:
+    from curation.data import formats
+
+    set_batch_rows(monkeypatch, 5)
+    path = tmp_path / f"rich.{file_format}"
+    if file_format == "jsonl":
+        write_jsonl(path, _rich_rows())
+    else:
+        pq.write_table(pa.Table.from_pylist(_rich_rows()), path)
+    direct = open_table(path)
+    assert direct.dataset is None  # Arrow alone read it
+    assert direct.kinds == {"id": "string", "text": "string", "label": "string", "score": "float64",
+                            "urgent": "bool", "tags": "list", "customer": "dict", "note": "string"}
+    direct_report = do_import(engine, lead, path, "direct")
+    monkeypatch.setattr(formats, "_DIRECT_READ_BYTES", -1)  # every file through `datasets`, as before
+    through_datasets = open_table(path)
+    assert through_datasets.dataset is not None and through_datasets.kinds == direct.kinds
+    assert through_datasets.preview(30) == direct.preview(30)
+    datasets_report = do_import(engine, lead, path, "through datasets")
+
+    def kept(report: ImportReport) -> dict[str, Any]:
+        return {k: v for k, v in report.to_dict().items() if k not in ("project", "project_id", "import_id")}
+
+    assert kept(direct_report) == kept(datasets_report)
+    assert (direct_report.examples_added, direct_report.exact_duplicate_groups) == (23, [[4, 5]])
+
+    def rows(project: str) -> dict[str, tuple[Any, ...]]:
+        return {k: (e.text, e.final_label, e.status, e.meta, e.content_hash)
+                for k, e in examples_of(engine, project).items()}
+
+    assert rows("direct") == rows("through datasets")
+    assert rows("direct")["r1"] == ("  ticket 1 about billing ", "billing", "labelled",  # content is kept as is
+                                    {"score": 0.25, "urgent": False, "tags": ["t1"],
+                                     "customer": {"tier": "pro", "years": 1}},
+                                    examples_of(engine, "direct")["r1"].content_hash)
+
+
+def test_a_jsonl_file_arrow_cannot_vouch_for_goes_through_datasets(tmp_path: Path) -> None:
+    """A column whose JSON type changes between rows: `datasets` reads it (as JSON values) and the
+    importer's message stays the one it always was (see BAD_INPUTS' objlabel.jsonl)."""
+    path = write_jsonl(tmp_path / "mixed.jsonl", [{"text": "x", "label": "billing"},
+                                                  {"text": "y", "label": {"name": "billing"}}])
+    table = open_table(path)
+    assert table.dataset is not None and table.kinds["label"] == "json"
+
+
+def test_a_parquet_file_with_class_labels_keeps_their_names(engine: Engine, lead: User, tmp_path: Path) -> None:
+    features = datasets.Features({"text": datasets.Value("string"),
+                                  "label": datasets.ClassLabel(names=["negative", "positive"])})
+    datasets.Dataset.from_dict({"text": ["bad", "good"], "label": [0, 1]}, features=features) \
+        .to_parquet(str(tmp_path / "reviews.parquet"))
+    table = open_table(tmp_path / "reviews.parquet")
+    assert (table.kinds["label"], table.class_names) == ("classlabel", {"label": ["negative", "positive"]})
+    do_import(engine, lead, tmp_path / "reviews.parquet", "reviews")
+    assert {e.text: e.final_label for e in examples_of(engine, "reviews").values()} == {
+        "bad": "negative", "good": "positive"}
+
+
+def test_the_cli_starts_without_datasets(tmp_path: Path) -> None:
+    """`python -m curation import` of a JSON Lines file never pays for importing `datasets` (1.7 s of
+    CPU): only what reads other formats or builds a DatasetDict imports it."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    probe = ("import sys, curation.cli.main, curation.data.importer, curation.data.export, "
+             "curation.versions.export; print(sorted(m for m in ('datasets', 'pandas') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
