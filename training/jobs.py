@@ -1,12 +1,13 @@
 """Start, poll, cancel and queue training runs. Runs execute in separate processes
-(`python -m training.run --supervise`), never in the caller's thread; the database is the only
+(`python -m training.supervisor`, which starts `python -m training.run`), never in the caller's thread; the database is the only
 channel between them, so a reloaded page, another server or the CLI all see the same state.
 
 - `start_run` queues a run of an approved version and starts it when fewer than
   TRAIN_CONCURRENCY (default 1) runs are running; the worker's supervisor starts the next queued
   run when it finishes, and every `poll`/`reconcile` also does.
 - `cancel_run` asks the worker to stop at its next step (a trainer callback reads the request);
-  when it has not stopped after TRAIN_CANCEL_GRACE_S it gets SIGTERM, after twice that SIGKILL.
+  when it has not stopped after TRAIN_CANCEL_GRACE_S it gets SIGTERM, after twice that SIGKILL. A
+  worker that has done no step yet (still loading its model) gets SIGTERM at once and exits.
 - `reconcile` marks a running run whose worker process is gone as failed (cancelled when a cancel
   was requested), with the tail of its log.
 """
@@ -113,7 +114,7 @@ def _launch(engine: Engine, run_id: int) -> subprocess.Popen[bytes]:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
     with open(folder / "supervisor.log", "ab") as log:
-        child = subprocess.Popen([sys.executable, "-m", "training.run", "--run-id", str(run_id), "--supervise"],
+        child = subprocess.Popen([sys.executable, "-m", "training.supervisor", "--run-id", str(run_id)],
                                  stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(REPO),
                                  start_new_session=True)
     _CHILDREN[(str(engine.url), run_id)] = child
@@ -186,7 +187,8 @@ def reconcile(engine: Engine) -> None:
             waited = (moment - asked).total_seconds()
             if waited > 2 * get_settings().train_cancel_grace_s:
                 _signal_group(run.pid, signal.SIGKILL)
-            elif waited > get_settings().train_cancel_grace_s:
+            elif waited > get_settings().train_cancel_grace_s or run.step == 0:
+                # No step done yet (the worker is still loading): SIGTERM stops it at once (training.run)
                 _signal_group(run.pid, signal.SIGTERM)
 
 

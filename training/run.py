@@ -8,8 +8,8 @@ tokens/s, ETA) to the database. It is a plain script entry point, so the same co
 
 (only the main process writes to the database and saves; the other processes train their share of
 each batch and exit; tests/training/test_accelerate_launch.py runs it with two CPU processes over gloo). The pages start it through
-`training.jobs`, which runs it under `--supervise`: a small parent that waits for the worker and
-marks the run failed, with the tail of its log, when the worker crashes or is killed (SIGKILL
+`training.jobs`, which runs it under `training.supervisor`: a small parent that waits for the worker
+and marks the run failed, with the tail of its log, when the worker crashes or is killed (SIGKILL
 included), then starts the next queued run.
 """
 
@@ -20,7 +20,6 @@ import dataclasses
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 import traceback
@@ -36,48 +35,11 @@ from curation.db import make_engine
 from curation.errors import NotFound
 from curation.evaluation.objective import objective_result
 from curation.models import RunStatus
-from training.jobs import dispatch
-from training.store import get_run, is_main_process, log_tail, now, run_dir, update_run
+from training.store import get_run, is_main_process, now, run_dir, update_run
 from training.test_scoring import scored_on, test_split
 
-_STOP = {"requested": False}
+_STOP = {"requested": False, "training": False}  # a stop was asked for; the first step has begun
 WRITE_EVERY_S = 1.0
-
-
-# ---------------------------------------------------------------------------------------------
-# The supervisor: waits for the worker, records crashes and kills, starts the next queued run.
-
-
-def supervise(engine: Engine, run_id: int) -> int:
-    folder = run_dir(run_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    log_path = folder / "worker.log"
-    with open(log_path, "ab") as log:
-        child = subprocess.Popen([sys.executable, "-m", "training.run", "--run-id", str(run_id)],
-                                 stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
-
-        def forward(signum: int, _frame: Any) -> None:
-            try:
-                child.send_signal(signum)
-            except ProcessLookupError:
-                pass
-
-        signal.signal(signal.SIGTERM, forward)
-        code = child.wait()
-    run = get_run(engine, run_id)
-    if run.status in (RunStatus.queued, RunStatus.running):
-        if code < 0:
-            reason = f"worker killed by signal {signal.Signals(-code).name}"
-        else:
-            reason = f"worker exited with status {code}"
-        if run.cancel_requested_at is not None:
-            update_run(engine, run_id, status=RunStatus.cancelled, finished_at=now(), error=f"cancelled ({reason})")
-        else:
-            tail = log_tail(log_path)
-            update_run(engine, run_id, status=RunStatus.failed, finished_at=now(),
-                       error=f"{reason}.\n{tail}".strip())
-    dispatch(engine)
-    return 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -85,7 +47,12 @@ def supervise(engine: Engine, run_id: int) -> int:
 
 
 def _on_sigterm(_signum: int, _frame: Any) -> None:
-    _STOP["requested"] = True  # the callback stops at the next step
+    """Before training begins nothing is lost by stopping at once, and a cancel should not wait for a
+    model to finish loading; once it has begun, the callback stops at the next step."""
+    if not _STOP["training"] and not _STOP["requested"]:
+        _STOP["requested"] = True
+        raise SystemExit(128 + signal.SIGTERM)
+    _STOP["requested"] = True
 
 
 def work(engine: Engine, run_id: int) -> int:
@@ -388,6 +355,7 @@ class ProgressCallback(TrainerCallback):
         self._dirty = False
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        _STOP["training"] = True  # from here a SIGTERM stops at the next step (see _on_sigterm)
         self._started = time.perf_counter()
         self.max_steps = state.max_steps
         self.flush(force=True)
@@ -445,12 +413,10 @@ class ProgressCallback(TrainerCallback):
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.run", description=__doc__.splitlines()[0])
     parser.add_argument("--run-id", type=int, required=True)
-    parser.add_argument("--supervise", action="store_true",
-                        help="run the worker as a child and record its crash or kill (used by the pages)")
     args = parser.parse_args(argv)
     engine = make_engine()
     try:
-        return supervise(engine, args.run_id) if args.supervise else work(engine, args.run_id)
+        return work(engine, args.run_id)
     except NotFound as error:
         raise SystemExit(str(error)) from error
     finally:

@@ -48,6 +48,26 @@ def test_start_progress_queue_and_cancel(engine: Engine, lead: User, classificat
         jobs.cancel_run(engine, lead, first.id)
 
 
+def test_a_cancel_before_the_first_step_stops_the_loading_worker_at_once(
+        engine: Engine, lead: User, classification_version: int, tiny_models: dict[str, str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker still importing torch and loading its model has nothing to lose: it gets SIGTERM on the
+    cancel and exits, instead of the grace period (here longer than the test waits) running out first."""
+    from curation.settings import get_settings
+
+    monkeypatch.setenv("TRAIN_CANCEL_GRACE_S", "600")
+    get_settings.cache_clear()
+    started = jobs.start_run(engine, lead, classification_version, "quick", base=tiny_models["bert"],
+                             overrides=ENDLESS)
+    loading = wait_for(engine, started.id, lambda r: r.pid is not None)
+    assert loading.step == 0  # its pid is written before torch is imported
+    jobs.cancel_run(engine, lead, started.id)
+    done = wait_for(engine, started.id, lambda r: r.status != RunStatus.running, timeout=60)
+    assert (done.status, done.step, done.adapter_path) == (RunStatus.cancelled, 0, None)
+    # killed by SIGTERM's default action before the worker's handler is installed, else its handler's exit
+    assert done.error in ("cancelled (worker killed by signal SIGTERM)", "cancelled (worker exited with status 143)")
+
+
 def test_a_worker_killed_with_sigkill_fails_the_run(engine: Engine, lead: User, classification_version: int,
                                                     tiny_models: dict[str, str]) -> None:
     started = jobs.start_run(engine, lead, classification_version, "quick", base=tiny_models["bert"],
