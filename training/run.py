@@ -15,7 +15,6 @@ included), then starts the next queued run.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -31,11 +30,9 @@ from sqlalchemy.engine import Engine
 from transformers import TrainerCallback
 
 from curation.data.projects import get_project_by_id
-from curation.db import make_engine
-from curation.errors import NotFound
 from curation.evaluation.objective import objective_result
 from curation.models import RunStatus
-from training.store import get_run, is_main_process, now, run_dir, update_run
+from training.store import get_run, is_main_process, now, run_dir, run_process_main, update_run
 from training.test_scoring import scored_on, test_split
 
 _STOP = {"requested": False, "training": False}  # a stop was asked for; the first step has begun
@@ -411,16 +408,7 @@ class ProgressCallback(TrainerCallback):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.run", description=__doc__.splitlines()[0])
-    parser.add_argument("--run-id", type=int, required=True)
-    args = parser.parse_args(argv)
-    engine = make_engine()
-    try:
-        return work(engine, args.run_id)
-    except NotFound as error:
-        raise SystemExit(str(error)) from error
-    finally:
-        engine.dispose()
+    return run_process_main("python -m training.run", __doc__.splitlines()[0], work, argv)
 
 
 if __name__ == "__main__":

@@ -7,14 +7,17 @@
 
 from __future__ import annotations
 
+import argparse
 import os
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from curation.db import write_session
+from curation.db import make_engine, write_session
+from curation.errors import NotFound
 from curation.lookup import get_or_not_found, read_or_not_found
 from curation.models import TrainingRun
 from curation.settings import get_settings
@@ -61,3 +64,20 @@ def log_tail(path: Path, lines: int = 40) -> str:
     # progress bars write carriage returns: keep what a terminal would show
     text = [line.rsplit("\r", 1)[-1] for line in text]
     return "\n".join(text[-lines:])
+
+
+def run_process_main(prog: str, description: str, body: Callable[[Engine, int], int],
+                     argv: Sequence[str] | None = None) -> int:
+    """The entry point of a process that serves one run (`python -m <prog> --run-id N`): parse the id,
+    run `body(engine, run_id)` on a fresh engine, and end with a one-line message when there is no
+    such run."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--run-id", type=int, required=True)
+    args = parser.parse_args(argv)
+    engine = make_engine()
+    try:
+        return body(engine, args.run_id)
+    except NotFound as error:
+        raise SystemExit(str(error)) from error
+    finally:
+        engine.dispose()

@@ -10,7 +10,6 @@ starts the next queued run. It imports neither torch nor transformers, so it is 
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import subprocess
@@ -20,11 +19,9 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from curation.db import make_engine
-from curation.errors import NotFound
 from curation.models import RunStatus
 from training.jobs import dispatch
-from training.store import get_run, log_tail, now, run_dir, update_run
+from training.store import get_run, log_tail, now, run_dir, run_process_main, update_run
 
 
 def supervise(engine: Engine, run_id: int) -> int:
@@ -62,16 +59,7 @@ def supervise(engine: Engine, run_id: int) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.supervisor", description=__doc__.splitlines()[0])
-    parser.add_argument("--run-id", type=int, required=True)
-    args = parser.parse_args(argv)
-    engine = make_engine()
-    try:
-        return supervise(engine, args.run_id)
-    except NotFound as error:
-        raise SystemExit(str(error)) from error
-    finally:
-        engine.dispose()
+    return run_process_main("python -m training.supervisor", __doc__.splitlines()[0], supervise, argv)
 
 
 if __name__ == "__main__":

@@ -69,7 +69,8 @@ def progress_view(run: TrainingRun) -> None:
     status = "cancelling" if cancelling(run) else str(run.status)
     st.markdown(f"**Run #{run.id}** {STATUS_ICONS.get(status, '')} `{status}`")
     if status == "cancelling":
-        st.warning(f"Cancelling: requested at {_clock(run.cancel_requested_at)}; the run stops at its next step.")
+        st.warning(f"Cancelling: requested at {_clock(run.cancel_requested_at)}; the run stops at its next step "
+                   "(at once while its model is still loading).")
     if run.max_steps:
         st.progress(min(1.0, run.step / run.max_steps), text=f"step {run.step:,} of {run.max_steps:,}")
     elif status == "running":
