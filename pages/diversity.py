@@ -14,7 +14,7 @@ import streamlit as st
 from curation.embeddings.diversity import agreement_by_example, default_k
 from curation.embeddings.diversity_job import diversity_state
 from curation.models import Role
-from ui.embedding import current_items, freshness, vectors_or_stop
+from ui.embedding import current_items, freshness, vectors_or_stop, wait_for_task
 from ui.page import open_project_page
 
 user, engine, project = open_project_page("Diversity", Role.lead, Role.admin)
@@ -40,24 +40,10 @@ method = c3.selectbox(
 )
 state = diversity_state(project.id, items.fingerprint, int(k), method)
 freshness(items)
-if state["status"] == "failed":
-    st.error(f"Computing the map failed: {state.get('error')}. It is tried again when you reopen the page "
-             "in a minute.")
-    st.stop()
-if state["status"] != "done":
-    st.info("Computing the map and the clusters in the background; they appear here when ready "
-            "(you may leave or reload this page).", icon="🔄")
-
-    @st.fragment(run_every=1.0)
-    def _wait() -> None:
-        now = diversity_state(project.id, items.fingerprint, int(k), method, start=False) or {}
-        if now.get("status") != "running":
-            st.rerun()
-        total = int(now.get("total") or 0)
-        st.progress(int(now.get("done") or 0) / total if total else 0.0, text=now.get("note") or "starting")
-
-    _wait()
-    st.stop()
+wait_for_task(state, lambda: diversity_state(project.id, items.fingerprint, int(k), method, start=False),
+              what="Computing the map",
+              waiting="Computing the map and the clusters in the background; they appear here when ready "
+                      "(you may leave or reload this page).")
 report = state["result"]
 
 

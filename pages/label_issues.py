@@ -17,7 +17,7 @@ from curation.review.rereview import (
     set_rereview_by,
     suspected_left,
 )
-from ui.embedding import current_items, freshness, vectors_or_stop
+from ui.embedding import current_items, freshness, vectors_or_stop, wait_for_task
 from ui.page import open_project_page
 from ui.session import flash, show_flash
 from ui.widgets import escape_markdown, show_error
@@ -42,26 +42,10 @@ def _report(path: str, _result: dict) -> LabelIssueReport:  # type: ignore[type-
 # of expert decisions the rest is re-scored, with progress that survives a reload; a finished task is
 # the cache of its report (curation/embeddings/label_issues_job.py).
 state = label_issues_state(project.id, items.fingerprint)
-if state["status"] == "failed":
-    st.error(f"Scoring the label issues failed: {state.get('error')}. It is tried again when you reopen the "
-             "page in a minute.")
-    st.stop()
-if state["status"] != "done":
-    st.info("Scoring the labelled examples in the background (cross-validating a classifier on the "
-            "embeddings); the results appear here when ready (you may leave or reload this page).", icon="🔄")
-
-    @st.fragment(run_every=1.0)
-    def _wait() -> None:
-        now = label_issues_state(project.id, items.fingerprint, start=False) or {}
-        if now.get("status") != "running":
-            st.rerun()
-        total = int(now.get("total") or 0)
-        done = int(now.get("done") or 0)
-        st.progress(done / total if total else 0.0,
-                    text=f"{now.get('note') or 'starting'}: {done}/{total}" if total else "starting")
-
-    _wait()
-    st.stop()
+wait_for_task(state, lambda: label_issues_state(project.id, items.fingerprint, start=False),
+              what="Scoring the label issues",
+              waiting="Scoring the labelled examples in the background (cross-validating a classifier on the "
+                      "embeddings); the results appear here when ready (you may leave or reload this page).")
 report = _report(state["path"], state["result"])
 freshness(items)
 confirmed = expert_confirmed_ids(engine, user, project.id)

@@ -5,6 +5,8 @@ progress bar that polls the job file (so it survives a page reload)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import streamlit as st
@@ -97,6 +99,32 @@ def _job_progress(project_id: int) -> None:
     st.progress(done / total if total else 0.0, text=f"Embedding: {done:,}/{total:,} texts")
     if job.get("status") in (DONE, FAILED):
         st.rerun()
+
+
+def wait_for_task(state: dict[str, Any], poll: Callable[[], dict[str, Any] | None], *, what: str,
+                  waiting: str) -> None:
+    """Return when the background task whose state is `state` is done; otherwise stop the page after its
+    error (`what` failed) or after `waiting` and a progress bar that `poll()` (the task's state, never
+    starting it) refreshes each second, rerunning the page when the task ends."""
+    if state["status"] == "failed":
+        st.error(f"{what} failed: {state.get('error')}. It is tried again when you reopen the page in a minute.")
+        st.stop()
+    if state["status"] == "done":
+        return
+
+    st.info(waiting, icon="🔄")
+
+    @st.fragment(run_every=1.0)
+    def _wait() -> None:
+        now = poll() or {}
+        if now.get("status") != "running":
+            st.rerun()
+        total, done = int(now.get("total") or 0), int(now.get("done") or 0)
+        st.progress(done / total if total else 0.0,
+                    text=f"{now.get('note') or 'starting'}: {done}/{total}" if total else "starting")
+
+    _wait()
+    st.stop()
 
 
 def freshness(items: ProjectItems) -> None:

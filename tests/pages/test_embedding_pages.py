@@ -242,18 +242,22 @@ def test_label_issues_rows_are_chosen_by_clicking_them(engine: Engine, lead: Use
     assert by_label_prefix(at.button, "Send 0 selected").disabled  # the selection was cleared
 
 
-def _await_scoring(at: AppTest, seconds: float = 180) -> AppTest:
-    """Rerun until the background label-issue scoring is done (polling a process; no timing asserted)."""
+def _await_background(at: AppTest, waiting: str, seconds: float = 180) -> AppTest:
+    """Rerun while the page says `waiting` (a background task runs; polling a process, no timing asserted)."""
     import time
 
     deadline = time.monotonic() + seconds
-    while any("Scoring the labelled examples in the background" in v for v in values(at.info)):
+    while any(waiting in v for v in values(at.info)):
         assert time.monotonic() < deadline, values(at.info)
         time.sleep(0.5)
         at.run()
         no_exception(at)
     assert not at.error, values(at.error)
     return at
+
+
+def _await_scoring(at: AppTest) -> AppTest:
+    return _await_background(at, "Scoring the labelled examples in the background")
 
 
 def test_label_issues_score_in_a_background_task_with_progress(engine: Engine, lead: User, tmp_path: Path) -> None:
@@ -303,18 +307,8 @@ def test_label_issues_score_in_a_background_task_with_progress(engine: Engine, l
     assert len(list(path.parent.glob(f"label-issues-{project_id}-*.json"))) == 1
 
 
-def _await_diversity(at: AppTest, seconds: float = 180) -> AppTest:
-    """Rerun until the background map is on the page (polling a process; no timing asserted)."""
-    import time
-
-    deadline = time.monotonic() + seconds
-    while any("in the background" in v for v in values(at.info)):
-        assert time.monotonic() < deadline, values(at.info)
-        time.sleep(0.5)
-        at.run()
-        no_exception(at)
-    assert not at.error, values(at.error)
-    return at
+def _await_diversity(at: AppTest) -> AppTest:
+    return _await_background(at, "in the background")
 
 
 def test_diversity_page(engine: Engine, lead: User, tmp_path: Path) -> None:
