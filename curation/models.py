@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, String, Text, UniqueConstraint, false
+from sqlalchemy import JSON, Column, DateTime, Index, String, Text, UniqueConstraint, false, text
 from sqlmodel import Field, SQLModel
 
 
@@ -166,9 +166,16 @@ class Example(SQLModel, table=True):
         # The review queue walks this index: items of one status in id order (no sort, no scan); it also
         # serves every other lookup by (project, status).
         Index("ix_example_queue", "project_id", "status", "id"),
-        Index("ix_example_project_priority", "project_id", "priority"),
         # project_stamp and edits_since: the latest change of a project's examples from the index
         Index("ix_example_project_updated", "project_id", "updated_at"),
+        # Partial: few items are suspected, in a test set or in an audit, and every lookup names one
+        # (= id) or asks IS NOT NULL. An import leaves all three NULL: a bulk load never rebuilds these.
+        Index("ix_example_project_priority", "project_id", "priority", sqlite_where=text("priority IS NOT NULL"),
+              postgresql_where=text("priority IS NOT NULL")),
+        Index("ix_example_test_set_id", "test_set_id", sqlite_where=text("test_set_id IS NOT NULL"),
+              postgresql_where=text("test_set_id IS NOT NULL")),
+        Index("ix_example_audit_id", "audit_id", sqlite_where=text("audit_id IS NOT NULL"),
+              postgresql_where=text("audit_id IS NOT NULL")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -195,10 +202,10 @@ class Example(SQLModel, table=True):
     import_id: int | None = Field(default=None, foreign_key="importrecord.id")
     # Set when the item belongs to the project's test set (curation/test_sets.py): it is reviewed like
     # any item but never enters a dataset version.
-    test_set_id: int | None = Field(default=None, foreign_key="testset.id", index=True)
+    test_set_id: int | None = Field(default=None, foreign_key="testset.id")
     # The label audit (curation.label_audit) this item was drawn into: blind expert review, source
     # votes never fill its k slots.
-    audit_id: int | None = Field(default=None, index=True)
+    audit_id: int | None = Field(default=None)
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
 

@@ -6,7 +6,8 @@ the content-hash index in random order: that cost more than the rows themselves.
 over rows already in the table sorts once instead. SQLite's schema changes are transactional, so the
 import stays atomic: an error anywhere rolls the drop back with the rows, and a reader (WAL mode)
 sees the old schema and rows until the commit. The unique (project, external id) index is part of
-the table definition and stays, so uniqueness is enforced as the rows arrive.
+the table definition and stays, so uniqueness is enforced as the rows arrive. Partial indexes stay
+too: they cover columns an import leaves NULL (test set, audit), so the new rows never enter them.
 
 Only on SQLite (PostgreSQL would lock readers out of the table while its indexes are rebuilt), only
 for imports of at least BULK_MIN_ROWS rows, and only when the table holds fewer rows than the import
@@ -30,6 +31,7 @@ def drop_example_indexes(connection: Any, rows_coming: int) -> list[str]:
     indexes = connection.exec_driver_sql(
         "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'example' AND sql IS NOT NULL "
         "ORDER BY name").all()
+    indexes = [(name, sql) for name, sql in indexes if " WHERE " not in sql.upper()]
     for name, _ in indexes:
         connection.exec_driver_sql(f'DROP INDEX "{name}"')
     return [sql for _, sql in indexes]

@@ -208,21 +208,32 @@ def test_bulk_load_rebuilds_the_indexes_and_a_failed_one_keeps_them(engine: Engi
                         lambda connection, rows: dropped.append(real_drop(connection, rows)) or dropped[-1])
     indexes = example_indexes(engine)
     assert len(indexes) == 8  # the unique (project, external id) index and seven secondary ones
+    partial = {name for name, sql in indexes if sql and " WHERE " in sql}
+    assert partial == {"ix_example_audit_id", "ix_example_test_set_id", "ix_example_project_priority"}
 
     report = do_import(engine, lead, write_jsonl(tmp_path / "ok.jsonl", FIRST), "bulk")
-    assert report.examples_added == 7 and len(dropped[-1]) == 7
+    # The partial indexes stay: imported rows are in no test set and no audit, so they never enter them.
+    assert report.examples_added == 7 and len(dropped[-1]) == 4
+    assert not any(name in statement for statement in dropped[-1] for name in partial)
     assert example_indexes(engine) == indexes
     with engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA integrity_check").scalar_one() == "ok"
         plan = connection.exec_driver_sql(
             "EXPLAIN QUERY PLAN SELECT id FROM example WHERE project_id = 1 AND content_hash = 'x'").all()
         assert "ix_example_project_hash" in str(plan)
+        for column in ("audit_id", "test_set_id"):  # a lookup by id is served by the partial index
+            plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN SELECT id FROM example WHERE {column} = 3").all()
+            assert f"ix_example_{column}" in str(plan)
+        plan = connection.exec_driver_sql(  # the suspected-first queue walks the scored items in order
+            "EXPLAIN QUERY PLAN SELECT id FROM example WHERE project_id = 1 AND priority IS NOT NULL "
+            "ORDER BY priority DESC, id").all()
+        assert "SEARCH example USING COVERING INDEX ix_example_project_priority" in str(plan)
 
     before = table_counts(engine)
     rows = [{"id": f"z{i}", "text": f"z {i}"} for i in range(8)] + [{"id": "z8", "text": ""}]
     with pytest.raises(InputError, match="row 9, field 'text': empty content"):
         do_import(engine, lead, write_jsonl(tmp_path / "bad.jsonl", rows), "bulk-doomed")
-    assert len(dropped[-1]) == 7  # 9 rows coming, 7 in the table: dropped, then rolled back
+    assert len(dropped[-1]) == 4  # 9 rows coming, 7 in the table: dropped, then rolled back
     assert table_counts(engine) == before and example_indexes(engine) == indexes
 
     do_import(engine, lead, write_jsonl(tmp_path / "small.jsonl", SECOND), "bulk-small")
