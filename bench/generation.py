@@ -22,7 +22,8 @@ Targets (issue 17), each printed MET or MISSED with the load average:
                                [--test-items 300] [--tune] [--models-from DIR] [--out results.json]
 
 `--tune` trains the quick preset's shape at several learning rates and step counts on the same version
-and scores each on the validation items only (the evidence behind the presets in training/config.py).
+and reads each run's own scores on the validation items (the version's eval split; the test texts are
+not used): the evidence behind the presets in training/config.py.
 `--models-from` reuses a DATA_DIR that already holds the converted SmolLM2 (saves its one-time ~40 s
 conversion; the first preset's wall time then excludes it either way: it is printed separately).
 """
@@ -171,12 +172,12 @@ def interval(metrics: dict[str, Any], who: str, key: str) -> str:
     return f"{i['value']:.3f} [{i['low']:.3f}, {i['high']:.3f}]"
 
 
-def tune(bench: Bench, version_id: int, val: list[tuple[str, str]], grid: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def tune(bench: Bench, version_id: int, grid: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for overrides in grid:
         started = time.perf_counter()
         run = bench.train(version_id, "quick", overrides)
-        metrics = bench.score(run, val)
+        metrics = run.metrics  # the run's own scoring of the version's eval split: the validation items
         row = {**overrides, "val_exact_match": interval(metrics, "adapter", "exact_match"),
                "val_json_valid": interval(metrics, "adapter", "json_valid"),
                "val_chrf": interval(metrics, "adapter", "chrf"), "train_s": run.metrics.get("train_seconds"),
@@ -222,7 +223,7 @@ def main() -> int:
             version_id = bench.version(train, val)
             grid = [{**overrides, "learning_rate": float(rate), "max_steps": int(steps)}
                     for steps in args.tune_steps.split(",") for rate in args.tune_rates.split(",")]
-            results["tune"] = tune(bench, version_id, val, grid)
+            results["tune"] = tune(bench, version_id, grid)
             print("SUMMARY (validation split of BANKING77 train; the test texts are not used)")
             for row in results["tune"]:
                 print(f"  lr {row['learning_rate']:g} steps {row['max_steps']}: exact match {row['val_exact_match']}, "

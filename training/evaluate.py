@@ -22,10 +22,9 @@ import torch
 from curation.embeddings.quality import out_of_sample_probabilities
 from curation.evaluation import generation_metrics as gm
 from curation.evaluation import stats as es
-from training.generate import generate_responses, max_new_tokens_for
+from training.generate import BATCH_ROWS, generate_responses, length_batches, max_new_tokens_for
 
 PROBE_C = 10.0
-GENERATION_BATCH = 16  # prompts per generate() call: enough to fill 2 cores, little padding when sorted by length
 SAMPLE_COUNT = 5  # side-by-side samples kept for the page and the model card
 
 
@@ -180,30 +179,32 @@ def evaluate_classification(model: Any, eval_rows: list[dict[str, Any]], names: 
     return metrics
 
 
-def _item_losses(model: Any, rows: list[dict[str, Any]], batch_size: int = 8) -> tuple[list[float], list[int]]:
+def _item_losses(model: Any, rows: list[dict[str, Any]], batch_tokens: int = 4096) -> tuple[list[float], list[int]]:
     """Per item: the summed cross-entropy of its response tokens and their count (so the mean loss
-    over items is token-weighted, and a bootstrap can resample items)."""
+    over items is token-weighted, and a bootstrap can resample items). Rows go in batches of similar
+    length (at most `batch_tokens` tokens with padding), and the vocabulary projection runs only at
+    the positions that predict a response token (`logits_to_keep`): the prompt is most of a chat."""
     from training.data import Collator
 
     device = next(model.parameters()).device
     collate = Collator(0, generation=True)
-    sums: list[float] = []
-    counts: list[int] = []
-    for start in range(0, len(rows), batch_size):
-        batch = {k: v.to(device) for k, v in collate(rows[start:start + batch_size]).items()}
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
-        shift_logits, shift_labels = logits[:, :-1], batch["labels"][:, 1:]
-        loss = torch.nn.functional.cross_entropy(shift_logits.reshape(-1, shift_logits.size(-1)),
-                                                 shift_labels.reshape(-1), ignore_index=-100, reduction="none")
-        loss = loss.view(shift_labels.shape)
-        sums += loss.sum(-1).tolist()
-        counts += (shift_labels != -100).sum(-1).tolist()
+    sums: list[float] = [0.0] * len(rows)
+    counts: list[int] = [0] * len(rows)
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i]["input_ids"]))
+    widths = [len(rows[i]["input_ids"]) for i in order]
+    for members in length_batches(order, widths, 64, batch_tokens):
+        batch = {k: v.to(device) for k, v in collate([rows[i] for i in members]).items()}
+        targets = batch["labels"][:, 1:]  # position p predicts token p + 1
+        keep = (targets != -100).any(0).nonzero().flatten()
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                       logits_to_keep=keep).logits.float()
+        kept = targets[:, keep]
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), kept.reshape(-1),
+                                                 ignore_index=-100, reduction="none").view(kept.shape)
+        for row, item in enumerate(members):
+            sums[item] = float(loss[row].sum())
+            counts[item] = int((kept[row] != -100).sum())
     return sums, counts
-
-
-def _loss(model: Any, rows: list[dict[str, Any]], batch_size: int = 8) -> float:
-    sums, counts = _item_losses(model, rows, batch_size)
-    return sum(sums) / sum(counts) if sum(counts) else float("nan")
 
 
 @torch.no_grad()
@@ -258,7 +259,7 @@ def split_chats(chats: list[Any]) -> tuple[list[list[dict[str, str]]], list[str]
 def evaluate_generation(model: Any, tokenizer: Any, eval_rows: list[dict[str, Any]],
                         chats: list[Any], *, objective_metric: str | None = None,
                         response_format: Any = None, embeddings: bool = False, score_generations: bool = True,
-                        batch_size: int = GENERATION_BATCH, sample_count: int = SAMPLE_COUNT) -> dict[str, Any]:
+                        batch_size: int = BATCH_ROWS, sample_count: int = SAMPLE_COUNT) -> dict[str, Any]:
     """Base (adapter disabled) vs adapter on the same items: the loss of the reference responses
     (token-weighted, with intervals) and, when `score_generations`, greedy responses to every chat's
     prompt scored against its reference (exact match, chrF, ROUGE-L; JSON validity for JSON

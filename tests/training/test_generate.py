@@ -157,3 +157,34 @@ def test_runs_compare_pairs_generation_metrics_on_the_same_test_items():
     assert result["metrics"]["test_loss"]["verdict"] == "no detectable difference (p = 1.00)"
     same = compare_runs(None, None, a, run(3, ["no"] * 30))["metrics"]["exact_match"]
     assert (same["value"], same["verdict"]) == (0.0, "no detectable difference (p = 1.00)")
+
+
+def test_length_batches_respect_rows_and_tokens():
+    from training.generate import length_batches
+
+    order, widths = [4, 2, 0, 1, 3], [10, 10, 20, 30, 90]
+    assert length_batches(order, widths, rows=2, tokens=1000) == [[4, 2], [0, 1], [3]]
+    # 3 rows of width 30 would be 90 tokens > 60; an item wider than the budget still gets a batch
+    assert length_batches(order, widths, rows=8, tokens=60) == [[4, 2, 0], [1], [3]]
+    assert length_batches([], [], rows=4, tokens=10) == []
+
+
+def test_item_losses_equal_the_full_logits_computation(memorised):
+    """Response-position logits only, rows sorted into batches: the same per-item sums and counts as
+    projecting every position of each row alone."""
+    from training.data import encode_chat
+
+    model, tokenizer = memorised
+    chats = [PROMPT + [{"role": "assistant", "content": ANSWER}],
+             [{"role": "user", "content": "hello"}, {"role": "assistant", "content": "hi there"}],
+             [{"role": "user", "content": "where is my parcel please help with the late delivery"},
+              {"role": "assistant", "content": '{"a": "late"}'}]]
+    rows = [encode_chat(tokenizer, chat, 128)[0] for chat in chats]
+    sums, counts = evaluate._item_losses(model, rows, batch_tokens=40)  # forces more than one batch
+    for row, total, count in zip(rows, sums, counts, strict=True):
+        ids, labels = torch.tensor([row["input_ids"]]), torch.tensor([row["labels"]])
+        with torch.no_grad():
+            logits = model(input_ids=ids).logits[0, :-1]
+        expected = torch.nn.functional.cross_entropy(logits, labels[0, 1:], ignore_index=-100, reduction="sum")
+        assert count == int((labels[0, 1:] != -100).sum()) > 0
+        assert total == pytest.approx(float(expected), rel=1e-4)
