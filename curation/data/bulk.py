@@ -7,7 +7,7 @@ over rows already in the table sorts once instead. SQLite's schema changes are t
 import stays atomic: an error anywhere rolls the drop back with the rows, and a reader (WAL mode)
 sees the old schema and rows until the commit. The unique (project, external id) index is part of
 the table definition and stays, so uniqueness is enforced as the rows arrive. Partial indexes stay
-too: they cover columns an import leaves NULL (test set, audit), so the new rows never enter them.
+too: they cover columns an import leaves NULL (priority, test set, audit), so new rows never enter them.
 
 Only on SQLite (PostgreSQL would lock readers out of the table while its indexes are rebuilt), only
 for imports of at least BULK_MIN_ROWS rows, and only when the table holds fewer rows than the import
