@@ -196,8 +196,7 @@ def _item_losses(model: Any, rows: list[dict[str, Any]], batch_tokens: int = 409
         batch = {k: v.to(device) for k, v in collate([rows[i] for i in members]).items()}
         targets = batch["labels"][:, 1:]  # position p predicts token p + 1
         keep = (targets != -100).any(0).nonzero().flatten()
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                       logits_to_keep=keep).logits.float()
+        logits = _logits_at(model, batch, keep).float()
         kept = targets[:, keep]
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), kept.reshape(-1),
                                                  ignore_index=-100, reduction="none").view(kept.shape)
@@ -205,6 +204,18 @@ def _item_losses(model: Any, rows: list[dict[str, Any]], batch_tokens: int = 409
             sums[item] = float(loss[row].sum())
             counts[item] = int((kept[row] != -100).sum())
     return sums, counts
+
+
+def _logits_at(model: Any, batch: dict[str, torch.Tensor], positions: torch.Tensor) -> torch.Tensor:
+    """(batch, len(positions), vocab) logits. A model whose forward lacks `logits_to_keep` (older remote
+    code) projects every position, and the positions are taken after."""
+    inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+    try:
+        return model(**inputs, logits_to_keep=positions).logits
+    except TypeError as error:
+        if "logits_to_keep" not in str(error):
+            raise
+        return model(**inputs).logits[:, positions]
 
 
 @torch.no_grad()

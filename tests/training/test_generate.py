@@ -188,3 +188,23 @@ def test_item_losses_equal_the_full_logits_computation(memorised):
         expected = torch.nn.functional.cross_entropy(logits, labels[0, 1:], ignore_index=-100, reduction="sum")
         assert count == int((labels[0, 1:] != -100).sum()) > 0
         assert total == pytest.approx(float(expected), rel=1e-4)
+
+
+def test_item_losses_without_logits_to_keep_are_the_same(memorised):
+    """A model whose forward does not take `logits_to_keep` (older remote code) gets every position
+    projected, with the same losses."""
+    from training.data import encode_chat
+
+    model, tokenizer = memorised
+
+    class NoLogitsToKeep(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = model
+
+        def forward(self, input_ids, attention_mask):  # noqa: ANN001 - the old signature
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask)
+
+    rows = [encode_chat(tokenizer, PROMPT + [{"role": "assistant", "content": ANSWER}], 128)[0]]
+    (old_sums, old_counts), (sums, counts) = evaluate._item_losses(NoLogitsToKeep(), rows), evaluate._item_losses(model, rows)
+    assert old_counts == counts and old_sums == pytest.approx(sums, rel=1e-5)
