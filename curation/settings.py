@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     embedding_precision: Literal["auto", "bf16", "fp32"] = Field(
         default="auto", description="auto: bf16 autocast where the CPU multiplies bf16 natively (AMX/AVX512-BF16)."
     )
+    embedding_backend: Literal["auto", "torch", "onnx-int8"] = Field(
+        default="auto", description="auto: onnx-int8 on a machine without CUDA (ONNX Runtime, int8 weights, used only "
+        "when its check against fp32 passes; see curation/embeddings/onnx_int8.py), torch otherwise."
+    )
     allow_hub_downloads: bool = Field(
         default=False, description="Let models named by hub id download from the Hugging Face Hub. Off: only local "
         "folders and the local cache are used, as on machines without internet."

@@ -21,10 +21,11 @@ BANKING77 texts, against `SentenceTransformer.encode` in fp32 at its default bat
     bf16 autocast, batch 32                  1.17x           0.99999
     bf16 autocast, batch 128, length-sorted  2.39x           0.99999
 
-So the project encodes under `torch.autocast("cpu", dtype=torch.bfloat16)` (AMX does the matmuls)
+So the torch path encodes under `torch.autocast("cpu", dtype=torch.bfloat16)` (AMX does the matmuls)
 with batches of 128 texts sorted by length (little padding), and falls back to fp32 on a CPU without
-native bf16 support, where autocast is slower than fp32. ONNX Runtime / OpenVINO are not installed
-offline here and were not measured. (The first rows come from short runs of 1-2k texts on a machine
+native bf16 support, where autocast is slower than fp32. On a machine without CUDA the default is
+now ONNX Runtime with int8 weights (`onnx_int8.py`, about 2x the torch path, checked against fp32
+per model before use; EMBEDDING_BACKEND). (The first rows come from short runs of 1-2k texts on a machine
 shared with other jobs, so single ratios are noisy; batch size alone, fp32 at 128, gave ~1.4x.)
 `bench/embed.py` re-measures the chosen path against the plain fp32 encode on 5,000 texts in one run:
 3.07x the throughput (48.7 vs 15.9 texts/s under a load average of ~14), mean cosine 0.99999
@@ -49,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from curation.access.roles import LEADS, require_role
+from curation.embeddings import onnx_int8
 from curation.settings import get_settings
 
 if TYPE_CHECKING:
@@ -104,7 +106,14 @@ def resolve_model(model: str | None = None) -> str:
 
 def model_key(model: str | None = None) -> str:
     """A folder name for the cache of one model (its name, or for a local folder, its path and the
-    size and time of its weights, so replacing the weights starts a new cache)."""
+    size and time of its weights, so replacing the weights starts a new cache), with "-int8" when its
+    vectors come from the int8 path (they differ from fp32 by ~0.007 cosine, so they never mix)."""
+    base = base_model_key(model)
+    return f"{base}-int8" if embedding_backend(model) == "onnx-int8" else base
+
+
+def base_model_key(model: str | None = None) -> str:
+    """`model_key` whatever the backend."""
     resolved = resolve_model(model)
     path = Path(resolved)
     ident = resolved
@@ -137,6 +146,26 @@ def load_model(model: str | None = None) -> Any:
 
 
 @lru_cache(maxsize=1)
+def cuda_present() -> bool:
+    """Whether torch sees a CUDA device (torch is imported only where an NVIDIA driver is loaded)."""
+    if not Path("/proc/driver/nvidia/version").exists():
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def embedding_backend(model: str | None = None) -> str:
+    """"onnx-int8" or "torch" for this model: EMBEDDING_BACKEND, where "auto" (and "onnx-int8") take
+    the int8 path on a machine without CUDA unless the model failed its check (onnx_int8.read_check)."""
+    choice = get_settings().embedding_backend
+    if choice == "torch" or (choice == "auto" and cuda_present()):
+        return "torch"
+    check = onnx_int8.read_check(base_model_key(model))
+    return "torch" if check is not None and not check["usable"] else "onnx-int8"
+
+
+@lru_cache(maxsize=1)
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU multiplies bfloat16 natively (AMX or AVX512-BF16); autocast is slower otherwise."""
     try:
@@ -160,10 +189,16 @@ def encode_texts(
     progress: Progress | None = None,
 ) -> np.ndarray:
     """Unit vectors (float32, one row per text) from the model, without the cache: batches of
-    `batch_size` in order of token length, under bf16 autocast where the CPU has native bf16."""
+    `batch_size` in order of token length, through the int8 path where `embedding_backend` says so
+    (prepared and checked on these texts the first time), else torch under bf16 autocast where the
+    CPU has native bf16."""
     import torch
 
     encoder = load_model(model)
+    if texts and embedding_backend(model) == "onnx-int8":
+        base = base_model_key(model)
+        if onnx_int8.prepare(encoder, base, texts):
+            return onnx_int8.run_int8(encoder, base, texts, batch_size, progress)
     n = len(texts)
     dim = (getattr(encoder, "get_embedding_dimension", None) or encoder.get_sentence_embedding_dimension)()
     out = np.zeros((n, dim), dtype=np.float32)
@@ -292,6 +327,17 @@ class EmbedResult:
     cached: int  # how many came from the cache
 
 
+def _settle_backend(model: str | None, probe: Sequence[str]) -> bool:
+    """Prepare the int8 path if it is chosen and was never checked for this model (checked on
+    `probe`); True when that check failed, so the model's cache key is now the torch one."""
+    if embedding_backend(model) != "onnx-int8":
+        return False
+    base = base_model_key(model)
+    if onnx_int8.read_check(base) is not None:
+        return False
+    return not onnx_int8.prepare(load_model(model), base, probe)
+
+
 def embed_texts(
     texts: Sequence[str],
     model: str | None = None,
@@ -306,10 +352,14 @@ def embed_texts(
     n = len(texts)
     if not use_cache:
         return EmbedResult(encode_texts(texts, model, batch_size=batch_size, progress=progress), n, 0)
-    # `is None`, not `or`: an empty cache is falsy (it has __len__) but is still the cache asked for.
-    cache = cache if cache is not None else EmbeddingCache(model)
     hashes = [text_hash(t) for t in texts]
+    # `is None`, not `or`: an empty cache is falsy (it has __len__) but is still the cache asked for.
+    default_cache = cache is None
+    cache = cache if cache is not None else EmbeddingCache(model)
     found, vectors = cache.lookup(hashes)
+    if default_cache and not found.all() and _settle_backend(model, list(dict.fromkeys(texts[i] for i in np.flatnonzero(~found)))):
+        cache = EmbeddingCache(model)  # the model failed the int8 check: its fp32 vectors have their own key
+        found, vectors = cache.lookup(hashes)
     hits = int(found.sum())
     if progress:
         progress(hits, n)
