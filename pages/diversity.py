@@ -11,7 +11,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from curation.embeddings.diversity import agreement_by_example, default_k
+from curation.embeddings.diversity import agreement_by_example, default_k, map_rows
 from curation.embeddings.diversity_job import diversity_state
 from curation.models import Role
 from ui.embedding import current_items, freshness, vectors_or_stop, wait_for_task
@@ -51,26 +51,30 @@ report = state["result"]
 # computed result and the colour, so a rerun (another colour, a reload, another lead) reuses them.
 @st.cache_data(max_entries=32, show_spinner=False)
 def _map_figure(fingerprint: str, k: int, method: str, colour: str, _items, _report, _agreement):
+    rows = map_rows(len(_items))
+    coords, assignments = _report["coords"], _report["assignments"]
     frame = pd.DataFrame(
         {
-            "x": [x for x, _ in _report["coords"]],
-            "y": [y for _, y in _report["coords"]],
-            "id": _items.external_ids,
-            "label": [label or "(unlabelled)" for label in _items.labels],
-            "cluster": [str(c) for c in _report["assignments"]],
-            "status": _items.statuses,
-            "agreement": [_agreement.get(i) for i in _items.ids],
+            "x": [coords[i][0] for i in rows],
+            "y": [coords[i][1] for i in rows],
+            "id": [_items.external_ids[i] for i in rows],
+            "label": [_items.labels[i] or "(unlabelled)" for i in rows],
+            "cluster": [str(assignments[i]) for i in rows],
+            "status": [_items.statuses[i] for i in rows],
+            "agreement": [_agreement.get(_items.ids[i]) for i in rows],
             # plotly renders a subset of HTML in hover labels: escape, so dataset text shows literally
-            "text": [html.escape(t[:300]) for t in _items.texts],
+            "text": [html.escape(_items.texts[i][:300]) for i in rows],
         }
     )
+    shown = f"{len(_items):,} examples" if len(rows) == len(_items) else (
+        f"{len(rows):,} of {len(_items):,} examples (a random sample; clusters and coverage use all)")
     return px.scatter(
         frame,
         x="x",
         y="y",
         color=colour,
         hover_data={"id": True, "text": True, "label": True, "x": False, "y": False},
-        title=f"{_report['method'].upper()} map of {len(_items):,} examples",
+        title=f"{_report['method'].upper()} map of {shown}",
     )
 
 

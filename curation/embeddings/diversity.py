@@ -1,7 +1,7 @@
 """Diversity and coverage of a project's examples, on the sentence embeddings.
 
 - `map_2d`: a 2-D map by UMAP (cosine metric; umap-learn), PCA when UMAP is unavailable or the set is
-  too small for it (< `UMAP_MIN` items).
+  too small for it (< `UMAP_MIN` items); `map_rows`: the items drawn (at most `MAP_POINTS`).
 - `cluster`: k-means on the unit vectors (k ~ sqrt(n/2), 2..40 unless given); per cluster its size,
   label mix, the texts nearest its centre and its top terms (mean TF-IDF in the cluster minus the mean
   elsewhere).
@@ -28,6 +28,18 @@ if TYPE_CHECKING:
 
 UMAP_MIN = 30
 UNDER_COVERED = 0.5  # a cluster under this share of the mean size is under-covered
+# Points drawn on the map: every point carries its hover text, so 100k points made a figure of ~35 MB
+# on every render; a seeded sample of 20k keeps the picture (the clusters and coverage use every item).
+MAP_POINTS = 20_000
+
+
+def map_rows(n: int, limit: int | None = None, seed: int = 0) -> np.ndarray:
+    """Row indices (ascending) of the items drawn on the map: all of them up to `limit` (default
+    MAP_POINTS), else a seeded random `limit` of them, the same for the same n."""
+    limit = MAP_POINTS if limit is None else limit
+    if n <= limit:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, limit, replace=False))
 
 
 def map_2d(vectors: np.ndarray, method: str = "auto", seed: int = 0) -> tuple[np.ndarray, str]:

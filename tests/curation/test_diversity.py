@@ -55,3 +55,14 @@ def test_umap_map() -> None:
     vectors, _ = labelled_clusters(20, ["a", "b"])
     coords, method = map_2d(vectors, "umap")
     assert coords.shape == (40, 2) and method == "umap"
+
+
+def test_map_rows_draw_everything_up_to_the_limit_then_a_fixed_sample() -> None:
+    from curation.embeddings.diversity import map_rows
+
+    assert map_rows(5, limit=5).tolist() == [0, 1, 2, 3, 4]
+    rows = map_rows(1000, limit=100)
+    assert len(rows) == 100 == len(set(rows.tolist())) and rows.tolist() == sorted(rows.tolist())
+    assert 0 <= rows.min() and rows.max() < 1000
+    assert map_rows(1000, limit=100).tolist() == rows.tolist()  # the same picture on every render
+    assert map_rows(0, limit=3).tolist() == []

@@ -311,7 +311,19 @@ def _await_diversity(at: AppTest) -> AppTest:
     return _await_background(at, "in the background")
 
 
-def test_diversity_page(engine: Engine, lead: User, tmp_path: Path) -> None:
+def _map_spec(at: AppTest) -> dict:
+    return json.loads(at.get("plotly_chart")[0].proto.spec)
+
+
+def _points(spec: dict) -> int:
+    """Points drawn over every trace (plotly sends large arrays as typed base64 data)."""
+    import base64
+
+    return sum(len(base64.b64decode(x["bdata"])) // np.dtype(x["dtype"]).itemsize if isinstance(x, dict) else len(x)
+               for x in (trace["x"] for trace in spec["data"]))
+
+
+def test_diversity_page(engine: Engine, lead: User, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     vectors, labels = labelled_clusters(8, ["billing", "shipping"], spread=0.1, seed=1)
     texts = [f"{'invoice' if lab == 'billing' else 'parcel'} question {i}" for i, lab in enumerate(labels)]
     texts[0] = IMG
@@ -330,6 +342,19 @@ def test_diversity_page(engine: Engine, lead: User, tmp_path: Path) -> None:
     _await_diversity(at)
     assert _metric(at, "Labels in use") == "2" and _metric(at, "Label balance") == "1.00"
     assert len(at.get("plotly_chart")) == 2
+    spec = _map_spec(at)
+    assert spec["layout"]["title"]["text"].endswith("map of 16 examples")
+    assert _points(spec) == 16
+    # Over MAP_POINTS the map draws a fixed random sample and says so; clusters still count every item.
+    import curation.embeddings.diversity as diversity
+
+    monkeypatch.setattr(diversity, "MAP_POINTS", 10)
+    by_label(at.selectbox, "Colour by").set_value("status").run()
+    spec = _map_spec(at)
+    assert spec["layout"]["title"]["text"].endswith("map of 10 of 16 examples (a random sample; clusters and "
+                                                    "coverage use all)")
+    assert _points(spec) == 10
+    monkeypatch.setattr(diversity, "MAP_POINTS", 20_000)
     by_label(at.number_input, "Clusters (k-means)").set_value(2).run()
     _await_diversity(at)
     by_label(at.selectbox, "Colour by").set_value("cluster").run()  # display only: no recomputation
