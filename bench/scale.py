@@ -204,9 +204,10 @@ def background(folder: Path, project_id: int) -> dict[str, float]:
     from sqlalchemy import select
 
     from curation.db import make_engine, read_session
+    from curation.embeddings import diversity_job
     from curation.embeddings.dedup import find_duplicates
-    from curation.embeddings.diversity import diversity_report, map_2d
-    from curation.embeddings.encode import load_items, project_vectors
+    from curation.embeddings.diversity import default_k
+    from curation.embeddings.encode import load_items
     from curation.embeddings.jobs import run_job
     from curation.embeddings.quality import find_label_issues_in_project
     from curation.models import User
@@ -225,10 +226,8 @@ def background(folder: Path, project_id: int) -> dict[str, float]:
     find_label_issues_in_project(engine, admin, project_id)
     times["label issues"] = time.perf_counter() - start
     start = time.perf_counter()
-    items = load_items(engine, admin, project_id)
-    vectors = project_vectors(items)
-    diversity_report(items, vectors)
-    map_2d(vectors)
+    items = load_items(engine, admin, project_id)  # what the page's job computes, in this process
+    diversity_job.compute(project_id, items.fingerprint, default_k(len(items)), "auto", lambda *_: None)
     times["diversity map and clusters"] = time.perf_counter() - start
     engine.dispose()
     return times

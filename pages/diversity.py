@@ -11,7 +11,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from curation.embeddings.diversity import agreement_by_example, default_k, map_rows
+from curation.embeddings.diversity import agreement_by_example, default_k
 from curation.embeddings.diversity_job import diversity_state
 from curation.models import Role
 from ui.embedding import current_items, freshness, vectors_or_stop, wait_for_task
@@ -51,12 +51,12 @@ report = state["result"]
 # computed result and the colour, so a rerun (another colour, a reload, another lead) reuses them.
 @st.cache_data(max_entries=32, show_spinner=False)
 def _map_figure(fingerprint: str, k: int, method: str, colour: str, _items, _report, _agreement):
-    rows = map_rows(len(_items))
     coords, assignments = _report["coords"], _report["assignments"]
+    rows = _report.get("map_rows") or range(len(coords))  # results from before map_rows drew every item
     frame = pd.DataFrame(
         {
-            "x": [coords[i][0] for i in rows],
-            "y": [coords[i][1] for i in rows],
+            "x": [x for x, _ in coords],
+            "y": [y for _, y in coords],
             "id": [_items.external_ids[i] for i in rows],
             "label": [_items.labels[i] or "(unlabelled)" for i in rows],
             "cluster": [str(assignments[i]) for i in rows],

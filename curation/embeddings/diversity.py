@@ -28,8 +28,9 @@ if TYPE_CHECKING:
 
 UMAP_MIN = 30
 UNDER_COVERED = 0.5  # a cluster under this share of the mean size is under-covered
-# Points drawn on the map: every point carries its hover text, so 100k points made a figure of ~35 MB
-# on every render; a seeded sample of 20k keeps the picture (the clusters and coverage use every item).
+# Points drawn (and projected) on the map: every point carries its hover text, so 100k points made a
+# figure of ~35 MB on every render, and UMAP of 100k points takes minutes on 2 cores; a seeded sample
+# of 20k keeps the picture (the clusters and coverage use every item).
 MAP_POINTS = 20_000
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from curation.db import make_engine
-from curation.embeddings.diversity import diversity_report, map_2d
+from curation.embeddings.diversity import diversity_report, map_2d, map_rows
 from curation.embeddings.encode import embed_texts, model_key, read_project_items
 from curation.embeddings.tasks import read_task, run_task, start_task, task_path
 from curation.settings import get_settings
@@ -41,7 +41,8 @@ def diversity_state(project_id: int, fingerprint: str, k: int, method: str, star
 
 
 def compute(project_id: int, fingerprint: str, k: int, method: str, progress: Any) -> dict[str, Any]:
-    """{"fingerprint", "method" (used), "coords" [[x, y]...], "assignments", "clusters" [...],
+    """{"fingerprint", "method" (used), "map_rows" (the items drawn, `map_rows`), "coords" [[x, y]] (one
+    per drawn item), "assignments", "clusters" [...],
     "label_counts", "label_balance", "effective_clusters", "lengths"} for the project's current items.
     Refuses when the data changed since the page asked (its fingerprint differs)."""
 
@@ -57,9 +58,10 @@ def compute(project_id: int, fingerprint: str, k: int, method: str, progress: An
     progress(1, 3, "clustering (k-means) and top terms")
     report = diversity_report(items, vectors, k)
     progress(2, 3, "projecting to 2-D")
-    coords, used = map_2d(vectors, method)
+    rows = map_rows(len(items))  # only the drawn items are projected: UMAP of 20k, not of 100k
+    coords, used = map_2d(vectors[rows], method)
     return {
-        "fingerprint": fingerprint, "method": used, "coords": coords.tolist(),
+        "fingerprint": fingerprint, "method": used, "map_rows": rows.tolist(), "coords": coords.tolist(),
         "assignments": [int(a) for a in report.assignments],
         "clusters": [{"cluster_id": c.cluster_id, "size": c.size, "label_mix": c.label_mix, "samples": c.samples,
                       "top_terms": c.top_terms, "under_covered": c.under_covered} for c in report.clusters],

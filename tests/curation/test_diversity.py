@@ -66,3 +66,23 @@ def test_map_rows_draw_everything_up_to_the_limit_then_a_fixed_sample() -> None:
     assert 0 <= rows.min() and rows.max() < 1000
     assert map_rows(1000, limit=100).tolist() == rows.tolist()  # the same picture on every render
     assert map_rows(0, limit=3).tolist() == []
+
+
+def test_the_job_projects_only_the_drawn_items(engine, lead, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """Over MAP_POINTS, the background job maps the drawn sample only; clusters cover every item."""
+    from curation.data.projects import create_project
+    from curation.embeddings import diversity
+    from curation.embeddings.diversity_job import compute
+    from curation.embeddings.encode import read_project_items
+    from tests.curation.embedding_helpers import fill_cache, import_texts
+
+    vectors, labels = labelled_clusters(20, ["a", "b"])
+    texts = [f"text {i}" for i in range(40)]
+    project = create_project(engine, lead, "Map", labels=["a", "b"])
+    import_texts(engine, lead, tmp_path, "Map", texts, labels)
+    fill_cache(texts, vectors)
+    monkeypatch.setattr(diversity, "MAP_POINTS", 10)
+    items = read_project_items(engine, project.id)
+    result = compute(project.id, items.fingerprint, 2, "pca", lambda *_: None)
+    assert result["map_rows"] == diversity.map_rows(40, 10).tolist() and len(result["coords"]) == 10
+    assert len(result["assignments"]) == 40 and sum(c["size"] for c in result["clusters"]) == 40

@@ -323,7 +323,7 @@ def _points(spec: dict) -> int:
                for x in (trace["x"] for trace in spec["data"]))
 
 
-def test_diversity_page(engine: Engine, lead: User, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_diversity_page(engine: Engine, lead: User, tmp_path: Path) -> None:
     vectors, labels = labelled_clusters(8, ["billing", "shipping"], spread=0.1, seed=1)
     texts = [f"{'invoice' if lab == 'billing' else 'parcel'} question {i}" for i, lab in enumerate(labels)]
     texts[0] = IMG
@@ -345,16 +345,6 @@ def test_diversity_page(engine: Engine, lead: User, tmp_path: Path, monkeypatch:
     spec = _map_spec(at)
     assert spec["layout"]["title"]["text"].endswith("map of 16 examples")
     assert _points(spec) == 16
-    # Over MAP_POINTS the map draws a fixed random sample and says so; clusters still count every item.
-    import curation.embeddings.diversity as diversity
-
-    monkeypatch.setattr(diversity, "MAP_POINTS", 10)
-    by_label(at.selectbox, "Colour by").set_value("status").run()
-    spec = _map_spec(at)
-    assert spec["layout"]["title"]["text"].endswith("map of 10 of 16 examples (a random sample; clusters and "
-                                                    "coverage use all)")
-    assert _points(spec) == 10
-    monkeypatch.setattr(diversity, "MAP_POINTS", 20_000)
     by_label(at.number_input, "Clusters (k-means)").set_value(2).run()
     _await_diversity(at)
     by_label(at.selectbox, "Colour by").set_value("cluster").run()  # display only: no recomputation
