@@ -24,8 +24,8 @@ BANKING77 texts, against `SentenceTransformer.encode` in fp32 at its default bat
 So the torch path encodes under `torch.autocast("cpu", dtype=torch.bfloat16)` (AMX does the matmuls)
 with batches of 128 texts sorted by length (little padding), and falls back to fp32 on a CPU without
 native bf16 support, where autocast is slower than fp32. On a machine without CUDA the default is
-now ONNX Runtime with int8 weights (`onnx_int8.py`, about 2x the torch path, checked against fp32
-per model before use; EMBEDDING_BACKEND). (The first rows come from short runs of 1-2k texts on a machine
+now ONNX Runtime in fp32 (`onnx_runtime.py`: 1.3x the torch path with the same vectors; int8
+weights are 2x but move near-duplicate pairs, so they are opt-in; EMBEDDING_BACKEND). (The first rows come from short runs of 1-2k texts on a machine
 shared with other jobs, so single ratios are noisy; batch size alone, fp32 at 128, gave ~1.4x.)
 `bench/embed.py` re-measures the chosen path against the plain fp32 encode on 5,000 texts in one run:
 3.07x the throughput (48.7 vs 15.9 texts/s under a load average of ~14), mean cosine 0.99999
@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from curation.access.roles import LEADS, require_role
-from curation.embeddings import onnx_int8
+from curation.embeddings import onnx_runtime
 from curation.settings import get_settings
 
 if TYPE_CHECKING:
@@ -107,7 +107,8 @@ def resolve_model(model: str | None = None) -> str:
 def model_key(model: str | None = None) -> str:
     """A folder name for the cache of one model (its name, or for a local folder, its path and the
     size and time of its weights, so replacing the weights starts a new cache), with "-int8" when its
-    vectors come from the int8 path (they differ from fp32 by ~0.007 cosine, so they never mix)."""
+    vectors come from the int8 path (they differ from fp32 by ~0.007 cosine, so they never mix; the
+    fp32 ONNX and torch paths agree to 1e-6 and share a cache)."""
     base = base_model_key(model)
     return f"{base}-int8" if embedding_backend(model) == "onnx-int8" else base
 
@@ -156,13 +157,19 @@ def cuda_present() -> bool:
 
 
 def embedding_backend(model: str | None = None) -> str:
-    """"onnx-int8" or "torch" for this model: EMBEDDING_BACKEND, where "auto" (and "onnx-int8") take
-    the int8 path on a machine without CUDA unless the model failed its check (onnx_int8.read_check)."""
+    """"onnx", "onnx-int8" or "torch" for this model: EMBEDDING_BACKEND, where "auto" is "onnx" on a
+    machine without CUDA; an ONNX variant that failed its check for this model (or could not be
+    exported) gives "torch" (onnx_runtime.read_check)."""
     choice = get_settings().embedding_backend
-    if choice == "torch" or (choice == "auto" and cuda_present()):
+    if choice == "auto":
+        choice = "torch" if cuda_present() else "onnx"
+    if choice == "torch":
         return "torch"
-    check = onnx_int8.read_check(base_model_key(model))
-    return "torch" if check is not None and not check["usable"] else "onnx-int8"
+    check = onnx_runtime.read_check(base_model_key(model), _VARIANT[choice])
+    return "torch" if check is not None and not check["usable"] else choice
+
+
+_VARIANT = {"onnx": "fp32", "onnx-int8": "int8"}
 
 
 @lru_cache(maxsize=1)
@@ -189,16 +196,17 @@ def encode_texts(
     progress: Progress | None = None,
 ) -> np.ndarray:
     """Unit vectors (float32, one row per text) from the model, without the cache: batches of
-    `batch_size` in order of token length, through the int8 path where `embedding_backend` says so
-    (prepared and checked on these texts the first time), else torch under bf16 autocast where the
+    `batch_size` in order of token length, through ONNX Runtime where `embedding_backend` says so
+    (exported and checked on these texts the first time), else torch under bf16 autocast where the
     CPU has native bf16."""
     import torch
 
     encoder = load_model(model)
-    if texts and embedding_backend(model) == "onnx-int8":
+    backend = embedding_backend(model)
+    if texts and backend != "torch":
         base = base_model_key(model)
-        if onnx_int8.prepare(encoder, base, texts):
-            return onnx_int8.run_int8(encoder, base, texts, batch_size, progress)
+        if onnx_runtime.prepare(encoder, base, _VARIANT[backend], texts):
+            return onnx_runtime.run(encoder, base, _VARIANT[backend], texts, batch_size, progress)
     n = len(texts)
     dim = (getattr(encoder, "get_embedding_dimension", None) or encoder.get_sentence_embedding_dimension)()
     out = np.zeros((n, dim), dtype=np.float32)
@@ -328,14 +336,15 @@ class EmbedResult:
 
 
 def _settle_backend(model: str | None, probe: Sequence[str]) -> bool:
-    """Prepare the int8 path if it is chosen and was never checked for this model (checked on
-    `probe`); True when that check failed, so the model's cache key is now the torch one."""
-    if embedding_backend(model) != "onnx-int8":
+    """Prepare the ONNX path if it is chosen and was never checked for this model (checked on
+    `probe`); True when that check failed, so the model's cache key may have changed."""
+    backend = embedding_backend(model)
+    if backend == "torch":
         return False
     base = base_model_key(model)
-    if onnx_int8.read_check(base) is not None:
+    if onnx_runtime.read_check(base, _VARIANT[backend]) is not None:
         return False
-    return not onnx_int8.prepare(load_model(model), base, probe)
+    return not onnx_runtime.prepare(load_model(model), base, _VARIANT[backend], probe)
 
 
 def embed_texts(
@@ -358,7 +367,7 @@ def embed_texts(
     cache = cache if cache is not None else EmbeddingCache(model)
     found, vectors = cache.lookup(hashes)
     if default_cache and not found.all() and _settle_backend(model, list(dict.fromkeys(texts[i] for i in np.flatnonzero(~found)))):
-        cache = EmbeddingCache(model)  # the model failed the int8 check: its fp32 vectors have their own key
+        cache = EmbeddingCache(model)  # the model failed its ONNX check: torch's vectors may have another key
         found, vectors = cache.lookup(hashes)
     hits = int(found.sum())
     if progress:

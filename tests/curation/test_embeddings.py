@@ -201,7 +201,7 @@ def test_load_items_reads_each_kind_of_example(engine: Engine, lead: User) -> No
     assert load_items(engine, lead, project.id, include_excluded=True).texts[-1] == "gone"
 
 
-# --------------------------------------------------------------------------- the int8 path (onnx_int8.py)
+# --------------------------------------------------------------------------- the ONNX paths (onnx_runtime.py)
 
 
 def _backend(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
@@ -210,59 +210,62 @@ def _backend(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
 
 
 def _cls_pooled(folder: Path, tiny: str) -> str:
-    """The tiny model with CLS pooling: a layout the int8 path does not export."""
+    """The tiny model with CLS pooling: a layout the ONNX path does not export."""
     from sentence_transformers import SentenceTransformer, models
 
     source = SentenceTransformer(tiny, device="cpu")
-    pooling = models.Pooling(32, "cls")
     out = folder / "tiny-cls"
-    SentenceTransformer(modules=[source[0], pooling], device="cpu").save(str(out))
+    SentenceTransformer(modules=[source[0], models.Pooling(32, "cls")], device="cpu").save(str(out))
     return str(out)
 
 
 @pytest.mark.slow
-def test_int8_path_on_packaged_minilm(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The default on CPU: exported, quantised and checked once, its vectors within the 0.99 cosine bar
-    of fp32, under their own cache key, and a second call reads the cache."""
-    from curation.embeddings import onnx_int8
-    from curation.embeddings.encode import base_model_key
+def test_onnx_paths_on_packaged_minilm(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default on CPU (ONNX fp32): exported and checked once, the torch vectors to 1e-4, the same
+    cache; int8 (opt-in): within the 0.99 cosine bar, under its own cache key."""
+    from curation.embeddings import onnx_runtime
+    from curation.embeddings.encode import base_model_key, embedding_backend
 
     texts = ["My card still hasn't arrived", "The card I ordered has not come yet", "How do I change my PIN?",
              "Why was I charged a fee for a transfer?", "I want my money back for this purchase", "refund"]
-    _backend(monkeypatch, "torch")
-    fp32_key = model_key()
     monkeypatch.setenv("EMBEDDING_PRECISION", "fp32")
-    get_settings.cache_clear()
+    _backend(monkeypatch, "torch")
+    torch_key = model_key()
     fp32 = encode_texts(texts)
     _backend(monkeypatch, "auto")
-    assert onnx_int8.read_check(base_model_key()) is None
+    assert embedding_backend() == "onnx" and onnx_runtime.read_check(base_model_key(), "fp32") is None
     first = embed_texts(texts)
-    check = onnx_int8.read_check(base_model_key())
+    check = onnx_runtime.read_check(base_model_key(), "fp32")
     assert check is not None and check["usable"] is True and check["texts"] == len(texts)
-    assert check["mean_cosine"] >= onnx_int8.MIN_MEAN_COSINE
-    assert model_key() == f"{fp32_key}-int8" and EmbeddingCache().root.name == f"{fp32_key}-int8"
-    cosine = (first.vectors * fp32).sum(axis=1)
+    assert check["min_cosine"] >= 0.9999 and model_key() == torch_key
+    assert np.allclose(first.vectors, fp32, atol=1e-4)
+    assert embed_texts(texts).cached == len(texts)
+
+    _backend(monkeypatch, "onnx-int8")
+    assert model_key() == f"{torch_key}-int8" and EmbeddingCache().root.name == f"{torch_key}-int8"
+    int8 = embed_texts(texts)
+    assert int8.encoded == len(texts)  # fp32 and int8 vectors never share a cache
+    check = onnx_runtime.read_check(base_model_key(), "int8")
+    assert check is not None and check["usable"] is True and check["mean_cosine"] >= onnx_runtime.MIN_MEAN_COSINE
+    cosine = (int8.vectors * fp32).sum(axis=1)
     assert cosine.mean() >= 0.99 and cosine.min() >= 0.97
-    assert np.allclose(np.linalg.norm(first.vectors, axis=1), 1, atol=1e-5)
-    assert first.vectors[0] @ first.vectors[1] > first.vectors[0] @ first.vectors[2] + 0.2
+    assert np.allclose(np.linalg.norm(int8.vectors, axis=1), 1, atol=1e-5)
+    assert int8.vectors[0] @ int8.vectors[1] > int8.vectors[0] @ int8.vectors[2] + 0.2
     again = embed_texts(texts)
-    assert (again.encoded, again.cached) == (0, len(texts)) and np.array_equal(again.vectors, first.vectors)
-    _backend(monkeypatch, "torch")
-    assert embed_texts(texts).encoded == len(texts)  # fp32 and int8 vectors never share a cache
+    assert (again.encoded, again.cached) == (0, len(texts)) and np.array_equal(again.vectors, int8.vectors)
 
 
-def test_a_model_the_int8_path_cannot_export_stays_on_torch(tiny: str, tmp_path: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    from curation.embeddings import onnx_int8
+def test_a_model_onnx_cannot_export_stays_on_torch(tiny: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from curation.embeddings import onnx_runtime
     from curation.embeddings.encode import base_model_key, embedding_backend
 
     cls = _cls_pooled(tmp_path, tiny)
     _backend(monkeypatch, "torch")
     reference = encode_texts(TEXTS, cls)
-    _backend(monkeypatch, "auto")
+    _backend(monkeypatch, "onnx-int8")
     assert embedding_backend(cls) == "onnx-int8"  # not checked yet
     result = embed_texts(TEXTS, cls)
-    check = onnx_int8.read_check(base_model_key(cls))
+    check = onnx_runtime.read_check(base_model_key(cls), "int8")
     assert check == {"usable": False, "reason": "pooling cls (only mean pooling over every token is exported)"}
     assert embedding_backend(cls) == "torch" and model_key(cls) == base_model_key(cls)
     assert np.allclose(result.vectors, reference, atol=1e-5)
@@ -274,37 +277,39 @@ def test_a_model_the_int8_path_cannot_export_stays_on_torch(tiny: str, tmp_path:
 def test_a_model_under_the_cosine_bar_stays_on_torch(tiny: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The tiny model exports, but its check fails when the bar is set above any cosine: the check
     keeps its figures and the model is encoded by torch from then on."""
-    from curation.embeddings import onnx_int8
+    from curation.embeddings import onnx_runtime
     from curation.embeddings.encode import base_model_key, embedding_backend
 
     _backend(monkeypatch, "torch")
     reference = encode_texts(TEXTS, tiny)
-    _backend(monkeypatch, "onnx-int8")
-    monkeypatch.setattr(onnx_int8, "MIN_MEAN_COSINE", 1.01)
+    _backend(monkeypatch, "auto")
+    monkeypatch.setattr(onnx_runtime, "MIN_MEAN_COSINE", 1.01)
     result = embed_texts(TEXTS, tiny)
-    check = onnx_int8.read_check(base_model_key(tiny))
+    check = onnx_runtime.read_check(base_model_key(tiny), "fp32")
     assert check is not None and check["usable"] is False and check["texts"] == 3  # the distinct texts missed
-    assert 0.9 < check["mean_cosine"] <= 1.0 and check["min_cosine"] <= check["mean_cosine"]
+    assert 0.999 < check["mean_cosine"] <= 1.0001 and check["min_cosine"] <= check["mean_cosine"]
     assert check["reason"] == "mean cosine to fp32 under 1.01"
     assert embedding_backend(tiny) == "torch"
     assert np.allclose(result.vectors, reference, atol=1e-5)
 
 
-def test_int8_vectors_of_the_tiny_model(tiny: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Once prepared, the int8 path gives unit vectors close to fp32, the same for a text whatever its
-    batch, and `encode_texts` reports progress over every text."""
-    from curation.embeddings import onnx_int8
+@pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
+def test_onnx_vectors_of_the_tiny_model(tiny: str, monkeypatch: pytest.MonkeyPatch, backend: str) -> None:
+    """Once prepared, the ONNX paths give unit vectors close to torch's (fp32: equal), the same for a
+    text whatever its batch, and `encode_texts` reports progress over every text."""
+    from curation.embeddings import onnx_runtime
     from curation.embeddings.encode import base_model_key
 
+    variant = {"onnx": "fp32", "onnx-int8": "int8"}[backend]
     _backend(monkeypatch, "torch")
     reference = encode_texts(TEXTS, tiny)
-    _backend(monkeypatch, "onnx-int8")
-    monkeypatch.setattr(onnx_int8, "MIN_MEAN_COSINE", 0.0)  # the check's bar is tested above
+    _backend(monkeypatch, backend)
+    monkeypatch.setattr(onnx_runtime, "MIN_MEAN_COSINE", 0.0)  # the check's bar is tested above
     progress: list[tuple[int, int]] = []
     vectors = encode_texts(TEXTS, tiny, batch_size=3, progress=lambda d, t: progress.append((d, t)))
-    assert onnx_int8.read_check(base_model_key(tiny))["usable"] is True  # type: ignore[index]
-    assert (onnx_int8.model_dir(base_model_key(tiny)) / "model.onnx").exists()
+    assert onnx_runtime.read_check(base_model_key(tiny), variant)["usable"] is True  # type: ignore[index]
+    assert onnx_runtime.model_path(base_model_key(tiny), variant).exists()
     assert vectors.shape == (4, 32) and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
     assert np.allclose(vectors[0], vectors[3], atol=1e-6)  # same text, different batch
-    assert (vectors * reference).sum(axis=1).min() > 0.9
+    assert (vectors * reference).sum(axis=1).min() > (0.99999 if variant == "fp32" else 0.9)
     assert progress == [(3, 4), (4, 4)]
