@@ -206,7 +206,8 @@ def encode_texts(
     if texts and backend != "torch":
         base = base_model_key(model)
         if onnx_runtime.prepare(encoder, base, _VARIANT[backend], texts):
-            return onnx_runtime.run(encoder, base, _VARIANT[backend], texts, batch_size, progress)
+            return onnx_runtime.run(encoder, base, _VARIANT[backend], texts, min(batch_size, onnx_runtime.BATCH_SIZE),
+                                    progress)
     n = len(texts)
     dim = (getattr(encoder, "get_embedding_dimension", None) or encoder.get_sentence_embedding_dimension)()
     out = np.zeros((n, dim), dtype=np.float32)

@@ -49,6 +49,9 @@ import numpy as np
 from curation.settings import get_settings
 
 CHECK_TEXTS = 256
+# Rows per ONNX Runtime call: 4,000 BANKING77 texts on 2 quiet cores ran 286, 287, 290 and 236 texts/s
+# at 16, 32, 64 and 128 (the torch path: 186-197 at every size), so batches stop at 64.
+BATCH_SIZE = 64
 MIN_MEAN_COSINE = 0.99
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 VARIANTS = ("fp32", "int8")
