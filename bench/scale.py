@@ -209,7 +209,8 @@ def background(folder: Path, project_id: int) -> dict[str, float]:
     from curation.embeddings.diversity import default_k
     from curation.embeddings.encode import load_items
     from curation.embeddings.jobs import run_job
-    from curation.embeddings.quality import find_label_issues_in_project
+    from curation.embeddings.label_issues_job import score_now
+    from curation.embeddings.tasks import run_task, task_path
     from curation.models import User
 
     engine = make_engine()
@@ -222,12 +223,19 @@ def background(folder: Path, project_id: int) -> dict[str, float]:
     start = time.perf_counter()
     find_duplicates(engine, admin, project_id)
     times["near-duplicates"] = time.perf_counter() - start
+    # The label issues and the map as the pages' background tasks compute them, into the same task
+    # files, so the pages then render these results (and start nothing).
+    fingerprint = load_items(engine, admin, project_id).fingerprint
     start = time.perf_counter()
-    find_label_issues_in_project(engine, admin, project_id)
+    score_now(engine, project_id, fingerprint, lambda *_: None)
     times["label issues"] = time.perf_counter() - start
     start = time.perf_counter()
-    items = load_items(engine, admin, project_id)  # what the page's job computes, in this process
-    diversity_job.compute(project_id, items.fingerprint, default_k(len(items)), "auto", lambda *_: None)
+    k = default_k(len(load_items(engine, admin, project_id)))
+    key = diversity_job.diversity_key(project_id, fingerprint, k, "auto")
+    state = run_task(task_path("diversity", key), key,
+                     lambda progress: diversity_job.compute(project_id, fingerprint, k, "auto", progress))
+    if state["status"] != "done":
+        raise SystemExit(f"diversity failed: {state['error']}")
     times["diversity map and clusters"] = time.perf_counter() - start
     engine.dispose()
     return times
