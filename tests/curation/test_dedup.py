@@ -171,3 +171,29 @@ def test_demo_threshold_evidence() -> None:
     found = {tuple(p) for p in near_duplicate_pairs(vectors, DEFAULT_THRESHOLD).tolist()}
     missed = {(ids[a], ids[b]) for a, b in truth - found}
     assert len(truth) == 20 and missed == {("T-00032", "T-00033")}
+
+
+def test_each_group_reports_its_weakest_edge() -> None:
+    """Two chains (cosines exact by construction): each group's min similarity is its weakest pair,
+    not another group's, and the members' similarities are to the group's first item."""
+    from curation.embeddings.dedup import duplicate_report
+    from curation.embeddings.encode import ProjectItems
+
+    def at(angle: float, plane: int) -> list[float]:
+        v = [0.0] * 6
+        v[2 * plane], v[2 * plane + 1] = float(np.cos(angle)), float(np.sin(angle))
+        return v
+
+    step_a, step_b = np.arccos(0.97), np.arccos(0.99)
+    vectors = np.array([at(0, 0), at(step_a, 0), at(2 * step_a, 0), at(0, 1), at(step_b, 1), at(0, 2)],
+                       dtype=np.float32)
+    n = len(vectors)
+    items = ProjectItems(1, list(range(10, 10 + n)), [f"e{i}" for i in range(n)], [f"text {i}" for i in range(n)],
+                         ["a"] * n, ["labelled"] * n, [None] * n, "fp")
+    report = duplicate_report(items, vectors, threshold=0.95)
+    groups = {tuple(g.ids): g for g in report.groups}
+    assert set(groups) == {(10, 11, 12), (13, 14)}  # 10 and 12 (0.88) join through 11; 15 is alone
+    assert groups[(10, 11, 12)].min_similarity == pytest.approx(0.97, abs=1e-5)
+    assert groups[(13, 14)].min_similarity == pytest.approx(0.99, abs=1e-5)
+    assert [m.similarity for m in groups[(10, 11, 12)].members] == pytest.approx(
+        [1.0, 0.97, float(np.cos(2 * step_a))], abs=1e-5)
