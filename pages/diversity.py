@@ -11,7 +11,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from curation.embeddings.diversity import agreement_by_example, default_k
+from curation.embeddings.diversity import agreement_by_example, annotation_stamp, default_k
 from curation.embeddings.diversity_job import diversity_state
 from curation.models import Role
 from ui.embedding import current_items, freshness, vectors_or_stop, wait_for_task
@@ -50,7 +50,7 @@ report = state["result"]
 # Building a plotly figure costs ~0.5 s; the figures depend only on the data (its fingerprint), the
 # computed result and the colour, so a rerun (another colour, a reload, another lead) reuses them.
 @st.cache_data(max_entries=32, show_spinner=False)
-def _map_figure(fingerprint: str, k: int, method: str, colour: str, _items, _report, _agreement):
+def _map_figure(fingerprint: str, stamp: str, k: int, method: str, colour: str, _items, _report, _agreement):
     coords, assignments = _report["coords"], _report["assignments"]
     rows = _report.get("map_rows") or range(len(coords))  # results from before map_rows drew every item
     frame = pd.DataFrame(
@@ -86,8 +86,14 @@ def _lengths_figure(fingerprint: str, k: int, method: str, _report):
     return px.histogram(lengths, x="words", color="label", barmode="overlay", nbins=40)
 
 
-agreement = agreement_by_example(engine, project.id)
-figure = _map_figure(items.fingerprint, int(k), method, colour, items, report, agreement)
+@st.cache_data(max_entries=8, show_spinner=False)
+def _agreement(project_id: int, stamp: str) -> dict[int, float]:
+    return agreement_by_example(engine, project_id)  # the stamp only keys the cache
+
+
+stamp = annotation_stamp(engine, project.id)
+agreement = _agreement(project.id, stamp)
+figure = _map_figure(items.fingerprint, stamp, int(k), method, colour, items, report, agreement)
 st.plotly_chart(figure, width="stretch", key=f"{key}.map")
 
 st.subheader("Coverage")

@@ -32,15 +32,26 @@ threshold = st.slider(
 freshness(items)
 by_id = dict(zip(items.ids, range(len(items))))
 
+
+# Each of these takes seconds at 100k examples (a near-duplicate search, eval x train similarities);
+# they depend only on the data (its fingerprint) and the settings in their keys, so reruns reuse them.
+@st.cache_data(max_entries=16, show_spinner="Comparing eval and train items...")
+def _leaks(fingerprint: str, threshold: float, which: str, _split, _items, _vectors) -> list:
+    return find_leakage(_split, _items.ids, _items.texts, _vectors, threshold=threshold)
+
+
+@st.cache_data(max_entries=8, show_spinner="Building the split...")
+def _built_split(fingerprint: str, threshold: float, fraction: float, seed: int, _items, _vectors) -> dict:
+    return build_split(_items.ids, _items.labels, _items.texts, _vectors, eval_fraction=fraction, seed=seed,
+                       threshold=threshold)
+
 st.subheader("Current split")
 sides = Counter(s or "(none)" for s in items.splits)
 st.caption(" · ".join(f"{side}: {n:,}" for side, n in sorted(sides.items())))
 if "train" not in sides or not [s for s in sides if s not in ("train", "(none)")]:
     st.info("The examples have no train/eval split yet (a `split` column at import, or the builder below).")
 else:
-    leaks = find_leakage(
-        dict(zip(items.ids, items.splits)), items.ids, items.texts, vectors, threshold=threshold
-    )
+    leaks = _leaks(items.fingerprint, threshold, "current split", dict(zip(items.ids, items.splits)), items, vectors)
     if leaks:
         st.error(f"{count(len(leaks), 'eval item')} {'duplicates' if len(leaks) == 1 else 'duplicate'} a train item.")
         st.dataframe(
@@ -70,8 +81,8 @@ if not test_ids:
     st.info("The project has no test set yet: runs are scored on each version's own held-out split, which moves "
             "with the data. Build one with `python -m curation testset create`.")
 else:
-    test_leaks = find_leakage({i: "test" if i in test_ids else "train" for i in items.ids}, items.ids, items.texts,
-                              vectors, threshold=threshold)
+    test_leaks = _leaks(items.fingerprint, threshold, f"test items {hash(frozenset(test_ids))}",
+                        {i: "test" if i in test_ids else "train" for i in items.ids}, items, vectors)
     if test_leaks:
         st.error(f"{len(test_leaks)} test items are duplicated by an item that could be trained on. A dataset "
                  "version containing such an item is refused (this check cannot be overridden): exclude it.")
@@ -86,9 +97,7 @@ st.subheader("Split builder")
 c1, c2 = st.columns(2)
 fraction = c1.slider("Eval share", 0.05, 0.5, 0.2, 0.05, key=f"{key}.fraction")
 seed = int(c2.number_input("Seed", 0, 1_000_000, 0, key=f"{key}.seed"))
-split = build_split(
-    items.ids, items.labels, items.texts, vectors, eval_fraction=fraction, seed=seed, threshold=threshold
-)
+split = _built_split(items.fingerprint, threshold, fraction, seed, items, vectors)
 counts = Counter((label or "(unlabelled)", split[i]) for i, label in zip(items.ids, items.labels))
 table = pd.DataFrame(
     [
@@ -97,7 +106,7 @@ table = pd.DataFrame(
     ]
 )
 st.dataframe(table, hide_index=True)
-left = find_leakage(split, items.ids, items.texts, vectors, threshold=threshold)
+left = _leaks(items.fingerprint, threshold, f"built split {fraction} {seed}", split, items, vectors)
 st.caption(f"Near-duplicate groups stay on one side: {len(left)} leaks in this split.")
 if st.button("Apply this split to the examples", key=f"{key}.apply"):
     try:

@@ -52,14 +52,36 @@ def _hashes(fingerprint: str, _texts: tuple[str, ...] | list[str]) -> list[bytes
     return [text_hash(t) for t in _texts]  # the same fingerprint means the same texts
 
 
+class _Incomplete(Exception):
+    """Some texts have no vector yet (never cached: st.cache_resource does not keep exceptions)."""
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _complete_vectors(fingerprint: str, key: str, data_dir: str, _cache: EmbeddingCache,
+                      _hashes: list[bytes]) -> np.ndarray:
+    found, vectors = _cache.lookup(_hashes)
+    if not found.all():
+        raise _Incomplete
+    vectors.setflags(write=False)  # shared by every session that shows this data
+    return vectors
+
+
 def vectors_or_stop(project_id: int, items: ProjectItems) -> np.ndarray:
-    """Unit vectors of `items`, or a progress/start panel and st.stop() while they are not all embedded."""
-    cache = _cache(model_key(), str(get_settings().data_dir))
-    found, vectors = cache.lookup(_hashes(items.fingerprint, items.texts))
+    """Unit vectors of `items`, or a progress/start panel and st.stop() while they are not all embedded.
+    Vectors of fully embedded data are kept per (fingerprint, model): looking 100k texts up in the
+    cache again cost ~0.5 s on every render of the four embedding pages."""
+    key, data_dir = model_key(), str(get_settings().data_dir)
+    cache = _cache(key, data_dir)
+    hashes = _hashes(items.fingerprint, items.texts)
+    try:
+        return _complete_vectors(items.fingerprint, key, data_dir, cache, hashes)
+    except _Incomplete:
+        pass
+    found, vectors = cache.lookup(hashes)
     missing = int((~found).sum())
     job = read_job(project_id)
     if missing == 0:
-        return vectors  # all cached: the lookup has them (hashing and looking up 100k texts again costs ~1 s)
+        return vectors  # completed since the check above
     if job and job.get("status") == RUNNING:
         st.info(
             f"{missing:,} of {len(items):,} texts are not embedded yet; a background job is embedding them. "

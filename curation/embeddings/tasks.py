@@ -34,12 +34,26 @@ def task_path(kind: str, key: str) -> Path:
     return get_settings().data_dir / "jobs" / f"{kind}-{digest}.json"
 
 
+_finished: dict[Path, tuple[tuple[int, int], dict[str, Any]]] = {}  # path -> ((mtime_ns, size), state)
+
+
 def read_task(path: Path) -> dict[str, Any] | None:
-    """The task's state, or None when it never ran."""
+    """The task's state, or None when it never ran. A finished task's file is parsed once per process
+    while it is unchanged (a label-issue report at 100k items is megabytes of JSON, read on every
+    render of its page); treat the returned state as read-only."""
     try:
+        stat = path.stat()
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        known = _finished.get(path)
+        if known is not None and known[0] == stamp:
+            return known[1]
         state = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    if state.get("status") in (DONE, FAILED):
+        if len(_finished) >= 16:
+            _finished.pop(next(iter(_finished)))
+        _finished[path] = (stamp, state)
     if state.get("status") == RUNNING and not alive(state.get("pid")):
         state = {**state, "status": FAILED, "error": state.get("error") or "the background process ended unexpectedly"}
     return state
