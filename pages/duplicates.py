@@ -31,7 +31,9 @@ if not len(items):
 vectors = vectors_or_stop(project.id, items)
 
 
-@st.cache_data(show_spinner="Finding duplicates...", max_entries=8)
+# A resource, not data: st.cache_data unpickled the whole report (every group and text) on each
+# rerun, over a second at 100k examples. The page only reads it.
+@st.cache_resource(show_spinner="Finding duplicates...", max_entries=8)
 def _report(fingerprint: str, threshold: float, _items: Any, _vectors: Any) -> DuplicateReport:
     return duplicate_report(_items, _vectors, threshold)
 
@@ -72,6 +74,7 @@ with st.expander(f"Bulk: keep one in each group ({len(groups)} groups)"):
             show_error(error)
 
 per_page = 20
+MEMBERS_SHOWN = 8
 pages = (len(groups) - 1) // per_page + 1
 page = st.number_input(f"Page (of {pages})", 1, pages, 1, key=f"{key}.page") if pages > 1 else 1
 for number, group in enumerate(
@@ -83,8 +86,13 @@ for number, group in enumerate(
             f"Group {number} · {group.kind} · {len(group.members)} examples · min cosine "
             f"{group.min_similarity:.3f} · {flag}"
         ))
-        columns = st.columns(min(len(group.members), 4))
-        for i, member in enumerate(group.members):
+        # a group of paraphrases can hold hundreds of items: show the first few (and the suggested keep)
+        keep = group.suggested_keep()
+        shown = group.members[:MEMBERS_SHOWN]
+        if keep not in [m.example_id for m in shown]:
+            shown = [*shown[:-1], next(m for m in group.members if m.example_id == keep)]
+        columns = st.columns(min(len(shown), 4))
+        for i, member in enumerate(shown):
             with columns[i % len(columns)]:
                 st.caption(escape_markdown(
                     f"#{member.example_id} · {member.external_id} · {STATUS_ICONS.get(member.status, '')} "
@@ -92,11 +100,15 @@ for number, group in enumerate(
                 ))
                 st.text(f"label: {member.label or '—'}")
                 st.text(member.text)
+        if len(group.members) > len(shown):
+            st.caption(f"... and {len(group.members) - len(shown):,} more examples in this group "
+                       "(excluded with the rest when you keep one).")
         gkey = f"{key}.g{group.ids[0]}"
+        options = [m.example_id for m in shown]
         choice = st.radio(
             "Keep",
-            group.ids,
-            index=group.ids.index(group.suggested_keep()),
+            options,
+            index=options.index(keep),
             horizontal=True,
             format_func=lambda i: f"#{i}",
             key=f"{gkey}.keep",

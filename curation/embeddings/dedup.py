@@ -285,7 +285,10 @@ def duplicate_report(
         group_of = np.zeros(n, dtype=np.int64)
         for g, group in enumerate(groups):
             group_of[group] = g
-        edges = np.einsum("ij,ij->i", vectors[pairs[:, 0]], vectors[pairs[:, 1]])
+        edges = np.empty(len(pairs), dtype=np.float32)
+        for start in range(0, len(pairs), 65_536):  # in blocks: two (pairs x dim) gathers of 100k paraphrases are GBs
+            chunk = pairs[start : start + 65_536]
+            edges[start : start + len(chunk)] = np.einsum("ij,ij->i", vectors[chunk[:, 0]], vectors[chunk[:, 1]])
         np.minimum.at(weakest, group_of[pairs[:, 0]], edges)
     for group, edge in zip(groups, weakest, strict=True):
         sims = vectors[group] @ vectors[group[0]] if vectors is not None else np.ones(len(group))

@@ -106,6 +106,29 @@ def test_duplicates_page_groups_conflicts_and_exclusion(engine: Engine, lead: Us
     assert _metric(at, "Duplicate groups") == "0"
 
 
+def test_a_large_duplicate_group_shows_a_few_members_and_excludes_all(engine: Engine, lead: User,
+                                                                      tmp_path: Path) -> None:
+    """Eleven paraphrases in one group: eight are shown (the suggested keep among them), the rest are
+    counted, and keeping one excludes all ten others."""
+    rng = np.random.default_rng(3)
+    base = unit(rng.normal(size=16))
+    vectors = np.stack([unit(base + 0.01 * rng.normal(size=16)) for _ in range(11)])
+    texts = [f"where is my card, version {i}" for i in range(11)]
+    _import(engine, lead, tmp_path, "Big", [{"id": f"p{i}", "text": t, "label": "card"} for i, t in enumerate(texts)],
+            ["card", "other"])
+    fill_cache(texts, vectors)
+    at = _open("pages/duplicates.py", "Duplicates")
+    assert _metric(at, "Duplicate groups") == "1"
+    assert "... and 3 more examples in this group (excluded with the rest when you keep one)." in values(at.caption)
+    keep = by_label(at.radio, "Keep")
+    assert len(keep.options) == 8
+    by_label(at.button, f"Keep {keep.options[0]}, exclude the rest").click().run()
+    no_exception(at)
+    with read_session(engine) as session:
+        statuses = [e.status for e in session.exec(select(Example)).all()]
+    assert statuses.count("excluded") == 10
+
+
 def test_duplicates_bulk_keeps_conflicts_for_a_person(engine: Engine, lead: User, tmp_path: Path) -> None:
     _dups(engine, lead, tmp_path)
     at = _open("pages/duplicates.py", "Duplicates")
