@@ -137,8 +137,9 @@ def find_leakage(
             leaks[i] = Leak(int(ids[i]), str(split[ids[i]]), int(ids[j]), 1.0, "exact")
     if vectors is not None:
         x_train = np.ascontiguousarray(vectors[train], dtype=np.float32)
-        for start in range(0, len(held), 2048):
-            rows = held[start : start + 2048]
+        block = max(1, 2**25 // max(1, len(train)))  # eval rows per block: a block's sims stay ~128 MB
+        for start in range(0, len(held), block):
+            rows = held[start : start + block]
             sims = np.ascontiguousarray(vectors[rows], dtype=np.float32) @ x_train.T
             best = sims.argmax(axis=1)
             top = sims[np.arange(len(rows)), best]
