@@ -49,7 +49,9 @@ report = state["result"]
 
 # Building a plotly figure costs ~0.5 s; the figures depend only on the data (its fingerprint), the
 # computed result and the colour, so a rerun (another colour, a reload, another lead) reuses them.
-@st.cache_data(max_entries=32, show_spinner=False)
+# Resources, not data: unpickling a 20k-point figure on every rerun cost ~0.2 s, and st.plotly_chart
+# only reads a figure (it serialises a copy).
+@st.cache_resource(max_entries=32, show_spinner=False)
 def _map_figure(fingerprint: str, stamp: str, k: int, method: str, colour: str, _items, _report, _agreement):
     coords, assignments = _report["coords"], _report["assignments"]
     rows = _report.get("map_rows") or range(len(coords))  # results from before map_rows drew every item
@@ -78,7 +80,7 @@ def _map_figure(fingerprint: str, stamp: str, k: int, method: str, colour: str, 
     )
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
+@st.cache_resource(max_entries=32, show_spinner=False)
 def _lengths_figure(fingerprint: str, k: int, method: str, _report):
     lengths = pd.DataFrame(
         [{"label": label, "words": n} for label, values in _report["lengths"].items() for n in values]

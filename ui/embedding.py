@@ -57,9 +57,9 @@ class _Incomplete(Exception):
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _complete_vectors(fingerprint: str, key: str, data_dir: str, _cache: EmbeddingCache,
-                      _hashes: list[bytes]) -> np.ndarray:
-    found, vectors = _cache.lookup(_hashes)
+def _complete_vectors(fingerprint: str, key: str, data_dir: str, _hashes: list[bytes]) -> np.ndarray:
+    # A cache object of its own, dropped on return: the process keeps these vectors, not the shards too
+    found, vectors = EmbeddingCache().lookup(_hashes)
     if not found.all():
         raise _Incomplete
     vectors.setflags(write=False)  # shared by every session that shows this data
@@ -71,12 +71,12 @@ def vectors_or_stop(project_id: int, items: ProjectItems) -> np.ndarray:
     Vectors of fully embedded data are kept per (fingerprint, model): looking 100k texts up in the
     cache again cost ~0.5 s on every render of the four embedding pages."""
     key, data_dir = model_key(), str(get_settings().data_dir)
-    cache = _cache(key, data_dir)
     hashes = _hashes(items.fingerprint, items.texts)
     try:
-        return _complete_vectors(items.fingerprint, key, data_dir, cache, hashes)
+        return _complete_vectors(items.fingerprint, key, data_dir, hashes)
     except _Incomplete:
         pass
+    cache = _cache(key, data_dir)
     found, vectors = cache.lookup(hashes)
     missing = int((~found).sum())
     job = read_job(project_id)
