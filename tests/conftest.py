@@ -39,8 +39,8 @@ def _require_postgres() -> str:
 @pytest.fixture(autouse=True)
 def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Each test gets its own DATA_DIR and no demo loading, whatever the developer's .env says.
-    Embeddings take the torch path, whose vectors equal `SentenceTransformer.encode`'s: the int8 path
-    (the default on CPU) has its own tests in test_embeddings.py."""
+    Embeddings take the torch path, whose vectors equal `SentenceTransformer.encode`'s: the ONNX paths
+    (ONNX fp32 is the default on CPU) have their own tests in test_embeddings.py."""
     monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("LOAD_DEMO", "false")
     monkeypatch.setenv("EMBEDDING_BACKEND", "torch")
