@@ -226,12 +226,13 @@ def background(folder: Path, project_id: int, reused: bool = False) -> dict[str,
     times["near-duplicates"] = time.perf_counter() - start
     # The label issues and the map as the pages' background tasks compute them, into the same task
     # files, so the pages then render these results (and start nothing).
-    fingerprint = load_items(engine, admin, project_id).fingerprint
+    items = load_items(engine, admin, project_id)
+    fingerprint = items.fingerprint
     start = time.perf_counter()
     score_now(engine, project_id, fingerprint, lambda *_: None)
     times["label issues"] = time.perf_counter() - start
     start = time.perf_counter()
-    k = default_k(len(load_items(engine, admin, project_id)))
+    k = default_k(len(items))
     key = diversity_job.diversity_key(project_id, fingerprint, k, "auto")
     state = run_task(task_path("diversity", key), key,
                      lambda progress: diversity_job.compute(project_id, fingerprint, k, "auto", progress))
