@@ -60,8 +60,8 @@ m3.metric("Confirmed by experts", len(confirmed_flagged), help="still look suspi
           "them: not sent again unless you ask explicitly")
 m4.metric("Waiting for re-review", pending_rereview_count(engine, user, project.id))
 m5.metric("Estimated wrong labels left", f"{estimated_wrong_share(report, confirmed):.1%}",
-          help="mean out-of-sample probability that an item's label is wrong (expert-confirmed items count "
-               "as right)")
+          help="items cleanlab's confident learning flags that no expert has decided, over the items "
+               "scored (expert-decided items count as right)")
 st.caption(f"Scored by {report.folds}-fold cross-validation of a softmax regression on the embeddings, "
            "and each item's nearest neighbours.")
 if report.skipped_labels:

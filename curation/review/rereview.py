@@ -194,12 +194,21 @@ def suspected_left(report: LabelIssueReport, confirmed: set[int]) -> list[LabelI
 
 
 def estimated_wrong_share(report: LabelIssueReport, confirmed: set[int]) -> float:
-    """Estimated share of wrong labels left among the scored items: the sum over unconfirmed items of
-    the classifier's out-of-sample probability that the given label is wrong (1 - p(given)), over
-    the number scored. Items confirmed by experts count as right. 0.0 when nothing was scored."""
+    """Estimated share of wrong labels left among the scored items: the items cleanlab's confident
+    learning flags (its count comes from the confident joint, which calibrates a threshold per class)
+    that no expert has decided, over the number scored. 0.0 when nothing was scored.
+
+    Why not the mean out-of-sample probability that the label is wrong (the first version): a
+    77-class softmax regression is under-confident. On BANKING77's validation part (8,005 texts, 15%
+    flips) that mean read 46% (uniform flips) / 42% (confusable) where cleanlab's count reads 14.7% /
+    17.0% against a true 15.0%; after one round of expert review it still read 11% where the truth was
+    0.04% / 0.36% and cleanlab's count 0.01% / 0.11%. `bench/efficacy.py` prints the estimate beside the
+    true share after each round."""
     if not report.issues:
         return 0.0
-    wrong = sum(1.0 - issue.given_probability for issue in report.issues if issue.example_id not in confirmed)
+    wrong = sum(
+        1 for issue in report.issues if issue.flagged_by_cleanlab and issue.example_id not in confirmed
+    )
     return wrong / len(report.issues)
 
 

@@ -30,9 +30,9 @@ from tests.conftest import BOTH_BACKENDS
 from tests.curation.embedding_helpers import fill_cache, import_texts, planted, unit
 
 
-@pytest.mark.parametrize("method", ["exact", "ivf"])
-def test_planted_pairs_recall(method: str) -> None:
-    x, truth = planted(4000, 60, dim=64)
+@pytest.mark.parametrize(("method", "dim"), [("exact", 64), ("ivf", 64), ("ivf", 128)])
+def test_planted_pairs_recall(method: str, dim: int) -> None:
+    x, truth = planted(4000, 60, dim=dim)  # ivf at 128 dimensions: cells on the top 64 principal axes
     found = {tuple(p) for p in near_duplicate_pairs(x, 0.9, method=method).tolist()}
     assert len(found & truth) / len(truth) >= 0.99
     sims = [float(x[a] @ x[b]) for a, b in found]

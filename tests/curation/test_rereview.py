@@ -182,15 +182,17 @@ def test_proposed_labels_take_the_likeliest_other_label() -> None:
     assert np.allclose(confidence, [0.45, 0.65])
 
 
-def test_estimated_wrong_share_counts_confirmed_items_as_right() -> None:
+def test_estimated_wrong_share_counts_cleanlab_flags_no_expert_decided() -> None:
     from curation.embeddings.quality import LabelIssue
 
-    def issue(example_id: int, p: float) -> LabelIssue:
-        return LabelIssue(example_id, str(example_id), "", "a", "b", p, 0.0, "a", False, 1 - p)
+    def issue(example_id: int, p: float, cleanlab: bool) -> LabelIssue:
+        return LabelIssue(example_id, str(example_id), "", "a", "b", p, 0.0, "a", cleanlab, 1 - p)
 
-    report = LabelIssueReport(1, "fp", 4, issues=[issue(1, 0.1), issue(2, 0.5), issue(3, 1.0), issue(4, 0.9)])
-    assert estimated_wrong_share(report, set()) == pytest.approx((0.9 + 0.5 + 0.0 + 0.1) / 4)
-    assert estimated_wrong_share(report, {1}) == pytest.approx((0.5 + 0.1) / 4)
+    report = LabelIssueReport(1, "fp", 5, issues=[issue(1, 0.1, True), issue(2, 0.5, True), issue(3, 0.2, False),
+                                                 issue(4, 0.9, False), issue(5, 0.3, True)])
+    assert estimated_wrong_share(report, set()) == pytest.approx(3 / 5)  # the probabilities do not count
+    assert estimated_wrong_share(report, {1, 3}) == pytest.approx(2 / 5)  # decided by experts: right
+    assert estimated_wrong_share(report, {1, 2, 5}) == 0.0
     assert estimated_wrong_share(LabelIssueReport(1, "fp", 0), set()) == 0.0
 
 
