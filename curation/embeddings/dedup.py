@@ -14,8 +14,8 @@
   0.96-0.995), quiet 2-core EPYC:
   sqrt(n) cells, 8 probes, all dimensions (the first version): 4.3 s, recall 0.999;
   sqrt(10 n) cells, 6 probes, 64 axes: 1.6 s, recall 0.996 (5 probes 0.996, 4 probes at sqrt(4 n)
-  cells 0.983); exact faiss range search: 67-75 s. In the bench's own run (first call, so faiss
-  starts its threads) 2.1 s against 71.8 s: 34.8x. On BANKING77's 13,083 train and test texts
+  cells 0.983); exact faiss range search: 67-75 s. In the bench's own runs 2.1 s against 71.8 s
+  (34.8x) and 2.5 s against 79.2 s (32.2x). On BANKING77's 13,083 train and test texts
   (all-MiniLM-L6-v2) forced through the inverted file it finds 6,191 of the 6,192 exact pairs at 0.95
   and 27,020 of 27,025 at 0.90.
 - Pairs become groups by connected components (a chain a~b~c is one group). A group whose labelled
