@@ -11,9 +11,10 @@ for re-review (`curation.review.rereview.send_for_rereview`, leads), and a simul
 item the adjudication queue puts in front of it with the true label (`curation.review.adjudication`),
 counting the reviews, for `--rounds` rounds (default 1: on the validation part a second round spent 59
 reviews to fix 1 flip under uniform noise and 84 to fix 16 under confusable noise); then one more
-scoring shows what the Label issues page shows after the last batch, beside the truth. Then `curation.versions.create_candidate` / `approve_version` and `training.run.train`
-(default preset) on the clean, noisy and curated labels, scored on BANKING77's test.csv (3,080 texts,
-never used to choose anything).
+scoring shows what the Label issues page shows after the last batch, beside the truth. Then
+`curation.versions.create_candidate` / `approve_version` and `training.run.train` (default preset)
+on the clean, noisy and curated labels, scored on BANKING77's test.csv (3,080 texts, never used to
+choose anything).
 
 Printed: precision at F (F = number of flips; the share of flips among the F highest-ranked items),
 AUROC of the score against "flipped", reviews spent (per flip), the share of flips corrected, the
@@ -25,9 +26,9 @@ bootstrap interval over the test items. Each target is printed MET or MISSED, wi
                              [--seeds 2] [--preset balanced] [--data-dir DIR] [--limit N] [--quick]
 
 `--quick`: a QUICK RUN (said in its output) on a stratified 2,000-text subset of train with 1 training
-seed, to check the bench end to end unattended; the full run (no --quick: 10,003 texts, 2 seeds, about
-10 trainings of ~4 min on 2 quiet cores: clean once, noisy and curated per noise
-model) is the measurement the targets are stated for.
+seed, to check the bench end to end unattended; the full run (no --quick: 10,003 texts, 2 seeds, 10
+trainings: clean once, noisy and curated per noise model; about 2 hours on 2 quiet CPU cores, ~11 min
+per training) is the measurement the targets are stated for.
 `--data-dir` keeps the embedding cache between runs (the first run embeds 13,083 texts).
 `--validation` scores on 80% of train only (stratified, seed 0), the split on which settings are chosen.
 """
