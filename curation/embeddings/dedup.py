@@ -112,8 +112,8 @@ def _ivf_pairs(x: np.ndarray, threshold: float, nprobe: int | None) -> np.ndarra
     nlist = max(8, int(math.sqrt(10 * n)))
     probes = min(nlist, nprobe or _PROBES)
     rng = np.random.default_rng(0)
-    sample = x[rng.choice(n, size=min(n, max(nlist * 8, 10_000)), replace=False)]
     if dim > _CELL_DIMS:  # cells only decide which pairs are compared, so a projection is enough for them
+        sample = x[rng.choice(n, size=min(n, max(nlist * 8, 10_000)), replace=False)]
         mean = sample.mean(axis=0)
         _values, axes = np.linalg.eigh((sample - mean).T @ (sample - mean))  # ascending: top axes last
         basis = np.ascontiguousarray(axes[:, ::-1][:, :_CELL_DIMS])
