@@ -274,11 +274,11 @@ def label_state(world: World, project_id: int, truth: dict[str, str]) -> tuple[i
 
 
 def train_and_test(world: World, project_id: int, test_rows: list[tuple[str, str]], preset: str,
-                   seed: int, overrides: dict[str, Any] | None = None, details: dict[str, Any] | None = None
-                   ) -> float:
+                   seed: int, overrides: dict[str, Any] | None = None, details: dict[str, Any] | None = None,
+                   scored_on: str = "test") -> float:
     """Version (create + approve with an override for the bench), train with `preset` (and `overrides`),
-    accuracy on `test_rows`; `details`, when given, receives "correct" (one bool per test row whose
-    label the run knows) and "dropped" (rows the small-loss filter left out)."""
+    accuracy on `test_rows` (printed as "`scored_on` accuracy"); `details`, when given, receives "correct"
+    (one bool per test row whose label the run knows) and "dropped" (rows the small-loss filter left out)."""
     from curation.versions.approve import approve_version
     from curation.versions.build import BuildOptions, create_candidate
     from training import evaluate, jobs, models
@@ -305,7 +305,7 @@ def train_and_test(world: World, project_id: int, test_rows: list[tuple[str, str
     if details is not None:
         details.update(correct=correct.tolist(), dropped=(done.metrics or {}).get("small_loss_dropped", 0))
     print(f"    trained v{version.number} ({preset}{', ' + str(overrides) if overrides else ''}, seed {seed}) in {(time.perf_counter() - started) / 60:.1f} min: "
-          f"test accuracy {accuracy:.4f}", flush=True)
+          f"{scored_on} accuracy {accuracy:.4f}", flush=True)
     return accuracy
 
 

@@ -84,7 +84,8 @@ def main() -> int:
             details: dict[str, Any] = {}
             started = time.perf_counter()
             accuracy = efficacy.train_and_test(world, project_id, validation, args.preset, seed,
-                                               overrides=CANDIDATES[name], details=details)
+                                               overrides=CANDIDATES[name], details=details,
+                                               scored_on="validation")
             details.update(accuracy=accuracy, minutes=(time.perf_counter() - started) / 60)
             results[name].append(details)
         mean = sum(d["accuracy"] for d in results[name]) / len(results[name])
