@@ -146,13 +146,18 @@ except (ValueError, TypeError) as error:
 
 st.subheader("Preflight")
 shown = f"{key}.preflight.shown"  # the last report on screen, kept while new settings are measured
+pending = f"{key}.preflight.pending"  # the background preflight this session last asked for
+training = next((r for r in active_runs if str(r.status) == "running"), None)
 try:
-    state = preflight_state(version_id, config.to_dict(), base)
+    # Steps timed while a run trains on the same cores would measure the contention, not the settings
+    # (and slow the run): meanwhile only a preflight measured before is shown.
+    state = preflight_state(version_id, config.to_dict(), base, start=training is None)
 except Exception as error:  # noqa: BLE001 - shown to the user; the run itself reports in full
     state = {"status": "failed", "error": str(error)}
-pending = f"{key}.preflight.pending"  # the background preflight this session last asked for
+if state is None or state["status"] == "running" and training is not None:
+    state = {"status": "waiting"}
 if st.session_state.get(pending) not in (None, state.get("path")):
-    abandon(st.session_state[pending])  # settings changed again before it finished: stop it
+    abandon(st.session_state[pending])  # settings changed again (or a run started) before it finished: stop it
 st.session_state[pending] = state.get("path") if state["status"] == "running" else None
 report = None
 if state["status"] == "done":
@@ -160,6 +165,12 @@ if state["status"] == "done":
     st.session_state[shown] = (version_id, report)
 elif state["status"] == "failed":
     st.warning(f"Preflight unavailable: {state.get('error')}")
+elif state["status"] == "waiting":
+    previous = st.session_state.get(shown)
+    report = previous[1] if previous is not None and previous[0] == version_id else None
+    st.info(f"The preflight for these settings waits until run #{training.id} is done: steps timed while it "
+            "trains would measure the two competing for the same cores."
+            + (" The numbers below are for the last settings measured." if report else ""), icon="⏸️")
 else:
     previous = st.session_state.get(shown)
     if previous is not None and previous[0] == version_id:

@@ -15,6 +15,7 @@ from tests.pages.training_fixtures import classification_version, tiny_models  #
 from tests.training.helpers import classification_rows, make_version
 from training import jobs
 from training.config import qlora_available
+from training.preflight_job import abandon
 
 
 def _await_preflight(at, seconds: float = 240):  # noqa: ANN001, ANN202
@@ -167,6 +168,45 @@ def test_cancel_says_cancelling_then_when_it_stopped_and_the_outcome_stays(
     finally:
         stand_in.kill()
         stand_in.wait()
+
+
+def test_no_preflight_starts_while_a_run_trains(engine: Engine, lead: User, classification_version: int,  # noqa: F811
+                                               monkeypatch) -> None:  # noqa: ANN001
+    """Steps timed beside a training run would measure the contention: the page says the preflight waits
+    and starts no background process until the run ends, then measures."""
+    import subprocess
+
+    from sqlalchemy import update
+
+    from curation.models import TrainingRun, utcnow
+    from curation.settings import get_settings
+
+    run_id = _queued_run(engine, lead, classification_version, monkeypatch)
+    stand_in = subprocess.Popen(["sleep", "300"], start_new_session=True)  # a live "worker" pid
+    jobs_dir = get_settings().data_dir / "jobs"
+    try:
+        with engine.begin() as conn:
+            conn.execute(update(TrainingRun).where(TrainingRun.id == run_id).values(
+                status="running", pid=stand_in.pid, started_at=utcnow(), heartbeat_at=utcnow(), max_steps=3, step=1))
+        at = _page()
+        assert any(v.startswith(f"The preflight for these settings waits until run #{run_id} is done")
+                   for v in values(at.info)), values(at.info)
+        by_label(at.number_input, "Max length (tokens)").set_value(48).run()  # other settings: still waiting
+        no_exception(at)
+        assert any("waits until run" in v for v in values(at.info))
+        assert not list(jobs_dir.glob("preflight-*")), "a preflight started beside a training run"
+        assert not by_label(at.button, "Start training").disabled  # the next run can still be queued
+        with engine.begin() as conn:
+            conn.execute(update(TrainingRun).where(TrainingRun.id == run_id).values(
+                status="succeeded", finished_at=utcnow()))
+        at.run()
+        assert not any("waits until run" in v for v in values(at.info))
+        assert list(jobs_dir.glob("preflight-*.json")), "the preflight starts once the run is done"
+    finally:
+        stand_in.kill()
+        stand_in.wait()
+        for path in jobs_dir.glob("preflight-*.json"):  # stop the preflight the last render started
+            abandon(str(path))
 
 
 def test_a_finished_run_stays_with_its_metrics_and_a_link(engine: Engine, lead: User, classification_version: int,  # noqa: F811
