@@ -5,7 +5,8 @@ last finished one stays with its outcome and a link to it on the Runs page.
 
 The preflight (tokenising, a few timed training steps: tens of seconds on CPU) runs in a background
 process keyed by version and settings (training/preflight_job.py), so the page and its Start button
-are usable at once; while it runs, the previous numbers stay on screen marked as being refreshed."""
+are usable at once; while it runs, the previous numbers stay on screen marked as being refreshed. None
+starts while a run of the project trains, and starting a run stops the one still measuring."""
 
 import streamlit as st
 
