@@ -74,14 +74,17 @@ def embeddings(model: Any, rows: list[dict[str, Any]], batch_size: int = 64) -> 
 def small_loss_suspects(vectors: np.ndarray, labels: np.ndarray, count: int, seed: int = 0) -> np.ndarray:
     """Indices (ascending) of the `count` rows whose given label is least likely under out-of-fold
     probabilities of a softmax regression on `vectors` (n x d, unit rows; curation's label-issue
-    classifier, 5 folds): the small-loss filter's suspects. Empty when count is 0, fewer than 2
-    labels are present or a present label has a single row (no folds)."""
-    present, dense = np.unique(labels, return_inverse=True)
-    if count <= 0 or len(present) < 2 or np.bincount(dense).min() < 2:
+    classifier, up to 5 folds): the small-loss filter's suspects. A label's only row cannot be judged
+    out of fold, so it is never a suspect (and the others are judged without it). Empty when count is 0
+    or fewer than 2 labels have 2 rows or more."""
+    _, dense = np.unique(labels, return_inverse=True)
+    judged = np.flatnonzero(np.bincount(dense)[dense] >= 2)
+    present, judged_labels = np.unique(dense[judged], return_inverse=True)
+    if count <= 0 or len(present) < 2:
         return np.zeros(0, dtype=np.int64)
-    probs, _ = out_of_sample_probabilities(np.asarray(vectors, dtype=np.float32), dense, seed=seed)
-    given = probs[np.arange(len(dense)), dense]
-    return np.sort(np.argsort(given, kind="stable")[:count])
+    probs, _ = out_of_sample_probabilities(np.asarray(vectors, dtype=np.float32)[judged], judged_labels, seed=seed)
+    given = probs[np.arange(len(judged)), judged_labels]
+    return np.sort(judged[np.argsort(given, kind="stable")[:count]])
 
 
 def drop_suspected(model: Any, rows: Any, share: float, seed: int = 0) -> int:

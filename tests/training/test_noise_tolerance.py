@@ -27,9 +27,13 @@ def test_small_loss_suspects_are_the_planted_flips() -> None:
     assert small_loss_suspects(x, noisy, 2).tolist() == [3, 20]
     assert small_loss_suspects(x, noisy, 0).tolist() == []
     single = noisy.copy()
-    single[5] = 7  # a label with one row: no folds, so no filter
-    assert small_loss_suspects(x, single, 2).tolist() == []
+    single[5] = 7  # a label with one row cannot be judged out of fold: never a suspect, the rest still are
+    assert small_loss_suspects(x, single, 2).tolist() == [3, 20]
+    assert 5 not in small_loss_suspects(x, single, 35).tolist()
     assert small_loss_suspects(x, np.zeros(36, dtype=np.int64), 2).tolist() == []  # one label
+    one_each = np.zeros(36, dtype=np.int64)
+    one_each[[0, 1]] = [1, 2]  # two singletons beside one label: fewer than 2 labels can be judged
+    assert small_loss_suspects(x, one_each, 2).tolist() == []
 
 
 def test_the_defaults_stay_off_until_the_bench_shows_they_help() -> None:
