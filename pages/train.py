@@ -6,7 +6,7 @@ last finished one stays with its outcome and a link to it on the Runs page.
 The preflight (tokenising, a few timed training steps: tens of seconds on CPU) runs in a background
 process keyed by version and settings (training/preflight_job.py), so the page and its Start button
 are usable at once; while it runs, the previous numbers stay on screen marked as being refreshed. None
-starts while a run of the project trains, and starting a run stops the one still measuring."""
+starts while a run trains, and starting a run stops the one still measuring."""
 
 import streamlit as st
 
@@ -148,15 +148,10 @@ except (ValueError, TypeError) as error:
 st.subheader("Preflight")
 shown = f"{key}.preflight.shown"  # the last report on screen, kept while new settings are measured
 pending = f"{key}.preflight.pending"  # the background preflight this session last asked for
-training = next((r for r in active_runs if str(r.status) == "running"), None)
 try:
-    # Steps timed while a run trains on the same cores would measure the contention, not the settings
-    # (and slow the run): meanwhile only a preflight measured before is shown.
-    state = preflight_state(version_id, config.to_dict(), base, start=training is None)
+    state = preflight_state(engine, version_id, config.to_dict(), base)
 except Exception as error:  # noqa: BLE001 - shown to the user; the run itself reports in full
     state = {"status": "failed", "error": str(error)}
-if state is None or state["status"] == "running" and training is not None:
-    state = {"status": "waiting"}
 if st.session_state.get(pending) not in (None, state.get("path")):
     abandon(st.session_state[pending])  # settings changed again (or a run started) before it finished: stop it
 st.session_state[pending] = state.get("path") if state["status"] == "running" else None
@@ -169,8 +164,8 @@ elif state["status"] == "failed":
 elif state["status"] == "waiting":
     previous = st.session_state.get(shown)
     report = previous[1] if previous is not None and previous[0] == version_id else None
-    st.info(f"The preflight for these settings waits until run #{training.id} is done: steps timed while it "
-            "trains would measure the two competing for the same cores."
+    st.info("The preflight for these settings waits until the training run in progress is done: steps "
+            "timed beside it would measure the two competing for the same cores."
             + (" The numbers below are for the last settings measured." if report else ""), icon="⏸️")
 else:
     previous = st.session_state.get(shown)
@@ -184,7 +179,7 @@ else:
 
     @st.fragment(run_every=1.0)
     def _wait_for_preflight() -> None:
-        now = preflight_state(version_id, config.to_dict(), base, start=False)
+        now = preflight_state(engine, version_id, config.to_dict(), base, start=False)
         if now is None or now["status"] != "running":
             st.rerun()  # done (or failed): draw the page with it
         st.caption(f"Preflight running… {now.get('note') or ''}")

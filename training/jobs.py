@@ -121,6 +121,13 @@ def _launch(engine: Engine, run_id: int) -> subprocess.Popen[bytes]:
     return child
 
 
+def running_ids(engine: Engine) -> list[int]:
+    """Ids of the runs training now (any project: they share the machine), oldest first."""
+    with read_session(engine) as session:
+        return list(session.execute(select(TrainingRun.id).where(TrainingRun.status == RunStatus.running.value)
+                                    .order_by(TrainingRun.id)).scalars())
+
+
 def dispatch(engine: Engine) -> list[int]:
     """Start queued runs, oldest first, while fewer than `concurrency()` run. Returns the started ids."""
     reconcile(engine)
@@ -128,9 +135,8 @@ def dispatch(engine: Engine) -> list[int]:
     if not autostart():
         return started
     while True:
+        running = running_ids(engine)
         with read_session(engine) as session:
-            running = session.execute(select(TrainingRun.id).where(TrainingRun.status == RunStatus.running.value)
-                                      ).all()
             queued = session.execute(select(TrainingRun.id).where(TrainingRun.status == RunStatus.queued.value)
                                      .order_by(TrainingRun.id).limit(1)).scalar()
         if queued is None or len(running) >= concurrency():

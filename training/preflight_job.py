@@ -12,9 +12,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import Engine
+
 from curation.db import make_engine
 from curation.embeddings.tasks import abandon_task, read_task, run_task, start_task, task_path
 from curation.settings import get_settings
+from training import jobs
 from training.config import TrainConfig
 from training.preflight import run_preflight
 
@@ -24,14 +27,20 @@ def preflight_key(version_id: int, config: dict[str, Any], base: str) -> str:
                        "base": base}, sort_keys=True)
 
 
-def preflight_state(version_id: int, config: dict[str, Any], base: str, start: bool = True) -> dict[str, Any] | None:
-    """The preflight of these settings: done (with `result`, a Preflight.to_dict()), running, or failed.
-    Starts it in the background when it never ran (or failed a while ago) and `start` is set."""
+def preflight_state(engine: Engine, version_id: int, config: dict[str, Any], base: str,
+                    start: bool = True) -> dict[str, Any] | None:
+    """The preflight of these settings: done (with `result`, a Preflight.to_dict()), running, failed, or
+    waiting: none starts, and a running one is not waited for, while a training run runs on this
+    database, because steps timed beside it would measure the contention (and slow the run); a result
+    measured before is still returned. Starts it in the background when it never ran (or failed a while
+    ago) and `start` is set; with `start` unset, only reads it (None: never started)."""
     key = preflight_key(version_id, config, base)
     path = task_path("preflight", key)
+    current = read_task(path)
     if not start:
-        state = read_task(path)
-        return None if state is None else {**state, "path": str(path)}
+        return None if current is None else {**current, "path": str(path)}
+    if (current is None or current["status"] != "done") and jobs.running_ids(engine):
+        return {"status": "waiting"}
     argv = ["-m", "training.preflight_job", "--version-id", str(version_id), "--config-json",
             json.dumps(config, sort_keys=True), "--base", base]
     return {**start_task(path, key, argv), "path": str(path)}

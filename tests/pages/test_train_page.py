@@ -189,18 +189,18 @@ def test_no_preflight_starts_while_a_run_trains(engine: Engine, lead: User, clas
             conn.execute(update(TrainingRun).where(TrainingRun.id == run_id).values(
                 status="running", pid=stand_in.pid, started_at=utcnow(), heartbeat_at=utcnow(), max_steps=3, step=1))
         at = _page()
-        assert any(v.startswith(f"The preflight for these settings waits until run #{run_id} is done")
+        assert any(v.startswith("The preflight for these settings waits until the training run in progress")
                    for v in values(at.info)), values(at.info)
         by_label(at.number_input, "Max length (tokens)").set_value(48).run()  # other settings: still waiting
         no_exception(at)
-        assert any("waits until run" in v for v in values(at.info))
+        assert any("waits until the training run" in v for v in values(at.info))
         assert not list(jobs_dir.glob("preflight-*")), "a preflight started beside a training run"
         assert not by_label(at.button, "Start training").disabled  # the next run can still be queued
         with engine.begin() as conn:
             conn.execute(update(TrainingRun).where(TrainingRun.id == run_id).values(
                 status="succeeded", finished_at=utcnow()))
         at.run()
-        assert not any("waits until run" in v for v in values(at.info))
+        assert not any("waits until the training run" in v for v in values(at.info))
         assert list(jobs_dir.glob("preflight-*.json")), "the preflight starts once the run is done"
     finally:
         stand_in.kill()
