@@ -86,7 +86,9 @@ def abandon_task(path: Path) -> None:
     if state is None or state["status"] != RUNNING:
         return
     try:
-        os.killpg(os.getpgid(int(state["pid"])), signal.SIGTERM)  # its own session: only its process group
+        group = os.getpgid(int(state["pid"]))
+        if group != os.getpgrp():  # its own session; never ours (a pid reused since the file was written)
+            os.killpg(group, signal.SIGTERM)
     except (ProcessLookupError, PermissionError, TypeError, ValueError):
         pass
     path.unlink(missing_ok=True)

@@ -86,3 +86,20 @@ def test_abandon_stops_a_running_task_and_forgets_it() -> None:
             break
         assert time.monotonic() < deadline
         time.sleep(0.1)
+
+
+def test_abandon_never_signals_its_own_process_group() -> None:
+    """A task file whose pid now lives in our own process group (a pid reused after a crash, or a task
+    started without its own session) is forgotten, and nothing of ours is killed."""
+    import os
+
+    sibling = subprocess.Popen(["sleep", "60"])  # same process group as this test
+    try:
+        path = task_path("test", "ours")
+        write_job(path, {"status": RUNNING, "pid": sibling.pid, "updated_at": time.time()})
+        abandon_task(path)  # before the guard, killpg(our group): the test run itself would die here
+        assert read_task(path) is None
+        assert sibling.poll() is None and os.getpgid(sibling.pid) == os.getpgrp()
+    finally:
+        sibling.kill()
+        sibling.wait()

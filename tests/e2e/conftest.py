@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from curation.embeddings.tasks import abandon_task
+
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -92,6 +94,10 @@ def serve_app(data_dir: Path, **env_overrides: str) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        # Background tasks (preflights, embedding jobs) run in their own sessions and outlive the server
+        # by design; nobody will read these, so they must not take the cores from the tests that follow.
+        for task in (data_dir / "jobs").glob("*.json"):
+            abandon_task(task)
 
 
 def server_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
