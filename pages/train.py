@@ -230,5 +230,7 @@ if st.button("Start training", type="primary", key=f"{key}.start"):
     except CurationError as error:
         st.error(str(error))
     else:
+        if st.session_state.get(pending):  # now, not on the rerun: a click elsewhere may cut that run short
+            abandon(st.session_state.pop(pending))
         flash(f"Run #{run.id} {'started' if run.status == 'running' else 'queued'}.")
         st.rerun()
