@@ -30,9 +30,9 @@ def preflight_key(version_id: int, config: dict[str, Any], base: str) -> str:
 def preflight_state(engine: Engine, version_id: int, config: dict[str, Any], base: str,
                     start: bool = True) -> dict[str, Any] | None:
     """The preflight of these settings: done (with `result`, a Preflight.to_dict()), running, failed, or
-    waiting: none starts, and a running one is not waited for, while a training run runs on this
-    database, because steps timed beside it would measure the contention (and slow the run); a result
-    measured before is still returned. Starts it in the background when it never ran (or failed a while
+    waiting: none starts, and a running one is stopped, while a training run runs on this database,
+    because steps timed beside it would measure the contention (and slow the run); a result measured
+    before is still returned. Starts it in the background when it never ran (or failed a while
     ago) and `start` is set; with `start` unset, only reads it (None: never started)."""
     key = preflight_key(version_id, config, base)
     path = task_path("preflight", key)
@@ -40,6 +40,7 @@ def preflight_state(engine: Engine, version_id: int, config: dict[str, Any], bas
     if not start:
         return None if current is None else {**current, "path": str(path)}
     if (current is None or current["status"] != "done") and jobs.running_ids(engine):
+        abandon_task(path)  # one started before the run (by any session) would be timing the contention
         return {"status": "waiting"}
     argv = ["-m", "training.preflight_job", "--version-id", str(version_id), "--config-json",
             json.dumps(config, sort_keys=True), "--base", base]
